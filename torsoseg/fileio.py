@@ -1,0 +1,73 @@
+"""Atomic writes: a temporary file beside the target, then ``os.replace``. Nothing half-written stays."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Writes ``text`` to ``path`` atomically (parents created)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Writes ``obj`` as indented, human-readable JSON atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Reads JSON; a missing or malformed file raises an error naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such file")
+    try:
+        with open(p, encoding="utf-8-sig") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+
+
+@contextmanager
+def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yields a temporary folder beside ``target`` that becomes ``target`` only when the block succeeds.
+
+    On an exception the temporary folder is removed and ``target`` is untouched.
+    With ``overwrite``, an existing ``target`` is replaced; otherwise it is an error.
+    """
+    t = Path(target)
+    if t.exists() and not overwrite:
+        raise FileExistsError(f"{t}: already exists (pass overwrite to replace it)")
+    t.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent))
+    try:
+        yield tmp
+        if t.exists():
+            old = t.with_name(f".{t.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(t, old)
+            os.replace(tmp, t)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, t)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
