@@ -27,6 +27,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
+            "torsoseg_verify = torsoseg.cli.verify:main",
         ],
     },
 )

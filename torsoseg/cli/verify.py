@@ -1,0 +1,63 @@
+"""``torsoseg_verify``: check a raw dataset and list every problem at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """examples:
+  torsoseg_verify -d 1
+  torsoseg_verify -d Dataset002_VISCERAL --raw /data/torsoseg_raw
+  torsoseg_verify --folder /data/raw/Dataset003_Torso --headers-only
+exit code: 0 when the dataset is clean, 1 when problems were found, 2 on usage errors."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="torsoseg_verify",
+        description="Check a raw dataset (nnU-Net v2 layout): files, dataset.json, label values and "
+        "geometry. Every problem is listed with the file it concerns.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("-d", "--dataset", help="dataset id (e.g. 1) or folder name (Dataset001_Abdomen)")
+    src.add_argument("--folder", help="path of a DatasetXXX_Name folder (instead of -d)")
+    p.add_argument("--raw", default=None, help="raw data root (default: $TORSOSEG_RAW)")
+    p.add_argument(
+        "--headers-only", action="store_true", default=None,
+        help="check file headers only (fast); skips label values and NaN/inf checks",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from torsoseg.dataset import find_dataset, verify_dataset
+    from torsoseg.paths import default_roots
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.folder:
+            folder = Path(args.folder)
+        else:
+            folder = find_dataset(default_roots(raw=args.raw).raw, args.dataset)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"torsoseg_verify: {e}", file=sys.stderr)
+        return 2
+    kwargs = {"progress": not args.no_progress}
+    if args.headers_only:
+        kwargs["check_voxels"] = False
+    problems = verify_dataset(folder, **kwargs)
+    if not problems:
+        print(f"{folder}: OK, no problems found")
+        return 0
+    print(f"{folder}: {len(problems)} problem(s)")
+    for problem in problems:
+        print(f"  {problem}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
