@@ -149,3 +149,10 @@ def test_synonyms_are_unique_across_organs():
         for s in (o.name, *o.synonyms):
             k = organs.normalize_key(s)
             assert seen.setdefault(k, o.name) == o.name, f"{s!r} is used by {seen[k]} and {o.name}"
+
+
+def test_canonical_names_are_fixed_points():
+    for name, o in organs.ORGANS.items():
+        assert organs.canonical_name(name) == name
+        for s in o.synonyms:
+            assert organs.canonical_name(organs.canonical_name(s)) == name

@@ -1,0 +1,226 @@
+"""The one remapping step every format goes through: source labels -> canonical organs -> output values.
+
+Rules (documented in documentation/converters.md):
+
+1. Each source label resolves to a canonical organ: the format's own answer when it has one (a RadLex
+   ID, a tumour label merged into its host organ), else its name through :mod:`torsoseg.organs`.
+2. A part combines into its whole (TotalSegmentator's lung lobes -> ``lung_right`` / ``lung_left``),
+   unless the part itself is asked for with ``organs``.
+3. ``mapping`` (``--map SRC=DST``) renames or merges: ``SRC`` matches a source label's own name or its
+   organ (any spelling); ``DST`` is an organ of the vocabulary, or ``background`` to drop the label.
+4. ``organs`` (``--organs``) keeps a subset; everything else becomes background.
+5. **Output order**: with ``organs``, the order given there; otherwise the source's own label order
+   (label-value order for label maps, the format's structure order for per-structure sources), an
+   output that merges several source labels taking the place of the first of them. Values are then
+   consecutive: 1, 2, 3, ...
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from torsoseg import organs as vocab
+from torsoseg.dataset_conversion.sources import ConversionError, SourceLabel
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelPlan:
+    """How source labels become the raw dataset's labels.
+
+    Attributes:
+        labels: output name -> value (``background`` 0, consecutive).
+        targets: source label name -> output name, or ``None`` when it becomes background.
+        source_labels: output name -> the source labels merged into it (JSON records).
+        dropped: source label names that become background.
+    """
+
+    labels: dict[str, int]
+    targets: dict[str, str | None]
+    source_labels: dict[str, list[dict]]
+    dropped: tuple[str, ...] = ()
+
+    def value_of(self, source_name: str) -> int:
+        """Output value of a source label (0 when dropped)."""
+        target = self.targets.get(source_name)
+        return 0 if target is None else self.labels[target]
+
+    def lookup_table(self, source: Sequence[SourceLabel]) -> np.ndarray:
+        """``table[source value] = output value`` for label-map sources (int64, 0 for unknown)."""
+        values = [s.value for s in source if s.value is not None]
+        table = np.zeros(max(values, default=0) + 1, dtype=np.int64)
+        for s in source:
+            if s.value is not None:
+                table[s.value] = self.value_of(s.name)
+        return table
+
+
+def parse_mapping(items: Iterable[str] | Mapping[str, str] | None) -> dict[str, str]:
+    """``["aorta=artery", ...]`` or a dict -> ``{src: dst}``; a malformed item raises an error."""
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return {str(k): str(v) for k, v in items.items()}
+    out = {}
+    for item in items:
+        if "=" not in str(item):
+            raise ConversionError(f"mapping {item!r}: expected SRC=DST, e.g. aorta=artery")
+        src, dst = (s.strip() for s in str(item).split("=", 1))
+        if not src or not dst:
+            raise ConversionError(f"mapping {item!r}: expected SRC=DST, e.g. aorta=artery")
+        out[src] = dst
+    return out
+
+
+def parse_organs(organs: str | Iterable[str] | None) -> list[str] | None:
+    """``"liver,spleen"`` or a list -> canonical names in the given order (unknown names: one error)."""
+    if organs is None:
+        return None
+    names = [s.strip() for s in organs.split(",")] if isinstance(organs, str) else [str(s).strip() for s in organs]
+    names = [n for n in names if n]
+    if not names:
+        raise ConversionError("organs: the list is empty")
+    try:
+        resolved = vocab.resolve_label_names(names)
+    except vocab.UnknownOrganError as e:
+        raise ConversionError(f"organs: {e}") from None
+    out: list[str] = []
+    for n in names:
+        if resolved[n] not in out:
+            out.append(resolved[n])
+    return out
+
+
+def _target_name(name: str, where: str) -> str | None:
+    if vocab.normalize_key(name) == "background":
+        return None
+    try:
+        return vocab.canonical_name(name)
+    except vocab.UnknownOrganError as e:
+        raise ConversionError(f"{where}: {e}") from None
+
+
+def build_label_plan(
+    source: Sequence[SourceLabel],
+    organs: str | Iterable[str] | None = None,
+    mapping: Iterable[str] | Mapping[str, str] | None = None,
+    label_file: Path | None = None,
+    drop_unknown: bool = False,
+) -> LabelPlan:
+    """Resolves the source labels into the output label set (see the module docstring for the rules).
+
+    Args:
+        source: foreground source labels in the source's own order.
+        organs: organs to keep, in output order (names or a comma-separated string).
+        mapping: ``SRC=DST`` items or a dict.
+        label_file: the file declaring the source labels, named in errors.
+        drop_unknown: drop (and log) source labels that are not in the vocabulary instead of failing.
+
+    Returns:
+        The :class:`LabelPlan`.
+
+    Raises:
+        ConversionError: an unknown source label name, a mapping key matching no source label, a
+            requested organ that the source does not have.
+
+    Example:
+        >>> plan = build_label_plan([SourceLabel("arota", 8), SourceLabel("liver", 6)],
+        ...                         mapping={"aorta": "artery"})
+        >>> plan.labels
+        {'background': 0, 'artery': 1, 'liver': 2}
+    """
+    where = str(label_file) if label_file is not None else "source labels"
+    wanted = parse_organs(organs)
+    maps = parse_mapping(mapping)
+    map_targets = {src: _target_name(dst, f"mapping {src}={dst}") for src, dst in maps.items()}
+    map_keys = {vocab.normalize_key(k): k for k in maps}
+    used_keys: set[str] = set()
+
+    targets: dict[str, str | None] = {}
+    order: list[str] = []
+    merged: dict[str, list[dict]] = {}
+    unknown: list[str] = []
+    dropped: list[str] = []
+    seen_names: set[str] = set()
+    for s in source:
+        if s.name in seen_names:
+            raise ConversionError(f"{where}: source label {s.name!r} is declared twice")
+        seen_names.add(s.name)
+        organ = s.organ
+        if organ is None and vocab.is_known(s.name):
+            organ = vocab.canonical_name(s.name)
+        # 1) explicit mapping on the source's own name, then on its organ
+        key = None
+        if vocab.normalize_key(s.name) in map_keys:
+            key = map_keys[vocab.normalize_key(s.name)]
+        elif organ is not None:
+            for k_norm, k in map_keys.items():
+                if vocab.is_known(k) and vocab.canonical_name(k) == organ:
+                    key = k
+                    break
+        if key is None and organ is not None:
+            # 2) a part combines into its whole unless asked for by name
+            whole = vocab.whole_of(organ)
+            if whole is not None and not (wanted and organ in wanted):
+                organ = whole
+                for k_norm, k in map_keys.items():
+                    if vocab.is_known(k) and vocab.canonical_name(k) == organ:
+                        key = k
+                        break
+        if key is not None:
+            used_keys.add(key)
+            organ = map_targets[key]
+            if organ is None:
+                targets[s.name] = None
+                dropped.append(s.name)
+                continue
+        if organ is None:
+            if drop_unknown:
+                targets[s.name] = None
+                dropped.append(s.name)
+                continue
+            unknown.append(s.name)
+            continue
+        if wanted is not None and organ not in wanted:
+            targets[s.name] = None
+            dropped.append(s.name)
+            continue
+        targets[s.name] = organ
+        if organ not in merged:
+            order.append(organ)
+            merged[organ] = []
+        merged[organ].append(s.describe())
+    if unknown:
+        hints = []
+        for n in unknown:
+            try:
+                vocab.canonical_name(n)
+            except vocab.UnknownOrganError as e:
+                hints.append(str(e))
+        raise ConversionError(
+            f"{where}: source label(s) not in the organ vocabulary: {'; '.join(hints)}. "
+            "Name them with --map SRC=ORGAN (or SRC=background to drop them)"
+        )
+    unused = sorted(set(maps) - used_keys)
+    if unused:
+        names = ", ".join(s.name for s in source)
+        raise ConversionError(f"mapping key(s) {unused} match no source label (source labels: {names})")
+    if wanted is not None:
+        missing = [o for o in wanted if o not in merged]
+        if missing:
+            raise ConversionError(
+                f"organs {missing} are not in the source (it has: {', '.join(order + dropped) or 'nothing'})"
+            )
+        order = list(wanted)
+    if dropped:
+        logger.info("source labels converted to background: %s", ", ".join(dropped))
+    labels = {"background": 0}
+    for i, organ in enumerate(order, start=1):
+        labels[organ] = i
+    return LabelPlan(labels, targets, {o: merged[o] for o in order}, tuple(dropped))

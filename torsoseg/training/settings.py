@@ -1,0 +1,214 @@
+"""Training settings: one frozen dataclass, variants are named presets (``PRESETS``).
+
+Example:
+    >>> s = get_settings("cpu", num_epochs=5)
+    >>> s.num_epochs, s.initial_lr
+    (5, 0.01)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from torsoseg.network.precision import PRECISIONS
+
+
+@dataclass(frozen=True)
+class AugmentationSettings:
+    """batchgenerators augmentation parameters (probabilities are per sample).
+
+    Attributes:
+        rotation_deg: maximal rotation angle (degrees) about each axis.
+        p_rotation: probability of a rotation.
+        scale_range: isotropic zoom range.
+        p_scale: probability of a zoom.
+        p_noise, noise_variance: additive Gaussian noise.
+        p_blur, blur_sigma: Gaussian blur.
+        p_brightness, brightness_range: multiplicative brightness.
+        p_contrast, contrast_range: contrast change around the mean.
+        p_lowres, lowres_zoom: low-resolution simulation (down with nearest, up with cubic).
+        p_gamma, p_gamma_inverted, gamma_range: gamma with retained statistics (also on the inverted image).
+        mirror_axes: spatial axes that may be mirrored (each with probability 0.5); mirroring axis 0
+            (left-right) swaps paired organ labels.
+        order_data: spline order of the spatial transform for the image (1 is several times cheaper
+            than 3 on a CPU and indistinguishable at these zoom factors).
+    """
+
+    rotation_deg: float = 30.0
+    p_rotation: float = 0.2
+    scale_range: tuple[float, float] = (0.7, 1.4)
+    p_scale: float = 0.2
+    p_noise: float = 0.1
+    noise_variance: tuple[float, float] = (0.0, 0.1)
+    p_blur: float = 0.2
+    blur_sigma: tuple[float, float] = (0.5, 1.0)
+    p_brightness: float = 0.15
+    brightness_range: tuple[float, float] = (0.75, 1.25)
+    p_contrast: float = 0.15
+    contrast_range: tuple[float, float] = (0.75, 1.25)
+    p_lowres: float = 0.25
+    lowres_zoom: tuple[float, float] = (0.5, 1.0)
+    p_gamma: float = 0.3
+    p_gamma_inverted: float = 0.1
+    gamma_range: tuple[float, float] = (0.7, 1.5)
+    mirror_axes: tuple[int, ...] = (0, 1, 2)
+    order_data: int = 3
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.name.startswith("p_"):
+                v = getattr(self, f.name)
+                if not 0.0 <= v <= 1.0:
+                    raise ValueError(f"augmentation {f.name} must be in [0, 1], got {v}")
+        bad = [a for a in self.mirror_axes if a not in (0, 1, 2)]
+        if bad:
+            raise ValueError(f"augmentation mirror_axes must be spatial axes 0, 1, 2; got {self.mirror_axes}")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything the training loop needs besides the data, the plans and the device.
+
+    Attributes:
+        num_epochs: epochs of the run (the poly schedule reaches 0 at ``num_epochs``).
+        iterations_per_epoch: training steps per epoch.
+        val_iterations: validation batches per epoch (held-out cases, no augmentation, fixed seed).
+        initial_lr: start learning rate (after warm-up).
+        momentum, nesterov, weight_decay: SGD.
+        poly_exponent: ``lr = initial_lr * (1 - e / num_epochs) ** poly_exponent``.
+        warmup_epochs: linear warm-up epochs before the poly decay (0: none).
+        freeze_encoder_epochs: epochs in which the encoder's learning rate is 0 (fine-tuning).
+        grad_clip: maximal gradient norm.
+        oversample_foreground: share of each batch centred on a voxel of a random present class.
+        batch_size: patches per step and rank; ``None`` = the plans' batch size.
+        num_workers: background augmentation processes (0: inline in the training process).
+        precision: ``fp32``, ``bf16`` or ``auto`` (see :mod:`torsoseg.network.precision`).
+        channels_last: channels-last 3D memory format (``None`` = where it measured faster: CPU with
+            bfloat16).
+        deep_supervision: train with the decoder's lower-resolution outputs too.
+        ema_alpha: weight of the past in the exponential moving average of the mean pseudo Dice.
+        seed: base random seed (rank ``r`` uses ``seed + 1000 * r``).
+        augmentation: the augmentation parameters.
+    """
+
+    num_epochs: int = 1000
+    iterations_per_epoch: int = 250
+    val_iterations: int = 50
+    initial_lr: float = 1e-2
+    momentum: float = 0.99
+    nesterov: bool = True
+    weight_decay: float = 3e-5
+    poly_exponent: float = 0.9
+    warmup_epochs: int = 0
+    freeze_encoder_epochs: int = 0
+    grad_clip: float = 12.0
+    oversample_foreground: float = 0.33
+    batch_size: int | None = None
+    num_workers: int = 2
+    precision: str = "auto"
+    channels_last: bool | None = None
+    deep_supervision: bool = True
+    ema_alpha: float = 0.9
+    seed: int = 12345
+    augmentation: AugmentationSettings = field(default_factory=AugmentationSettings)
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("num_epochs", "iterations_per_epoch"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("val_iterations", "warmup_epochs", "freeze_encoder_epochs", "num_workers"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.initial_lr > 0:
+            problems.append(f"initial_lr must be > 0, got {self.initial_lr}")
+        if not 0.0 <= self.oversample_foreground <= 1.0:
+            problems.append(f"oversample_foreground must be in [0, 1], got {self.oversample_foreground}")
+        if self.batch_size is not None and self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if not 0.0 <= self.ema_alpha < 1.0:
+            problems.append(f"ema_alpha must be in [0, 1), got {self.ema_alpha}")
+        if problems:
+            raise ValueError("invalid training settings: " + "; ".join(problems))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict (lists for tuples): goes into checkpoints and logs."""
+        d = dataclasses.asdict(self)
+
+        def plain(v: Any) -> Any:
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            if isinstance(v, (tuple, list)):
+                return [plain(x) for x in v]
+            return v
+
+        return plain(d)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], source: str = "settings") -> TrainingSettings:
+        """Inverse of :meth:`to_json`; unknown keys raise an error naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown training setting(s) {', '.join(unknown)}")
+        kw = dict(d)
+        aug = kw.pop("augmentation", None)
+        if aug is not None:
+            aug_known = {f.name for f in dataclasses.fields(AugmentationSettings)}
+            bad = sorted(set(aug) - aug_known)
+            if bad:
+                raise ValueError(f"{source}: unknown augmentation setting(s) {', '.join(bad)}")
+            kw["augmentation"] = AugmentationSettings(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}
+            )
+        return cls(**kw)
+
+
+_DEFAULT = TrainingSettings()
+
+#: Named presets. ``default`` is nnU-Net's budget; ``cpu`` trains a cpu-budget plan usefully on two
+#: cores in minutes; ``finetune*`` use the paper's 10x smaller learning rate with a warm-up.
+PRESETS: dict[str, TrainingSettings] = {
+    "default": _DEFAULT,
+    "cpu": replace(_DEFAULT, num_epochs=40, iterations_per_epoch=12, val_iterations=4, num_workers=0,
+                   precision="auto"),
+    "finetune": replace(_DEFAULT, initial_lr=1e-3, warmup_epochs=10),
+}
+PRESETS["finetune_cpu"] = replace(PRESETS["cpu"], initial_lr=1e-3, warmup_epochs=2)
+
+#: The preset each trainer uses when none is named (no ``_<preset>`` suffix in its folder name).
+TRAINER_DEFAULT_PRESET = {"Trainer": "default", "FineTuneTrainer": "finetune"}
+
+
+def get_settings(preset: str | None = None, **overrides: Any) -> TrainingSettings:
+    """The settings of ``preset`` with ``overrides`` applied (``None`` values are ignored).
+
+    Raises:
+        ValueError: an unknown preset (the message lists the valid ones) or an invalid value.
+
+    Example:
+        >>> get_settings("finetune").initial_lr
+        0.001
+    """
+    name = "default" if preset is None else preset
+    if name not in PRESETS:
+        raise ValueError(f"unknown training preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+    base = PRESETS[name]
+    given = {k: v for k, v in overrides.items() if v is not None}
+    known = {f.name for f in dataclasses.fields(TrainingSettings)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    return replace(base, **given)
+
+
+def trainer_name(pretrained: bool, preset: str | None) -> str:
+    """Model-folder trainer name: ``Trainer``/``FineTuneTrainer``, plus ``_<preset>`` when not its default."""
+    base = "FineTuneTrainer" if pretrained else "Trainer"
+    name = TRAINER_DEFAULT_PRESET[base] if preset is None else preset
+    return base if name == TRAINER_DEFAULT_PRESET[base] else f"{base}_{name}"
