@@ -27,7 +27,14 @@ setup(
     },
     entry_points={
         "console_scripts": [
+            "torsoseg_demo = torsoseg.cli.demo:main",
+            "torsoseg_evaluate = torsoseg.cli.evaluate:main",
             "torsoseg_verify = torsoseg.cli.verify:main",
+            "torsoseg_convert = torsoseg.cli.convert:main",
+            "torsoseg_predict = torsoseg.cli.predict:main",
+            "torsoseg_train = torsoseg.cli.train:main",
+            "torsoseg_plan_and_preprocess = torsoseg.cli.plan_and_preprocess:main",
+            "torsoseg_phantom = torsoseg.cli.phantom:main",
         ],
     },
 )

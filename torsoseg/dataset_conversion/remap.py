@@ -82,7 +82,8 @@ def parse_organs(organs: str | Iterable[str] | None) -> list[str] | None:
     """``"liver,spleen"`` or a list -> canonical names in the given order (unknown names: one error)."""
     if organs is None:
         return None
-    names = [s.strip() for s in organs.split(",")] if isinstance(organs, str) else [str(s).strip() for s in organs]
+    items = organs.split(",") if isinstance(organs, str) else organs
+    names = [str(s).strip() for s in items]
     names = [n for n in names if n]
     if not names:
         raise ConversionError("organs: the list is empty")
@@ -140,6 +141,15 @@ def build_label_plan(
     maps = parse_mapping(mapping)
     map_targets = {src: _target_name(dst, f"mapping {src}={dst}") for src, dst in maps.items()}
     map_keys = {vocab.normalize_key(k): k for k in maps}
+    if wanted is not None:
+        # an organ asked for under its source name follows its mapping (--organs aorta --map aorta=artery)
+        renamed = []
+        for w in wanted:
+            hits = [k for k in maps if vocab.is_known(k) and vocab.canonical_name(k) == w]
+            w = map_targets[hits[0]] if hits and map_targets[hits[0]] is not None else w
+            if w not in renamed:
+                renamed.append(w)
+        wanted = renamed
     used_keys: set[str] = set()
 
     targets: dict[str, str | None] = {}
@@ -148,6 +158,7 @@ def build_label_plan(
     unknown: list[str] = []
     dropped: list[str] = []
     seen_names: set[str] = set()
+    available: list[str] = []
     for s in source:
         if s.name in seen_names:
             raise ConversionError(f"{where}: source label {s.name!r} is declared twice")
@@ -160,7 +171,7 @@ def build_label_plan(
         if vocab.normalize_key(s.name) in map_keys:
             key = map_keys[vocab.normalize_key(s.name)]
         elif organ is not None:
-            for k_norm, k in map_keys.items():
+            for k in map_keys.values():
                 if vocab.is_known(k) and vocab.canonical_name(k) == organ:
                     key = k
                     break
@@ -169,7 +180,7 @@ def build_label_plan(
             whole = vocab.whole_of(organ)
             if whole is not None and not (wanted and organ in wanted):
                 organ = whole
-                for k_norm, k in map_keys.items():
+                for k in map_keys.values():
                     if vocab.is_known(k) and vocab.canonical_name(k) == organ:
                         key = k
                         break
@@ -187,6 +198,8 @@ def build_label_plan(
                 continue
             unknown.append(s.name)
             continue
+        if organ not in available:
+            available.append(organ)
         if wanted is not None and organ not in wanted:
             targets[s.name] = None
             dropped.append(s.name)
@@ -215,7 +228,7 @@ def build_label_plan(
         missing = [o for o in wanted if o not in merged]
         if missing:
             raise ConversionError(
-                f"organs {missing} are not in the source (it has: {', '.join(order + dropped) or 'nothing'})"
+                f"organs {missing} are not in the source (it has: {', '.join(available) or 'nothing'})"
             )
         order = list(wanted)
     if dropped:

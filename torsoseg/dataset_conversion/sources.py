@@ -80,6 +80,7 @@ class SourceScan:
         drop_unknown: source labels unknown to the vocabulary are dropped (logged) instead of being an
             error; for sources with many structures beyond torso organs (TotalSegmentator).
         skipped: ``(what, why)`` for everything the scan left out on purpose (MRI cases, junk files).
+        suggested_name: a dataset name taken from the source (an MSD task, an nnU-Net dataset).
     """
 
     cases: tuple[SourceCase, ...]
@@ -87,6 +88,7 @@ class SourceScan:
     label_file: Path | None = None
     drop_unknown: bool = False
     skipped: tuple[tuple[str, str], ...] = ()
+    suggested_name: str | None = None
 
     @property
     def per_structure(self) -> bool:
@@ -174,7 +176,8 @@ def find_image_label_pairs(root: Path) -> list[tuple[str, Path, Path]]:
 
     1. an image folder (``images``, ``imagesTr``, ``img``, ``volumes``, ``ct``) beside a label folder
        (``labels``, ``labelsTr``, ``label``, ``segmentations``, ``masks``, ``gt``), matched by name; an
-       image may carry the nnU-Net channel suffix ``_0000``;
+       image may carry the nnU-Net channel suffix ``_0000``; when no name matches, a leading
+       ``img``/``label`` word is ignored (BTCV style ``img0001`` <-> ``label0001``);
     2. one sub-folder per case holding one image and one label file (``label``/``seg``/``mask``/``gt``
        in its name);
     3. one flat folder with ``CASE.nii.gz`` beside ``CASE_label.nii.gz`` (or ``_seg``, ``_mask``, ``_gt``).
@@ -188,6 +191,10 @@ def find_image_label_pairs(root: Path) -> list[tuple[str, Path, Path]]:
     if img_dir is not None and lab_dir is not None:
         images = {re.sub(r"_0000$", "", s): f for s, f in index_images(img_dir).items()}
         labels = index_images(lab_dir)
+        if images and labels and not set(images) & set(labels):
+            # BTCV style: img0001 <-> label0001
+            images = _strip_prefix(images, r"(img|image|ct|volume|vol)[_\-]?")
+            labels = _strip_prefix(labels, r"(label|labels|seg|segmentation|mask|gt)[_\-]?")
         return _match(images, labels, img_dir, lab_dir)
     subdirs = sorted(c for c in root.iterdir() if c.is_dir() and not c.name.startswith("."))
     pairs: list[tuple[str, Path, Path]] = []
@@ -214,6 +221,14 @@ def find_image_label_pairs(root: Path) -> list[tuple[str, Path, Path]]:
         else:
             images[re.sub(r"_0000$", "", s)] = f
     return _match(images, labels, root, root)
+
+
+def _strip_prefix(files: Mapping[str, Path], prefix: str) -> dict[str, Path]:
+    out = {}
+    for stem, f in files.items():
+        key = re.sub(rf"^{prefix}", "", stem, flags=re.IGNORECASE) or stem
+        out[key] = f
+    return out
 
 
 def _match(images: Mapping[str, Path], labels: Mapping[str, Path], img_dir: Path, lab_dir: Path
@@ -245,7 +260,7 @@ def read_label_table(path: str | os.PathLike) -> list[SourceLabel]:
     if isinstance(raw, dict) and isinstance(raw.get("labels"), dict):
         raw = raw["labels"]
     if not isinstance(raw, dict) or not raw:
-        raise ConversionError(f"{p}: expected a JSON object naming each label value, e.g. {{\"1\": \"liver\"}}")
+        raise ConversionError(f"{p}: expected a JSON object naming each label value, e.g. {{'1': 'liver'}}")
     table: dict[int, str] = {}
     for k, v in raw.items():
         key, val = str(k).strip(), v
@@ -284,3 +299,42 @@ def read_csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
     for row in reader:
         rows.append({(k or "").strip().lstrip("\ufeff"): (v or "").strip() for k, v in row.items()})
     return rows
+
+
+LABEL_TABLE_NAMES = ("labels.json", "dataset.json")
+
+
+def scan_pairs(
+    source: str | os.PathLike,
+    default_table: Mapping[int, str] | None,
+    labels: str | os.PathLike | None = None,
+    prefix: str = "case",
+) -> SourceScan:
+    """Scan of a tree holding an image and a multi-label map per case (see :func:`find_image_label_pairs`).
+
+    The label table is, in this order: the ``labels`` JSON given by the user, a ``labels.json`` (or
+    ``dataset.json``) at the top of ``source``, the format's built-in ``default_table``. Purely numeric
+    case names (``0001``) become ``{prefix}_0001``.
+    """
+    root = require_dir(source)
+    label_file: Path | None = None
+    if labels is not None:
+        label_file = Path(labels)
+        table = read_label_table(label_file)
+    else:
+        found = [root / n for n in LABEL_TABLE_NAMES if (root / n).is_file()]
+        if found:
+            label_file = found[0]
+            table = read_label_table(label_file)
+        elif default_table is not None:
+            table = builtin_labels(default_table)
+        else:
+            raise ConversionError(
+                f"{root}: no label table; put a labels.json ({{'1': 'liver', ...}}) there or pass --labels"
+            )
+    pairs = find_image_label_pairs(root)
+    cases = tuple(
+        SourceCase(f"{prefix}_{ident}" if ident.isdigit() else ident, img, label_map=lab)
+        for ident, img, lab in pairs
+    )
+    return SourceScan(cases, tuple(table), label_file)

@@ -159,11 +159,14 @@ def hd95(
         The distance in mm; NaN when both masks are empty.
     """
     ref, pred = _check_pair(reference, prediction)
+    _check_spacing(spacing)
     has_ref, has_pred = bool(ref.any()), bool(pred.any())
     if not has_ref and not has_pred:
         return float("nan")
     if not (has_ref and has_pred):
-        return float(empty_distance_mm if empty_distance_mm is not None else image_diagonal_mm(ref.shape, spacing))
+        if empty_distance_mm is not None:
+            return float(empty_distance_mm)
+        return image_diagonal_mm(ref.shape, spacing)
     d_rp, d_pr = directed_surface_distances(ref, pred, spacing)
     return float(max(np.percentile(d_rp, 95), np.percentile(d_pr, 95)))
 
@@ -180,6 +183,7 @@ def surface_dice(
         ValueError: a negative or non-finite tolerance.
     """
     ref, pred = _check_pair(reference, prediction)
+    _check_spacing(spacing)
     tol = _check_tolerance(tolerance_mm)
     has_ref, has_pred = bool(ref.any()), bool(pred.any())
     if not has_ref and not has_pred:
@@ -202,6 +206,10 @@ def _surface_dice_from(d_rp: np.ndarray, d_pr: np.ndarray, tol: float) -> float:
     eps = 1e-6 * max(tol, 1.0)
     within = int((d_rp <= tol + eps).sum()) + int((d_pr <= tol + eps).sum())
     return within / (d_rp.size + d_pr.size)
+
+
+def _json_number(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 @dataclass(frozen=True)
@@ -228,7 +236,7 @@ class OrganScore:
 
     def to_json(self) -> dict:
         """Plain dict; NaN becomes ``None`` (JSON has no NaN)."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        return {k: _json_number(v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, d: dict) -> OrganScore:

@@ -1,1 +1,20 @@
-"""inference."""
+"""Inference: Gaussian sliding window, the ``Predictor`` and export back to the input geometry.
+
+Example:
+    >>> from torsoseg.inference import Predictor
+    >>> model = "results/Dataset001_Abdomen/Trainer__torsoseg_plans__3d_fullres"
+    >>> predictor = Predictor.from_model_dir(model)  # doctest: +SKIP
+    >>> seg = predictor.predict_file("ct.nii.gz")  # doctest: +SKIP
+"""
+
+from torsoseg.inference.predictor import Prediction, Predictor, load_checkpoint
+from torsoseg.inference.sliding_window import gaussian_importance_map, sliding_window_logits, tile_starts
+
+__all__ = [
+    "Prediction",
+    "Predictor",
+    "gaussian_importance_map",
+    "load_checkpoint",
+    "sliding_window_logits",
+    "tile_starts",
+]

@@ -80,7 +80,9 @@ def tile_grid(shape: Sequence[int], patch: Sequence[int], step: float = DEFAULT_
 
 
 def gaussian_1d(patch: int, sigma_scale: float = DEFAULT_SIGMA_SCALE) -> np.ndarray:
-    """One axis of the importance map: ``exp(-(i - patch // 2)^2 / (2 sigma^2))``, ``sigma = patch * sigma_scale``.
+    """One axis of the importance map: ``exp(-(i - patch // 2)^2 / (2 sigma^2))``.
+
+    ``sigma = patch * sigma_scale``.
 
     Returns:
         float64 ``(patch,)``, maximum 1 at ``patch // 2``; strictly positive everywhere (no zero weights:
@@ -136,7 +138,9 @@ def normalized_tile_weights_1d(size: int, patch: int, step: float = DEFAULT_STEP
     return [g / w[s:s + patch] for s in tile_starts(size, patch, step)]
 
 
-def pad_to_patch(data: torch.Tensor, patch: Sequence[int], value: float = 0.0) -> tuple[torch.Tensor, tuple[slice, ...]]:
+def pad_to_patch(
+    data: torch.Tensor, patch: Sequence[int], value: float = 0.0
+) -> tuple[torch.Tensor, tuple[slice, ...]]:
     """Pads the spatial axes of ``data`` (``(C, *spatial)``) that are smaller than ``patch``.
 
     Padding is split evenly (the extra voxel after), filled with ``value`` (0 = the normalised mean).
@@ -215,7 +219,9 @@ def predict_tiles(
             y = torch.flip(y, dims)
         if swap is not None and 0 in combo:
             if swap.numel() != y.shape[1]:
-                raise ValueError(f"lr_swap has {swap.numel()} entries but the network predicts {y.shape[1]} classes")
+                raise ValueError(
+                    f"lr_swap has {swap.numel()} entries but the network predicts {y.shape[1]} classes"
+                )
             y = y.index_select(1, swap)
         total = y if total is None else total.add_(y)
     assert total is not None
@@ -282,13 +288,15 @@ def sliding_window_logits(
         shape = tuple(int(s) for s in padded.shape[1:])
         starts = tile_grid(shape, patch, step)
         weights = [
-            [torch.as_tensor(w, dtype=torch.float32) for w in normalized_tile_weights_1d(s, p, step, sigma_scale)]
+            [torch.as_tensor(w, dtype=torch.float32)
+             for w in normalized_tile_weights_1d(s, p, step, sigma_scale)]
             for s, p in zip(shape, patch)
         ]
         out = torch.zeros((int(num_classes), *shape), dtype=accumulate_dtype, device=data.device)
         tiles = list(itertools.product(*[list(enumerate(s)) for s in starts]))
         batches = [tiles[i:i + int(batch_size)] for i in range(0, len(tiles), int(batch_size))]
-        logger.debug("sliding window: %d tiles of %s over %s, %d batches", len(tiles), patch, shape, len(batches))
+        logger.debug("sliding window: %d tiles of %s over %s, %d batch(es)", len(tiles), patch, shape,
+                     len(batches))
         iterator: Any = batches
         if progress:
             from tqdm import tqdm
@@ -300,12 +308,14 @@ def sliding_window_logits(
             logits = predict_tiles(network, x, mirror_axes, lr_swap, autocast_dtype, channels_last)
             if logits.shape[1] != int(num_classes) or tuple(logits.shape[2:]) != patch:
                 raise ValueError(
-                    f"network output {tuple(logits.shape)} does not match ({len(group)}, {num_classes}, *{patch})"
+                    f"network output {tuple(logits.shape)} does not match "
+                    f"({len(group)}, {num_classes}, *{patch})"
                 )
             logits = logits.to(data.device)
             for b, (t, sl) in enumerate(zip(group, slices)):
                 (ix, _), (iy, _), (iz, _) = t
-                w = weights[0][ix][:, None, None] * weights[1][iy][None, :, None] * weights[2][iz][None, None, :]
+                w = weights[0][ix][:, None, None] * weights[1][iy][None, :, None]
+                w = w * weights[2][iz][None, None, :]
                 target = out[(slice(None), *sl)]
                 target += logits[b] * w.to(logits.device)
         if tuple(out.shape[1:]) == tuple(data.shape[1:]):

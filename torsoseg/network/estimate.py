@@ -5,7 +5,7 @@ describe is the one :func:`torsoseg.network.build_network` makes from a :class:`
 
 * encoder stage ``s``: ``n_conv`` blocks Conv3d -> InstanceNorm3d -> LeakyReLU (in place); the first
   conv of stage ``s`` is strided by ``strides[s]``;
-* decoder level ``s = S-2 .. 0``: a transposed conv (kernel = stride = ``strides[s+1]``) from
+* decoder level ``s = S-2 .. 0``: a transposed conv (kernel = stride = ``strides[s+1]``, no bias) from
   ``features[s+1]`` to ``features[s]`` channels, concatenation with the encoder skip of stage ``s``,
   ``n_conv`` blocks, and a 1x1x1 segmentation head (deep supervision: a head at every decoder level).
 
@@ -92,7 +92,9 @@ def stage_shapes(patch_size: Sequence[int], strides: Sequence[Sequence[int]]) ->
             raise ValueError(f"strides[{s}] must be 3 positive integers, got {tuple(st)}")
         shape = [a // int(x) for a, x in zip(shape, st)]
         if any(a < 1 for a in shape):
-            raise ValueError(f"patch {tuple(patch_size)} is too small for strides {list(map(tuple, strides))}")
+            raise ValueError(
+                f"patch {tuple(patch_size)} is too small for strides {list(map(tuple, strides))}"
+            )
         out.append(tuple(shape))
     return out
 
@@ -160,7 +162,7 @@ def estimate_network(
     for s in range(n - 2, -1, -1):
         f, v = feats[s], vox[s]
         up = prod(int(x) for x in strides[s + 1])
-        params += feats[s + 1] * f * up + f
+        params += feats[s + 1] * f * up  # transposed conv, no bias (the norm that follows makes it moot)
         flops += 2 * feats[s + 1] * f * up * vox[s + 1]
         elements += f * v + 2 * f * v
         for i in range(n_conv_per_stage):

@@ -1,1 +1,29 @@
-"""preprocessing."""
+"""preprocessing: reorientation, body crop, CT normalisation, resampling and the preprocessed cache.
+
+``preprocess_dataset(raw_dir, out_dir, plans)`` builds the cache of a dataset; ``preprocess_volume`` and
+``restore_label_map`` are the per-image step and its inverse that inference uses.
+"""
+
+from torsoseg.preprocessing.cache import CachedCase, list_cached_cases, load_case
+from torsoseg.preprocessing.case import (
+    CaseProperties,
+    preprocess_case,
+    preprocess_volume,
+    restore_label_map,
+    restore_probabilities,
+)
+from torsoseg.preprocessing.preprocess import PreprocessingError, PreprocessReport, preprocess_dataset
+
+__all__ = [
+    "CachedCase",
+    "CaseProperties",
+    "PreprocessReport",
+    "PreprocessingError",
+    "list_cached_cases",
+    "load_case",
+    "preprocess_case",
+    "preprocess_dataset",
+    "preprocess_volume",
+    "restore_label_map",
+    "restore_probabilities",
+]

@@ -106,7 +106,8 @@ class DeepSupervisionLoss(nn.Module):
             raise ValueError(f"deep supervision: {len(outputs)} outputs but {len(self.strides)} strides")
         total = outputs[0].new_zeros((), dtype=torch.float32)
         for out, stride, w in zip(outputs, self.strides, self.weights):
-            if w == 0.0:
+            if w == 0.0:  # ignored output: keep it in the graph (DDP expects every parameter to get a grad)
+                total = total + 0.0 * out.float().mean()
                 continue
             total = total + w * self.base(out, downsample_target(target, stride))
         return total

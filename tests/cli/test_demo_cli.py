@@ -1,0 +1,78 @@
+"""``torsoseg_demo``: settings, step markers (resume), refusal of mixed settings, the report.
+
+The demo's real run (phantom -> ... -> evaluation) is exercised by ``tests/test_end_to_end.py`` and by
+``make demo``; these tests cover its bookkeeping without training anything.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.evaluation.test_evaluate import make_folders
+from torsoseg.cli.demo import PRESETS, Demo, DemoError, build_parser, config_from_args, main, write_report
+from torsoseg.evaluation import evaluate_folders
+
+
+def test_presets_and_overrides():
+    args = build_parser().parse_args(["--quick", "--cases-2", "5", "--epochs", "3"])
+    cfg = config_from_args(args)
+    assert cfg.cases_1 == PRESETS["quick"].cases_1 and cfg.cases_2 == 5
+    assert cfg.pretrain_epochs == cfg.finetune_epochs == 3
+    cfg2 = config_from_args(build_parser().parse_args(["--epochs", "3", "--finetune-epochs", "7"]))
+    assert (cfg2.pretrain_epochs, cfg2.finetune_epochs) == (3, 7)
+    assert config_from_args(build_parser().parse_args([])) == PRESETS["full"]
+
+
+def test_bad_settings_exit_two(capsys):
+    assert main(["--cases-2", "1", "--out", "unused"]) == 2
+    assert "cases_2 must be >= 2" in capsys.readouterr().err
+    assert main(["--epochs", "0", "--out", "unused"]) == 2
+    assert "pretrain_epochs must be >= 1" in capsys.readouterr().err
+
+
+def test_steps_are_skipped_on_rerun(tmp_path, capsys):
+    demo = Demo(tmp_path, PRESETS["quick"], progress=False)
+    calls = []
+    info = demo.run_step(1, 2, "thing", "do a thing", lambda: calls.append(1) or {"answer": 42})
+    assert info["answer"] == 42 and calls == [1]
+    assert json.loads((tmp_path / "steps" / "thing.json").read_text())["answer"] == 42
+    again = Demo(tmp_path, PRESETS["quick"], progress=False)
+    assert again.run_step(1, 2, "thing", "do a thing", lambda: calls.append(2))["answer"] == 42
+    assert calls == [1]
+    out = capsys.readouterr().out
+    assert "[1/2] do a thing" in out and "done in an earlier run" in out
+
+
+def test_failed_step_names_itself_and_leaves_no_marker(tmp_path):
+    demo = Demo(tmp_path, PRESETS["quick"], progress=False)
+
+    def boom():
+        raise ValueError("bad plans")
+
+    with pytest.raises(DemoError, match=r"step 'plan_1' \(plan\) failed: ValueError: bad plans"):
+        demo.run_step(3, 9, "plan_1", "plan", boom)
+    assert not (tmp_path / "steps" / "plan_1.json").exists()
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path):
+    Demo(tmp_path, PRESETS["quick"]).check_config()
+    Demo(tmp_path, PRESETS["quick"]).check_config()  # same settings: fine
+    with pytest.raises(DemoError, match="other settings.*cases_1: 4 -> 10"):
+        Demo(tmp_path, PRESETS["full"]).check_config()
+
+
+def test_report_puts_models_side_by_side(tmp_path):
+    raw, pred = make_folders(tmp_path / "data")
+    demo = Demo(tmp_path / "demo", PRESETS["quick"], progress=False)
+    res = evaluate_folders(raw, pred)
+    for model in ("fine-tuned", "scratch"):
+        res.save(demo.evaluation / f"{model}.json")
+    demo.timings = {"train_1": 12.0}
+    path, printable = write_report(demo, started=0.0)
+    text = path.read_text()
+    assert "| organ | fine-tuned | scratch | Roth et al. 2017 (real CT) |" in printable
+    assert "| liver | 1.000 ± 0.000 | 1.000 ± 0.000 | 0.95 |" in printable
+    assert "Table 1 analogue, scratch model" in printable
+    assert "## Table 1: fine-tuned model, Dice per case" in text and "| train_1 | 12 |" in text

@@ -1,0 +1,52 @@
+"""``torsoseg_evaluate``: output, files written, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from tests.evaluation.test_evaluate import make_folders, pred_map, write
+from torsoseg.cli.evaluate import main
+
+
+def test_prints_table_and_writes_json(tmp_path, capsys):
+    raw, pred = make_folders(tmp_path)
+    out = tmp_path / "res" / "results.json"
+    assert main(["--ref", str(raw), "--pred", str(pred), "-o", str(out), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "spleen: reference 'spleen' (2) <-> prediction 'Spleen' (2)" in captured.out
+    assert "| case_000 | 1.000 | 0.667 | 0.000 | n/a |" in captured.out
+    assert "predicted organs the reference lacks (not scored): aorta" in captured.err
+    data = json.loads(out.read_text())
+    assert data["organs"] == ["liver", "spleen", "kidney_right", "gallbladder"]
+
+
+def test_csv_organs_metric_and_tolerance(tmp_path, capsys):
+    raw, pred = make_folders(tmp_path)
+    argv = ["--ref", str(raw / "labelsTr"), "--pred", str(pred), "--organs", "spleen,liver", "--table", "csv",
+            "--metric", "surface_dice", "--tolerance", "0.5", "--no-progress"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "case,spleen,liver"
+    assert lines[1] == f"case_000,{200 / 304:.6f},1.000000"
+
+
+def test_dataset_id_with_raw_root(tmp_path, capsys):
+    raw, pred = make_folders(tmp_path)
+    assert main(["--ref", "3", "--raw", str(raw.parent), "--pred", str(pred), "--metric", "all",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "### hd95 (mm)" in out and "### surface_dice (tolerance 2 mm)" in out
+
+
+def test_failed_case_exit_one_and_bad_input_exit_two(tmp_path, capsys):
+    raw, pred = make_folders(tmp_path, n=3)
+    write(pred / "case_002.nii.gz", pred_map(), spacing=(1.0, 1.0, 1.0))
+    assert main(["--ref", str(raw), "--pred", str(pred), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "case case_002 failed:" in err and "different voxel grids" in err
+    assert main(["--ref", str(raw), "--pred", str(pred), "--organs", "livr", "--no-progress"]) == 2
+    assert "unknown organ name 'livr'" in capsys.readouterr().err
+    assert main(["--ref", str(tmp_path / "nope"), "--pred", str(pred)]) == 2
+    assert "reference folder does not exist" in capsys.readouterr().err
+    assert main(["--ref", "9", "--raw", str(raw.parent), "--pred", str(pred)]) == 2
+    assert "no folder Dataset009_*" in capsys.readouterr().err

@@ -1,0 +1,50 @@
+"""Tests of torsoseg.cli.train (called through main([...]))."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.training.conftest import tiny_plans, write_tiny_dataset
+from torsoseg.cli.train import build_parser, main
+
+
+def test_help_has_example(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "torsoseg_train 2 --fold all --pretrained 1" in out and "--precision" in out
+
+
+def test_flags_default_to_none():
+    ns = build_parser().parse_args(["1"])
+    for k in ("fold", "preset", "epochs", "iterations_per_epoch", "lr", "device", "precision", "resume",
+              "workers", "preprocessed", "results", "pretrained", "pretrained_checkpoint"):
+        assert getattr(ns, k) is None, k
+
+
+def test_train_then_resume_finished(tmp_path, capsys):
+    pre, res = tmp_path / "pre", tmp_path / "res"
+    write_tiny_dataset(pre, tiny_plans(), 3)
+    args = ["990", "--fold", "all", "--preset", "cpu", "--epochs", "1", "--iterations-per-epoch", "2",
+            "--device", "cpu", "--precision", "fp32", "--workers", "0", "--no-progress",
+            "--preprocessed", str(pre), "--results", str(res)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1" in out and "done:" in out
+    assert (res / "Dataset990_Tiny" / "Trainer_cpu__torsoseg_plans__3d_fullres" / "fold_all" /
+            "checkpoint_final.pt").is_file()
+    assert main([*args, "--resume"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
+    assert main(args) == 1  # would overwrite
+    assert "pass --resume" in capsys.readouterr().err
+
+
+def test_bad_inputs(tmp_path, capsys):
+    assert main(["7", "--preprocessed", str(tmp_path), "--results", str(tmp_path)]) == 1
+    assert "no folder Dataset007_*" in capsys.readouterr().err
+    write_tiny_dataset(tmp_path / "pre", tiny_plans(), 2)
+    assert main(["990", "--preset", "turbo", "--preprocessed", str(tmp_path / "pre")]) == 1
+    assert "unknown training preset 'turbo'; valid:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["990", "--pretrained", "1", "--pretrained-checkpoint", "x.pt"])

@@ -1,0 +1,15 @@
+"""Inference tests run torch on one thread: the machines that run the suite are shared and small, and two
+OpenMP threads competing with other processes are slower than one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

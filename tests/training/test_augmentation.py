@@ -1,0 +1,98 @@
+"""Tests of torsoseg.training.augmentation (incl. the left-right label swap)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from torsoseg.organs import lr_swap_table
+from torsoseg.training.augmentation import (
+    LabelSwapMirrorTransform,
+    apply_label_table,
+    initial_patch_size,
+    mirror_sample,
+    training_transforms,
+    validation_transforms,
+)
+from torsoseg.training.settings import AugmentationSettings
+
+LABELS = {"background": 0, "liver": 1, "kidney_right": 2, "kidney_left": 3}
+
+
+def _sided_sample(shape=(20, 12, 8)):
+    """kidney_right at low axis-0 indices (patient's right), kidney_left at high ones, liver on the right."""
+    seg = np.zeros(shape, np.int16)
+    seg[2:6, 3:8, 2:6] = 2
+    seg[14:18, 3:8, 2:6] = 3
+    seg[1:8, 8:11, 1:7] = 1
+    data = (seg.astype(np.float32) + np.linspace(0, 1, shape[0])[:, None, None])[None]
+    return data.astype(np.float32), seg[None]
+
+
+def test_swap_table_hand_values():
+    assert lr_swap_table(LABELS).tolist() == [0, 1, 3, 2]
+    seg = np.array([[0, 1, 2, 3, -1]])
+    assert apply_label_table(seg, lr_swap_table(LABELS)).tolist() == [[0, 1, 3, 2, -1]]
+
+
+def test_mirror_axis0_swaps_pairs_other_axes_do_not():
+    data, seg = _sided_sample()
+    table = lr_swap_table(LABELS)
+    d0, s0 = mirror_sample(data, seg, [0], table)
+    # the structure that was at the low indices (right kidney) is now at high indices and is called LEFT
+    assert set(np.unique(s0[0, 14:18, 3:8, 2:6])) == {3}
+    assert set(np.unique(s0[0, 2:6, 3:8, 2:6])) == {2}
+    np.testing.assert_array_equal(d0, data[:, ::-1])
+    assert (s0 == 1).sum() == (seg == 1).sum()  # unpaired organs keep their value
+    _, s1 = mirror_sample(data, seg, [1, 2], table)
+    np.testing.assert_array_equal(s1, seg[:, :, ::-1, ::-1])  # no swap without axis 0
+
+
+def test_mirror_round_trip_is_identity():
+    data, seg = _sided_sample()
+    table = lr_swap_table(LABELS)
+    d, s = mirror_sample(*mirror_sample(data, seg, [0, 2], table), [0, 2], table)
+    np.testing.assert_array_equal(d, data)
+    np.testing.assert_array_equal(s, seg)
+
+
+def test_pipeline_invariant_right_stays_right():
+    """Whatever the pipeline does, a voxel labelled kidney_right lies on the patient's right half."""
+    data, seg = _sided_sample((24, 16, 12))
+    aug = AugmentationSettings(rotation_deg=10, p_rotation=0.3, p_scale=0.3, mirror_axes=(0, 1, 2), order_data=1)
+    t = training_transforms((24, 16, 12), aug, lr_swap_table(LABELS))
+    np.random.seed(0)
+    flips = 0
+    for _ in range(12):
+        out = t(data=np.repeat(data[None], 2, 0).copy(), seg=np.repeat(seg[None], 2, 0).copy())
+        assert out["data"].dtype == np.float32 and out["seg"].dtype == np.int16
+        for b in range(2):
+            s = out["seg"][b, 0]
+            assert set(np.unique(s)) <= {0, 1, 2, 3}  # nothing invented
+            xs_r, xs_l = np.nonzero(s == 2)[0], np.nonzero(s == 3)[0]
+            assert xs_r.size and xs_l.size
+            assert xs_r.mean() < 12 < xs_l.mean()
+            flips += int(out["data"][b, 0, 0].mean() > out["data"][b, 0, -1].mean())
+    assert flips > 0  # the mirror did happen (the intensity ramp along axis 0 got reversed)
+
+
+def test_initial_patch_and_validation_crop():
+    assert initial_patch_size((32, 32, 16), 0.0, 1.0) == (32, 32, 16)
+    big = initial_patch_size((32, 32, 16), 30.0, 1.25)
+    assert all(b > p for b, p in zip(big, (32, 32, 16)))
+    data, seg = _sided_sample()
+    out = validation_transforms((10, 8, 4))(data=data[None].copy(), seg=seg[None].copy())
+    assert out["data"].shape == (1, 1, 10, 8, 4) and out["seg"].shape == (1, 1, 10, 8, 4)
+
+
+def test_bad_axes():
+    data, seg = _sided_sample()
+    with pytest.raises(ValueError, match="spatial axes 0, 1, 2"):
+        mirror_sample(data, seg, [3], None)
+    with pytest.raises(ValueError, match="mirror_axes"):
+        AugmentationSettings(mirror_axes=(0, 4))
+    with pytest.raises(ValueError, match="p_noise must be in"):
+        AugmentationSettings(p_noise=2.0)
+    t = LabelSwapMirrorTransform((0,), lr_swap_table(LABELS), p=1.0)
+    out = t(data=data[None].copy(), seg=seg[None].copy())
+    assert (out["seg"][0, 0, 14:18, 3:8, 2:6] == 3).all()

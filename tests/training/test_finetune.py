@@ -1,0 +1,102 @@
+"""Tests of torsoseg.training.finetune (transfer rules, readable plan diff, source lookup)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.training.conftest import tiny_plans, write_tiny_dataset
+from torsoseg.network import build_network
+from torsoseg.training.finetune import (
+    IncompatiblePlansError,
+    check_compatible,
+    find_pretrained_checkpoint,
+    head_row_map,
+    transfer_weights,
+)
+
+SRC = {"background": 0, "liver": 1, "spleen": 2, "Right Kidney": 3}
+TGT = {"background": 0, "kidney_right": 1, "kidney_left": 2, "liver": 3}
+
+
+def test_head_row_map_by_canonical_name():
+    assert head_row_map(SRC, TGT) == {"background": (0, 0), "kidney_right": (3, 1), "liver": (1, 3)}
+
+
+def test_transfer_copies_shared_rows_and_keeps_new_ones():
+    torch.manual_seed(0)
+    src = build_network(tiny_plans(labels=SRC))
+    torch.manual_seed(1)
+    tgt = build_network(tiny_plans(labels=TGT))
+    fresh = {k: v.clone() for k, v in tgt.state_dict().items()}
+    rec = transfer_weights(tgt, src.state_dict(), SRC, TGT)
+    s, t = src.state_dict(), tgt.state_dict()
+    for i in range(len(tgt.seg_heads)):
+        for kind in ("weight", "bias"):
+            key = f"seg_heads.{i}.{kind}"
+            torch.testing.assert_close(t[key][1], s[key][3])  # kidney_right
+            torch.testing.assert_close(t[key][3], s[key][1])  # liver
+            torch.testing.assert_close(t[key][0], s[key][0])  # background
+            torch.testing.assert_close(t[key][2], fresh[key][2])  # kidney_left: new
+    torch.testing.assert_close(t["encoder.0.0.conv.weight"], s["encoder.0.0.conv.weight"])
+    assert rec["new_organs"] == ["kidney_left"]
+    assert rec["head_rows"]["liver"] == [1, 3]
+    assert "encoder.1.0.conv.weight" in rec["loaded"] and not rec["skipped"]
+    json.dumps(rec)  # recordable
+
+
+def test_incompatible_plans_readable_diff():
+    a = tiny_plans("Dataset001_Abdomen")
+    b = tiny_plans("Dataset002_VISCERAL", patch=(32, 32, 16), features=(4, 8, 32))
+    with pytest.raises(IncompatiblePlansError) as e:
+        check_compatible(a, b)
+    msg = str(e.value)
+    assert "cannot fine-tune Dataset002_VISCERAL from Dataset001_Abdomen" in msg
+    assert "  patch_size: pretrained [24, 24, 16] != target [32, 32, 16]" in msg
+    assert "  features: pretrained [4, 8, 16] != target [4, 8, 32]" in msg
+    assert "--plans-from 1" in msg
+    assert "strides" not in msg  # only the differing fields
+    assert check_compatible(a, a.replace(target_spacing=(1.0, 1.0, 1.0))) == [
+        "  target_spacing: pretrained [1.0, 1.0, 3.0] != target [1.0, 1.0, 1.0]".replace("[1.0, 1.0, 3.0]",
+                                                                                        "[2.0, 2.0, 3.0]")]
+
+
+def test_find_pretrained_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no folder Dataset001"):
+        find_pretrained_checkpoint(tmp_path, 1)
+    m = tmp_path / "Dataset001_Abdomen" / "Trainer_cpu__torsoseg_plans__3d_fullres"
+    (m / "fold_0").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no trained model"):
+        find_pretrained_checkpoint(tmp_path, 1)
+    (m / "fold_0" / "checkpoint_best.pt").write_bytes(b"x")
+    (m / "fold_all").mkdir()
+    (m / "fold_all" / "checkpoint_final.pt").write_bytes(b"x")
+    assert find_pretrained_checkpoint(tmp_path, 1, fold="0") == m / "fold_all" / "checkpoint_final.pt"
+    m2 = tmp_path / "Dataset001_Abdomen" / "Trainer__torsoseg_plans__3d_fullres" / "fold_all"
+    m2.mkdir(parents=True)
+    (m2 / "checkpoint_final.pt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="several trained models qualify"):
+        find_pretrained_checkpoint(tmp_path, 1)
+
+
+@pytest.mark.slow
+def test_finetune_end_to_end(tmp_path):
+    from torsoseg.training.run import train_model
+
+    pre, res = tmp_path / "pre", tmp_path / "res"
+    write_tiny_dataset(pre, tiny_plans("Dataset001_Src", labels={"background": 0, "liver": 1, "spleen": 2}), 3)
+    write_tiny_dataset(pre, tiny_plans("Dataset002_Tgt"), 3)
+    kw = dict(preprocessed_root=pre, results_root=res, device="cpu", num_epochs=1, iterations_per_epoch=2,
+              val_iterations=1, precision="fp32")
+    train_model(1, fold="all", preset="cpu", **kw)
+    out = train_model(2, fold="all", pretrained=1, preset="finetune_cpu", **kw)
+    assert out["fold_dir"].parent.name == "FineTuneTrainer_finetune_cpu__torsoseg_plans__3d_fullres"
+    rec = json.loads((out["fold_dir"] / "pretrained_transfer.json").read_text())
+    assert rec["head_rows"] == {"background": [0, 0], "liver": [1, 1]}
+    assert rec["new_organs"] == ["kidney_right", "kidney_left"]
+    # incompatible target: readable diff from the high-level call
+    write_tiny_dataset(pre, tiny_plans("Dataset003_Bad", patch=(16, 16, 16)), 2)
+    with pytest.raises(IncompatiblePlansError, match="patch_size: pretrained"):
+        train_model(3, fold="all", pretrained=1, **kw)

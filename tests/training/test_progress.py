@@ -1,0 +1,32 @@
+"""Tests of torsoseg.training.progress."""
+
+from __future__ import annotations
+
+import csv
+
+from torsoseg.training.progress import TrainingLog, format_epoch_line
+
+
+def test_csv_png_and_line(tmp_path):
+    log = TrainingLog(["liver", "spleen"])
+    log.append(0, 1.5, 1.2, [0.5, float("nan")], 0.5, 0.01, 2.0)
+    row = log.append(1, 1.0, 0.9, [0.7, 0.3], 0.52, 0.005, 2.5)
+    assert row["mean_dice"] == 0.5
+    log.write_csv(tmp_path / "training_log.csv")
+    rows = list(csv.DictReader(open(tmp_path / "training_log.csv")))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert set(rows[0]) >= {"epoch", "train_loss", "val_loss", "lr", "seconds", "dice_liver", "dice_spleen"}
+    assert float(rows[1]["dice_spleen"]) == 0.3
+    assert log.plot(tmp_path / "progress.png").stat().st_size > 1000
+    line = format_epoch_line(row, 10, ["liver", "spleen"])
+    assert line.startswith("epoch 2/10") and "liver 0.70" in line
+
+
+def test_truncate_for_resume_round_trip():
+    log = TrainingLog(["liver"])
+    for e in range(4):
+        log.append(e, 1.0, 1.0, [0.1], 0.1, 0.01, 1.0)
+    back = TrainingLog(["liver"], log.to_state())
+    back.truncate(2)
+    assert [r["epoch"] for r in back.rows] == [0, 1]
+    assert TrainingLog([]).plot("unused.png") is None

@@ -1,0 +1,47 @@
+"""Tests of torsoseg.training.settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from torsoseg.training.settings import PRESETS, TrainingSettings, get_settings, trainer_name
+
+
+def test_presets_hand_values():
+    assert (PRESETS["default"].num_epochs, PRESETS["default"].iterations_per_epoch) == (1000, 250)
+    assert PRESETS["default"].initial_lr == 1e-2
+    assert PRESETS["finetune"].initial_lr == pytest.approx(PRESETS["default"].initial_lr / 10)
+    assert PRESETS["finetune"].warmup_epochs > 0
+    assert PRESETS["finetune_cpu"].initial_lr == pytest.approx(PRESETS["cpu"].initial_lr / 10)
+
+
+def test_overrides_and_none_ignored():
+    s = get_settings("cpu", num_epochs=3, initial_lr=None)
+    assert s.num_epochs == 3 and s.initial_lr == PRESETS["cpu"].initial_lr
+    assert PRESETS["cpu"].num_epochs != 3  # presets are not mutated
+
+
+def test_json_round_trip():
+    for s in PRESETS.values():
+        assert TrainingSettings.from_json(s.to_json()) == s
+
+
+def test_trainer_names():
+    assert trainer_name(False, None) == "Trainer"
+    assert trainer_name(False, "default") == "Trainer"
+    assert trainer_name(False, "cpu") == "Trainer_cpu"
+    assert trainer_name(True, None) == "FineTuneTrainer"
+    assert trainer_name(True, "finetune_cpu") == "FineTuneTrainer_finetune_cpu"
+
+
+def test_bad_values_messages():
+    with pytest.raises(ValueError, match="unknown training preset 'fast'; valid: cpu, default"):
+        get_settings("fast")
+    with pytest.raises(ValueError, match="num_epochs must be >= 1"):
+        get_settings("default", num_epochs=0)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, auto"):
+        get_settings(precision="fp16")
+    with pytest.raises(ValueError, match="unknown training setting"):
+        get_settings(epochs=3)
+    with pytest.raises(ValueError, match="unknown augmentation setting"):
+        TrainingSettings.from_json({"augmentation": {"p_flip": 0.5}})

@@ -1,0 +1,96 @@
+"""Tests of torsoseg.training.trainer / run: a tiny network trains, its checkpoint reloads to the same outputs."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from torsoseg.dataset import DatasetJson
+from torsoseg.network import build_network
+from torsoseg.planning.plans import Plans
+from torsoseg.training.augmentation import validation_transforms
+from torsoseg.training.dataloading import make_batches
+from torsoseg.training.losses import DeepSupervisionLoss, DiceCELoss
+from torsoseg.training.patches import PatchBatchLoader
+from torsoseg.training.run import train_model
+from torsoseg.training.settings import TrainingSettings
+from torsoseg.training.trainer import deep_supervision_strides, use_channels_last
+from torsoseg.training.validation import draw_batches, validate
+
+
+def _rows(fold_dir):
+    return list(csv.DictReader(open(fold_dir / "training_log.csv")))
+
+
+def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots):
+    out = train_model(990, fold=0, preset="cpu", device="cpu", precision="fp32", num_epochs=4,
+                      iterations_per_epoch=6, val_iterations=2, **tiny_roots)
+    fold = out["fold_dir"]
+    rows = _rows(fold)
+    assert len(rows) == 4
+    assert float(rows[-1]["train_loss"]) < 0.8 * float(rows[0]["train_loss"])
+    for name in ("checkpoint_latest.pt", "checkpoint_best.pt", "checkpoint_final.pt", "progress.png"):
+        assert (fold / name).is_file()
+    assert (fold.parent / "plans.json").is_file() and (fold.parent / "dataset.json").is_file()
+
+    ckpt = torch.load(fold / "checkpoint_final.pt", weights_only=True)
+    assert ckpt["epoch"] == 4 and ckpt["format_version"] == 1
+    plans = Plans.from_json(ckpt["plans"])
+    assert DatasetJson.from_json(ckpt["dataset_json"]).labels == ckpt["labels"]
+    net = build_network(plans, num_classes=len(ckpt["labels"]))
+    net.load_state_dict(ckpt["network_weights"])
+    # recompute the last validation from the reloaded weights: same patches (fixed seed) -> same loss
+    s = TrainingSettings.from_json(ckpt["settings"])
+    val_ids = __import__("json").loads((tiny_roots["preprocessed_root"] / "Dataset990_Tiny" / "splits.json")
+                                       .read_text())[0]["val"]
+    cache = tiny_roots["preprocessed_root"] / "Dataset990_Tiny" / "torsoseg_plans_3d_fullres"
+    loader = PatchBatchLoader(cache, val_ids, plans.batch_size, plans.patch_size, plans.patch_size,
+                              s.oversample_foreground, seed=s.seed + 424242)
+    batches = draw_batches(make_batches(loader, validation_transforms(plans.patch_size), 0, s.seed), 2)
+    loss_fn = DeepSupervisionLoss(DiceCELoss(), deep_supervision_strides(plans))
+    val_loss, dice = validate(net, batches, loss_fn, torch.device("cpu"))
+    assert val_loss == pytest.approx(float(rows[-1]["val_loss"]), rel=1e-4)
+    assert float(rows[-1]["dice_liver"]) == pytest.approx(float(dice[0]), abs=1e-4)
+
+
+def test_channels_last_rule():
+    s = TrainingSettings()
+    assert use_channels_last(s, torch.device("cpu"), torch.bfloat16)
+    assert not use_channels_last(s, torch.device("cpu"), None)
+    assert use_channels_last(TrainingSettings(channels_last=True), torch.device("cpu"), None)
+    assert deep_supervision_strides(Plans.from_json({**_plans_json(), "strides": [[1, 1, 1], [2, 2, 1],
+                                                                                  [2, 2, 2]]})) == \
+        [(1, 1, 1), (2, 2, 1)]
+
+
+def _plans_json():
+    from tests.training.conftest import tiny_plans
+
+    return tiny_plans().to_json()
+
+
+def test_existing_run_is_not_overwritten(tiny_roots):
+    kw = dict(preset="cpu", device="cpu", num_epochs=1, iterations_per_epoch=1, val_iterations=1, **tiny_roots)
+    train_model(990, fold=1, **kw)
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        train_model(990, fold=1, **kw)
+    done = train_model(990, fold=1, resume=True, **kw)
+    assert done["fold_dir"] is None and "already trained 1/1 epochs" in done["message"]
+    with pytest.raises(ValueError, match="cannot change initial_lr"):
+        train_model(990, fold=1, resume=True, initial_lr=0.5, **{k: v for k, v in kw.items()})
+    with pytest.raises(ValueError, match="unknown fold '9'"):
+        train_model(990, fold=9, **kw)
+
+
+def test_bf16_requested_without_support_trains_in_fp32(tiny_roots, monkeypatch):
+    from torsoseg.network import precision
+
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="using float32"):
+        out = train_model(990, fold=2, preset="cpu", device="cpu", precision="bf16", num_epochs=1,
+                          iterations_per_epoch=2, val_iterations=1, **tiny_roots)
+    assert all(p.dtype == torch.float32 for p in out["model"].parameters())
+    assert out["model"].encoder[0][0].conv.weight.is_contiguous()  # no channels-last without bf16
+    assert float(_rows(out["fold_dir"])[0]["train_loss"]) > 0

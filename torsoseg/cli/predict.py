@@ -1,0 +1,138 @@
+"""``torsoseg_predict``: segment CT images with a trained model folder (Gaussian-weighted tiled inference)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+EPILOG = """examples:
+  torsoseg_predict -i imagesTs/ -o predictions/ -d 2
+  torsoseg_predict -i ct.nii.gz -o out/ --folds all --tta --preview \\
+      -m results/Dataset002_VISCERAL/FineTuneTrainer__torsoseg_plans__3d_fullres
+  torsoseg_predict -i dicom_series_folder/ -o out/ -d 1 --precision fp32 --device cpu
+  torsoseg_predict -i imagesTs/ -o out/ -d 1 --num-parts 4 --part-id 0 --continue
+outputs: OUT/<case>.nii.gz on the input's exact grid, OUT/labels.json (name -> value), and with the
+options OUT/<case>.npz (float16 probabilities) and OUT/<case>.png (preview).
+exit code: 0 when every case succeeded, 1 when any case failed (the others are still written),
+2 on usage errors (no model, no input)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="torsoseg_predict",
+        description="Segment CT images (a file, a folder of images, or a DICOM series folder) with a "
+        "trained torsoseg model. Label maps come back on exactly each input's grid.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-i", "--input", required=True,
+                   help="image file, folder of images (case_0000.nii.gz style or plain names) "
+                   "or DICOM series folder")
+    p.add_argument("-o", "--output", required=True, help="output folder (created; inputs are never written)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("-d", "--dataset",
+                     help="dataset id (e.g. 2) whose model folder is looked up under --results")
+    src.add_argument("-m", "--model", help="model folder <trainer>__<plans>__<configuration> (instead of -d)")
+    p.add_argument("--trainer", default=None,
+                   help="with -d: trainer folder prefix to choose when several exist (e.g. FineTuneTrainer)")
+    p.add_argument("--results", default=None, help="results root (default: $TORSOSEG_RESULTS)")
+    p.add_argument("--folds", nargs="+", default=None,
+                   help="folds to ensemble (e.g. 0 1 2), or 'all' (default: every fold with the checkpoint)")
+    p.add_argument("--checkpoint", choices=("final", "best", "latest"), default=None,
+                   help="which checkpoint of each fold (default: final)")
+    p.add_argument("--step", type=float, default=None,
+                   help="sliding-window step as a fraction of the patch size (default: 0.5)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="mirror test-time augmentation, left-right flips swap paired organs "
+                   "(default: off; 8x slower)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
+                   help="where the network runs (default: auto = CUDA when available)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default=None,
+                   help="network precision (default: auto = bfloat16 on CPUs with AMX/AVX512-BF16 "
+                   "and on CUDA)")
+    p.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass (default: 1)")
+    p.add_argument("--save-probabilities", action="store_true", default=None,
+                   help="also write OUT/<case>.npz with float16 class probabilities on the input grid")
+    p.add_argument("--preview", action="store_true", default=None,
+                   help="also write OUT/<case>.png: axial, coronal and sagittal slices with the overlay")
+    p.add_argument("--num-parts", type=int, default=None,
+                   help="split the cases into this many parts (default: 1)")
+    p.add_argument("--part-id", type=int, default=None,
+                   help="which part (0-based) this run predicts (default: 0)")
+    p.add_argument("--continue", dest="resume", action="store_true", default=None,
+                   help="skip cases whose label map already exists in OUT")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def find_model_dir(results_root: Path, dataset: str, trainer: str | None = None) -> Path:
+    """The model folder of ``dataset`` under ``results_root`` (unique, or chosen by ``trainer``).
+
+    Raises:
+        FileNotFoundError, ValueError: naming what exists.
+    """
+    from torsoseg.dataset import find_dataset
+
+    ds = find_dataset(results_root, dataset)
+    models = sorted(d for d in ds.iterdir() if d.is_dir() and d.name.count("__") == 2)
+    if trainer is not None:
+        models = [d for d in models if d.name.split("__")[0] == trainer]
+    if len(models) == 1:
+        return models[0]
+    listing = ", ".join(d.name for d in sorted(ds.iterdir()) if d.is_dir()) or "none"
+    if not models:
+        which = f" of trainer {trainer}" if trainer else ""
+        raise FileNotFoundError(f"{ds}: no model folder{which} (found: {listing})")
+    raise ValueError(f"{ds}: several model folders ({listing}); choose one with --trainer or -m")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+    from torsoseg.inference.batch import find_cases, predict_cases, split_parts
+    from torsoseg.inference.predictor import Predictor
+    from torsoseg.paths import default_roots
+
+    out = Path(args.output)
+    try:
+        cases = find_cases(args.input)
+        inp = Path(args.input)
+        if inp.is_dir() and out.resolve() == inp.resolve():
+            raise ValueError(f"{out}: the output folder must differ from the input folder")
+        if args.num_parts is not None or args.part_id is not None:
+            cases = split_parts(cases, args.num_parts or 1, args.part_id or 0)
+        if args.model:
+            model_dir = Path(args.model)
+        else:
+            results = default_roots(results=args.results).results
+            model_dir = find_model_dir(results, args.dataset, args.trainer)
+        kwargs = {k: v for k, v in {
+            "folds": None if args.folds is None else ("all" if args.folds == ["all"] else args.folds),
+            "checkpoint": args.checkpoint, "step": args.step, "tta": args.tta, "device": args.device,
+            "precision": args.precision, "batch_size": args.batch_size,
+        }.items() if v is not None}
+        predictor = Predictor.from_model_dir(model_dir, **kwargs)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"torsoseg_predict: {e}", file=sys.stderr)
+        return 2
+    print(f"torsoseg_predict: {len(cases)} case(s) with {predictor!r}")
+    report = predict_cases(
+        predictor, cases, out, save_probabilities=bool(args.save_probabilities), preview=bool(args.preview),
+        resume=bool(args.resume), progress=not args.no_progress,
+    )
+    for name in report.done:
+        print(f"  {name}: written ({report.seconds[name]:.1f} s)")
+    if report.skipped:
+        print(f"  skipped {len(report.skipped)} finished case(s) (--continue)")
+    for name, reason in report.failed.items():
+        print(f"  {name}: FAILED: {reason}", file=sys.stderr)
+    print(f"torsoseg_predict: {len(report.done)} written, {len(report.skipped)} skipped, "
+          f"{len(report.failed)} failed -> {out}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""``torsoseg_train``: train, fine-tune or resume a 3D U-Net on a preprocessed dataset."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+EPILOG = """examples:
+  torsoseg_train 1 --fold all --preset cpu                 # pretrain on dataset 1 (2 CPU cores, minutes)
+  torsoseg_train 2 --fold all --pretrained 1 --preset finetune_cpu
+  torsoseg_train 1 --fold 0 --resume                       # continue after an interruption
+  torsoseg_train 1 --fold 0 --resume --epochs 1500         # explicitly extend a finished run
+  torchrun --nproc_per_node 2 $(which torsoseg_train) 1 --fold 0   # DistributedDataParallel
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="torsoseg_train",
+        description="Train the 3D U-Net of a planned and preprocessed dataset (from scratch, or fine-tuned from "
+        "another dataset's model with a 10x smaller learning rate). Writes <results>/DatasetXXX_Name/"
+        "<Trainer>__<plans>__<configuration>/fold_K/ with checkpoints, training_log.csv and progress.png.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dataset", help="dataset id (1, 001) or folder name (Dataset001_Abdomen)")
+    p.add_argument("--fold", default=None, choices=["0", "1", "2", "3", "4", "all"],
+                   help="cross-validation fold, or 'all' to train on every case (library default: 0)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--pretrained", default=None, metavar="SRC_ID",
+                     help="fine-tune from the trained model of dataset SRC_ID (its plans must be compatible: plan "
+                     "this dataset with --plans-from SRC_ID)")
+    src.add_argument("--pretrained-checkpoint", default=None, metavar="PATH",
+                     help="fine-tune from this checkpoint file")
+    p.add_argument("--preset", default=None,
+                   help="settings preset: default, cpu, finetune, finetune_cpu (default: 'default', or "
+                   "'finetune' with --pretrained)")
+    p.add_argument("--epochs", type=int, default=None, help="number of epochs (overrides the preset)")
+    p.add_argument("--iterations-per-epoch", type=int, default=None, help="training steps per epoch")
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate (overrides the preset)")
+    p.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"],
+                   help="device (auto: CUDA with mixed precision when present, else CPU)")
+    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "auto"],
+                   help="numeric precision (auto: bfloat16 on CPUs with AMX/AVX512-BF16, AMP on CUDA)")
+    p.add_argument("--resume", action="store_true", default=None,
+                   help="continue from the fold's checkpoint_latest.pt (with a larger --epochs: extend a "
+                   "finished run)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="background data-augmentation processes (0: inline)")
+    p.add_argument("--preprocessed", default=None, metavar="DIR",
+                   help="preprocessed root (default: $TORSOSEG_PREPROCESSED)")
+    p.add_argument("--results", default=None, metavar="DIR", help="results root (default: $TORSOSEG_RESULTS)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from torsoseg.training.finetune import IncompatiblePlansError
+    from torsoseg.training.run import train_model
+
+    overrides = {"num_epochs": args.epochs, "iterations_per_epoch": args.iterations_per_epoch,
+                 "initial_lr": args.lr, "precision": args.precision, "num_workers": args.workers}
+    kwargs = {k: v for k, v in {"fold": args.fold, "preset": args.preset, "pretrained": args.pretrained,
+                                "pretrained_checkpoint": args.pretrained_checkpoint, "device": args.device,
+                                "resume": args.resume, "preprocessed_root": args.preprocessed,
+                                "results_root": args.results}.items() if v is not None}
+    try:
+        summary = train_model(args.dataset, progress=not args.no_progress,
+                              echo=print, **kwargs, **overrides)
+    except IncompatiblePlansError as e:
+        print(f"torsoseg_train: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"torsoseg_train: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("torsoseg_train: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+    if summary.get("message"):
+        print(summary["message"])
+    if summary.get("fold_dir") is not None:
+        dice = ", ".join(f"{k} {v:.3f}" for k, v in summary["final_dice"].items() if v is not None)
+        print(f"done: {summary['fold_dir']}  (last pseudo Dice: {dice})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,537 @@
+"""Evaluating a folder of predicted label maps against reference label maps, organ by organ.
+
+The reference is either a raw dataset folder (``dataset.json`` + ``labelsTr/``) or a folder of label maps
+with a label JSON (``labels.json`` inside, or given explicitly). The prediction is a folder of label maps
+written by ``torsoseg_predict``, with its ``labels.json`` (name -> value). Cases pair by file name
+(``CASE.nii.gz`` in both). Organs pair by name through :func:`~torsoseg.evaluation.matching.match_labels`.
+
+Reference and prediction of a case must lie on the same voxel grid: evaluation never resamples, because
+that would change the numbers it reports. Predictions of ``torsoseg_predict`` are exported on the grid of
+their input image, which is the grid of the reference label map.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from torsoseg import imageio
+from torsoseg.dataset import DatasetJson
+from torsoseg.evaluation.matching import LabelMatching, OrganMatch, load_label_set, match_labels
+from torsoseg.evaluation.metrics import OrganScore, image_diagonal_mm, organ_metrics
+from torsoseg.evaluation.table import Stats, check_metric, default_digits, format_table
+from torsoseg.fileio import atomic_write_json, read_json
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOLERANCE_MM = 2.0
+RESULT_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The scores of one case: organ -> :class:`OrganScore`, in the matching's organ order."""
+
+    case: str
+    reference: str
+    prediction: str
+    scores: dict[str, OrganScore]
+
+    def to_json(self) -> dict:
+        return {
+            "case": self.case,
+            "reference": self.reference,
+            "prediction": self.prediction,
+            "organs": {o: s.to_json() for o, s in self.scores.items()},
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> CaseResult:
+        return cls(
+            case=str(d["case"]),
+            reference=str(d["reference"]),
+            prediction=str(d["prediction"]),
+            scores={o: OrganScore.from_json(s) for o, s in d["organs"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Every score of an evaluation, with what was matched and what could not be evaluated.
+
+    Attributes:
+        cases: per-case results, sorted by case identifier.
+        matching: which labels formed each organ; organs missing on either side.
+        tolerance_mm: the surface Dice tolerance.
+        reference_dir, prediction_dir: the evaluated folders.
+        missing_predictions: reference cases without a prediction file.
+        extra_predictions: prediction files without a reference case (ignored).
+        failed: case -> error message for cases that could not be evaluated.
+    """
+
+    cases: tuple[CaseResult, ...]
+    matching: LabelMatching
+    tolerance_mm: float
+    reference_dir: str = ""
+    prediction_dir: str = ""
+    missing_predictions: tuple[str, ...] = ()
+    extra_predictions: tuple[str, ...] = ()
+    failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def organs(self) -> list[str]:
+        """Evaluated organs (table columns)."""
+        return self.matching.organs
+
+    def values(self, metric: str = "dice") -> dict[str, dict[str, float]]:
+        """``case -> organ -> value`` of one metric (``dice``, ``hd95`` or ``surface_dice``)."""
+        check_metric(metric)
+        return {c.case: {o: float(getattr(s, metric)) for o, s in c.scores.items()} for c in self.cases}
+
+    def summary(self, metric: str = "dice") -> dict[str, Stats]:
+        """Per organ avg/std/min/max over the cases where the metric is defined."""
+        vals = self.values(metric)
+        return {o: Stats.of([v.get(o, float("nan")) for v in vals.values()]) for o in self.organs}
+
+    def table(self, metric: str = "dice", fmt: str = "md", digits: int | None = None) -> str:
+        """The paper's table of ``metric``: rows = cases, then avg, std, min, max (``fmt`` md or csv)."""
+        digits = default_digits(metric) if digits is None else digits
+        return format_table(self.values(metric), self.organs, fmt=fmt, digits=digits)
+
+    def report(self) -> str:
+        """Plain-text notes: organs not evaluated, cases missing or failed."""
+        lines = []
+        m = self.matching
+        if m.missing_in_prediction:
+            lines.append("reference organs the prediction lacks (not scored): "
+                         + ", ".join(m.missing_in_prediction))
+        if m.missing_in_reference:
+            lines.append("predicted organs the reference lacks (not scored): "
+                         + ", ".join(m.missing_in_reference))
+        if self.missing_predictions:
+            lines.append("reference cases without a prediction: " + ", ".join(self.missing_predictions))
+        if self.extra_predictions:
+            lines.append("predictions without a reference (ignored): " + ", ".join(self.extra_predictions))
+        for case, msg in self.failed.items():
+            lines.append(f"case {case} failed: {msg}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        """JSON-ready dict (NaN as ``null``)."""
+        from torsoseg.evaluation.table import METRICS
+
+        return {
+            "format_version": RESULT_FORMAT_VERSION,
+            "reference_dir": self.reference_dir,
+            "prediction_dir": self.prediction_dir,
+            "tolerance_mm": self.tolerance_mm,
+            "organs": self.organs,
+            "matching": self.matching.to_json(),
+            "summary": {
+                metric: {o: s.to_json() for o, s in self.summary(metric).items()} for metric in METRICS
+            },
+            "cases": [c.to_json() for c in self.cases],
+            "missing_predictions": list(self.missing_predictions),
+            "extra_predictions": list(self.extra_predictions),
+            "failed": dict(self.failed),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping, source: str = "results") -> EvaluationResult:
+        if d.get("format_version") != RESULT_FORMAT_VERSION:
+            raise ValueError(f"{source}: unsupported format_version {d.get('format_version')!r}")
+        mj = d["matching"]
+        matched = tuple(
+            OrganMatch(
+                organ=m["organ"],
+                reference_values=tuple(int(v) for v in m["reference"].values()),
+                prediction_values=tuple(int(v) for v in m["prediction"].values()),
+                reference_names=tuple(m["reference"]),
+                prediction_names=tuple(m["prediction"]),
+            )
+            for m in mj["matched"]
+        )
+        matching = LabelMatching(
+            matched, tuple(mj["missing_in_prediction"]), tuple(mj["missing_in_reference"])
+        )
+        return cls(
+            cases=tuple(CaseResult.from_json(c) for c in d["cases"]),
+            matching=matching,
+            tolerance_mm=float(d["tolerance_mm"]),
+            reference_dir=str(d.get("reference_dir", "")),
+            prediction_dir=str(d.get("prediction_dir", "")),
+            missing_predictions=tuple(d.get("missing_predictions", ())),
+            extra_predictions=tuple(d.get("extra_predictions", ())),
+            failed=dict(d.get("failed", {})),
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes the JSON atomically."""
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EvaluationResult:
+        return cls.from_json(read_json(path), source=str(path))
+
+
+# ---------------------------------------------------------------------------------------------------
+# one case
+# ---------------------------------------------------------------------------------------------------
+
+
+def _boxes(label_map: np.ndarray) -> list[tuple[slice, ...] | None]:
+    """``ndimage.find_objects`` for non-negative integer label maps (index v-1 = value v)."""
+    arr = label_map
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"label map has dtype {arr.dtype}; expected integers")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"label map has negative values (min {arr.min()})")
+    return ndimage.find_objects(arr)
+
+
+def _union_box(boxes: list, values: Sequence[int], shape: tuple[int, ...]) -> list[list[int]] | None:
+    lo = [None] * 3
+    hi = [None] * 3
+    for v in values:
+        if v < 1 or v > len(boxes) or boxes[v - 1] is None:
+            continue
+        for a, s in enumerate(boxes[v - 1]):
+            lo[a] = s.start if lo[a] is None else min(lo[a], s.start)
+            hi[a] = s.stop if hi[a] is None else max(hi[a], s.stop)
+    if lo[0] is None:
+        return None
+    return [[lo[a], hi[a]] for a in range(3)]
+
+
+def _read_labels(path: Path, what: str) -> imageio.Volume:
+    vol = imageio.read_image(path)
+    arr = vol.array
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{path}: {what} label map has non-integer values")
+        arr = arr.astype(np.int32)
+    elif arr.dtype.kind not in "iu":
+        raise ValueError(f"{path}: {what} label map has dtype {arr.dtype}; expected integers")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{path}: {what} label map has negative values (min {int(arr.min())})")
+    return vol.with_array(arr)
+
+
+def evaluate_case(
+    reference_file: str | os.PathLike,
+    prediction_file: str | os.PathLike,
+    matching: LabelMatching,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    annotated: Sequence[str] | None = None,
+    case: str | None = None,
+) -> CaseResult:
+    """Scores every matched organ of one case.
+
+    Args:
+        reference_file: reference label map.
+        prediction_file: predicted label map on the same grid.
+        matching: from :func:`match_labels` (which label values form each organ on each side).
+        tolerance_mm: surface Dice tolerance.
+        annotated: canonical organs annotated in this reference case (partial annotation, as in
+            ``dataset.json``'s ``annotated``); other organs get status ``not_annotated``. None = all.
+        case: identifier (default: the reference file name without suffix).
+
+    Returns:
+        A :class:`CaseResult`.
+
+    Raises:
+        FileNotFoundError: a missing file.
+        ValueError: different grids (naming both files and both geometries), non-integer label maps.
+    """
+    ref_path, pred_path = Path(reference_file), Path(prediction_file)
+    ref_geo = imageio.read_geometry(ref_path)
+    pred_geo = imageio.read_geometry(pred_path)
+    if not ref_geo.same_grid(pred_geo):
+        raise ValueError(
+            f"{pred_path} and {ref_path} lie on different voxel grids (prediction {pred_geo.describe()}; "
+            f"reference {ref_geo.describe()}); evaluation does not resample: predict on the reference "
+            "grid (torsoseg_predict exports on the input image's grid)"
+        )
+    ref = _read_labels(ref_path, "reference").array
+    pred = _read_labels(pred_path, "prediction").array
+    spacing = ref_geo.spacing
+    diag = image_diagonal_mm(ref.shape, spacing)
+    ref_boxes, pred_boxes = _boxes(ref), _boxes(pred)
+    annotated_set = set(annotated) if annotated is not None else None
+    scores: dict[str, OrganScore] = {}
+    for m in matching.matched:
+        if annotated_set is not None and not _is_annotated(m, annotated_set):
+            scores[m.organ] = OrganScore.not_annotated()
+            continue
+        boxes = [
+            b for b in (_union_box(ref_boxes, m.reference_values, ref.shape),
+                        _union_box(pred_boxes, m.prediction_values, pred.shape)) if b is not None
+        ]
+        if not boxes:
+            crop: tuple[slice, ...] = (slice(0, 1),) * 3
+        else:
+            lo = [max(min(b[a][0] for b in boxes) - 1, 0) for a in range(3)]
+            hi = [min(max(b[a][1] for b in boxes) + 1, ref.shape[a]) for a in range(3)]
+            crop = tuple(slice(lo[a], hi[a]) for a in range(3))
+        r = np.isin(ref[crop], m.reference_values)
+        p = np.isin(pred[crop], m.prediction_values)
+        scores[m.organ] = organ_metrics(r, p, spacing, tolerance_mm, empty_distance_mm=diag)
+    name = case if case is not None else imageio.strip_suffix(ref_path.name)
+    return CaseResult(name, str(ref_path), str(pred_path), scores)
+
+
+def _is_annotated(m: OrganMatch, annotated: set[str]) -> bool:
+    from torsoseg import organs as vocab
+
+    names = {m.organ, *m.reference_names}
+    canon = {vocab.canonical_name(n) if vocab.is_known(n) else n for n in names}
+    return bool(canon & annotated)
+
+
+def _case_job(args: tuple) -> tuple[str, CaseResult | None, str | None]:
+    case, ref, pred, matching, tol, annotated, skip = args
+    try:
+        return case, evaluate_case(ref, pred, matching, tol, annotated, case=case), None
+    except (OSError, ValueError) as e:
+        if not skip:
+            raise
+        return case, None, str(e)
+
+
+# ---------------------------------------------------------------------------------------------------
+# folders
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    labels: dict[str, int]
+    files: dict[str, Path]
+    annotated: dict[str, list[str]] | None
+    label_source: str
+
+
+def _label_files(folder: Path, ending: str | None = None) -> dict[str, Path]:
+    files = imageio.list_images(folder)
+    if ending is not None:
+        files = [f for f in files if f.name.endswith(ending)]
+    out: dict[str, Path] = {}
+    for f in files:
+        out[imageio.strip_suffix(f.name)] = f
+    return out
+
+
+def reference_inputs(
+    ref_dir: str | os.PathLike, ref_labels: str | os.PathLike | Mapping | None = None
+) -> _Inputs:
+    """Label set, label files and per-case annotated organs of a reference folder (see module doc)."""
+    d = Path(ref_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: reference folder does not exist")
+    ds_dir = None
+    if (d / "dataset.json").is_file() and (d / "labelsTr").is_dir():
+        ds_dir = d
+    elif d.name == "labelsTr" and (d.parent / "dataset.json").is_file():
+        ds_dir = d.parent
+    if ds_dir is not None:
+        ds = DatasetJson.load(ds_dir / "dataset.json")
+        folder = ds_dir / "labelsTr"
+        labels = load_label_set(ref_labels) if ref_labels is not None else dict(ds.labels)
+        source = str(ref_labels) if ref_labels is not None and not isinstance(ref_labels, Mapping) else str(
+            ds_dir / "dataset.json"
+        )
+        annotated = ds.extra.get("annotated")
+        if annotated is not None and not isinstance(annotated, Mapping):
+            logger.warning("%s: 'annotated' is not a mapping; ignored", ds_dir / "dataset.json")
+            annotated = None
+        files = _label_files(folder, ds.file_ending)
+        ann = _canonical_annotated(annotated) if annotated else None
+        return _Inputs(labels, files, ann, source)
+    if ref_labels is None:
+        if (d / "labels.json").is_file():
+            ref_labels = d / "labels.json"
+        else:
+            raise FileNotFoundError(
+                f"{d}: no dataset.json with labelsTr/ and no labels.json; pass the reference label set "
+                "(--ref-labels JSON, name -> value)"
+            )
+    labels = load_label_set(ref_labels)
+    source = "given mapping" if isinstance(ref_labels, Mapping) else str(ref_labels)
+    return _Inputs(labels, _label_files(d), None, source)
+
+
+def _canonical_annotated(annotated: Mapping) -> dict[str, list[str]]:
+    from torsoseg import organs as vocab
+
+    out = {}
+    for case, names in annotated.items():
+        out[str(case)] = [vocab.canonical_name(n) if vocab.is_known(n) else str(n) for n in names]
+    return out
+
+
+def prediction_inputs(
+    pred_dir: str | os.PathLike, pred_labels: str | os.PathLike | Mapping | None = None
+) -> _Inputs:
+    """Label set and label files of a prediction folder (``labels.json`` unless ``pred_labels`` is given)."""
+    d = Path(pred_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: prediction folder does not exist")
+    if pred_labels is None:
+        for name in ("labels.json", "dataset.json"):
+            if (d / name).is_file():
+                pred_labels = d / name
+                break
+        else:
+            raise FileNotFoundError(
+                f"{d}: no labels.json (torsoseg_predict writes one); pass the prediction label set "
+                "(--pred-labels JSON, name -> value)"
+            )
+    labels = load_label_set(pred_labels)
+    source = "given mapping" if isinstance(pred_labels, Mapping) else str(pred_labels)
+    return _Inputs(labels, _label_files(d), None, source)
+
+
+def evaluate_folders(
+    ref_dir: str | os.PathLike,
+    pred_dir: str | os.PathLike,
+    ref_labels: str | os.PathLike | Mapping | None = None,
+    pred_labels: str | os.PathLike | Mapping | None = None,
+    organs: Sequence[str] | None = None,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    workers: int = 1,
+    progress: bool = False,
+    skip_failed: bool = False,
+) -> EvaluationResult:
+    """Evaluates every predicted case against its reference, organ by organ, matched by name.
+
+    Args:
+        ref_dir: a raw dataset folder (``dataset.json`` + ``labelsTr/``), its ``labelsTr`` folder, or a
+            folder of label maps with a ``labels.json`` (or give ``ref_labels``).
+        pred_dir: a ``torsoseg_predict`` output folder (label maps + ``labels.json``).
+        ref_labels: reference label set (JSON file or mapping) overriding what the folder says.
+        pred_labels: prediction label set overriding ``pred_dir/labels.json``.
+        organs: evaluate only these organs (any spelling); default every reference organ that the
+            prediction also has.
+        tolerance_mm: surface Dice tolerance in mm.
+        workers: processes evaluating cases in parallel (1 = in this process).
+        progress: show a progress bar.
+        skip_failed: record failing cases in ``result.failed`` and go on; by default the first error
+            (missing file, grid mismatch) is raised.
+
+    Returns:
+        An :class:`EvaluationResult` (``.table()``, ``.summary()``, ``.save(path)``).
+
+    Raises:
+        FileNotFoundError: a missing folder or label JSON; no prediction for any reference case; a
+            missing prediction when not ``skip_failed``.
+        ValueError: bad label JSON, grid mismatch (naming both files), an unknown organ name.
+
+    Example:
+        >>> res = evaluate_folders("raw/Dataset003_Torso", "predictions/torso")  # doctest: +SKIP
+        >>> print(res.table("dice"))  # doctest: +SKIP
+    """
+    if isinstance(workers, bool) or int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
+    if not math.isfinite(float(tolerance_mm)) or float(tolerance_mm) < 0:
+        raise ValueError(f"tolerance_mm must be a finite number >= 0, got {tolerance_mm!r}")
+    ref = reference_inputs(ref_dir, ref_labels)
+    pred = prediction_inputs(pred_dir, pred_labels)
+    matching = match_labels(ref.labels, pred.labels, organs)
+    if not matching.matched:
+        raise ValueError(
+            f"no organ in common between the reference ({ref.label_source}: {sorted(ref.labels)}) and the "
+            f"prediction ({pred.label_source}: {sorted(pred.labels)})"
+        )
+    if not ref.files:
+        raise FileNotFoundError(f"{ref_dir}: no reference label maps found")
+    common = sorted(set(ref.files) & set(pred.files))
+    missing = sorted(set(ref.files) - set(pred.files))
+    extra = sorted(set(pred.files) - set(ref.files))
+    if not common:
+        raise FileNotFoundError(
+            f"{pred_dir}: no prediction for any reference case of {ref_dir} (reference cases: "
+            f"{_short(sorted(ref.files))}; prediction files: {_short(sorted(pred.files)) or 'none'})"
+        )
+    if missing and not skip_failed:
+        first = missing[0]
+        raise FileNotFoundError(
+            f"{Path(pred_dir) / (first + '.nii.gz')}: no prediction for reference case {first} "
+            f"({len(missing)} reference case(s) without prediction: {_short(missing)})"
+        )
+    if extra:
+        logger.warning(
+            "%s: %d prediction(s) without reference ignored: %s", pred_dir, len(extra), _short(extra)
+        )
+    jobs = [
+        (
+            c,
+            ref.files[c],
+            pred.files[c],
+            matching,
+            float(tolerance_mm),
+            ref.annotated.get(c) if ref.annotated is not None else None,
+            skip_failed,
+        )
+        for c in common
+    ]
+    outcomes = _run_jobs(jobs, int(workers), progress)
+    results, failed = [], {}
+    for case, res, err in sorted(outcomes, key=lambda t: t[0]):
+        if res is not None:
+            results.append(res)
+        else:
+            failed[case] = err or "failed"
+            logger.error("case %s failed: %s", case, err)
+    return EvaluationResult(
+        cases=tuple(results),
+        matching=matching,
+        tolerance_mm=float(tolerance_mm),
+        reference_dir=str(ref_dir),
+        prediction_dir=str(pred_dir),
+        missing_predictions=tuple(missing),
+        extra_predictions=tuple(extra),
+        failed=failed,
+    )
+
+
+def _short(names: Sequence[str], n: int = 6) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[tuple]:
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="evaluate", unit="case")
+    out = []
+    try:
+        if workers == 1 or len(jobs) == 1:
+            for job in jobs:
+                out.append(_case_job(job))
+                if bar is not None:
+                    bar.update(1)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            # fork where available (no re-import of the caller's main module), spawn elsewhere
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            ctx = multiprocessing.get_context(method)
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+                futures = [pool.submit(_case_job, job) for job in jobs]
+                for fut in as_completed(futures):
+                    out.append(fut.result())
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out

@@ -1,0 +1,200 @@
+"""Batch prediction: finding the cases of an input, running them, writing outputs atomically.
+
+An input is a single image file, a DICOM series folder, or a folder of images (NIfTI, NRRD, MHA) and/or
+DICOM series sub-folders. nnU-Net style channel suffixes are understood: ``case_0000.nii.gz`` (and
+``case_0001.nii.gz`` ...) form the case ``case``; a file without such a suffix is a one-channel case named
+after the file.
+
+Outputs in ``OUT``: ``<case>.nii.gz`` (label map on the input's grid), ``labels.json`` (name -> value),
+optionally ``<case>.npz`` (``probabilities`` float16 ``(K, *shape)`` in the input's axis order) and
+``<case>.png`` (preview). A failing case is reported with its reason and the others still run.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from torsoseg import imageio
+from torsoseg.fileio import atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+_CHANNEL = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
+OUTPUT_SUFFIX = ".nii.gz"
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """One case of the input: its name and one path per channel (a file or a DICOM folder)."""
+
+    name: str
+    channels: tuple[Path, ...]
+
+
+@dataclass
+class BatchReport:
+    """What a batch run did: cases written, skipped (``--continue``) and failed (name -> reason)."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _image_case(path: Path) -> tuple[str, int]:
+    stem = imageio.strip_suffix(path.name)
+    m = _CHANNEL.match(stem)
+    if m:
+        return m.group("case"), int(m.group("ch"))
+    return stem, 0
+
+
+def find_cases(path: str | os.PathLike) -> list[InputCase]:
+    """The cases of ``path`` (file, DICOM series folder or folder of images), sorted by name.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` holds no image and no DICOM series (the message names it).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: input not found")
+    if p.is_file():
+        name, _ = _image_case(p)
+        return [InputCase(name, (p,))]
+    files = imageio.list_images(p)
+    subdirs = sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not files and imageio.is_dicom_dir(p):
+        return [InputCase(p.name, (p,))]
+    groups: dict[str, dict[int, Path]] = {}
+    for f in files:
+        name, ch = _image_case(f)
+        if ch in groups.setdefault(name, {}):
+            raise ValueError(f"{f}: case {name!r} channel {ch} appears twice ({groups[name][ch].name})")
+        groups[name][ch] = f
+    for d in subdirs:
+        if imageio.is_dicom_dir(d):
+            if d.name in groups:
+                raise ValueError(f"{d}: DICOM folder name clashes with image case {d.name!r}")
+            groups[d.name] = {0: d}
+    if not groups:
+        raise ValueError(f"{p}: no images (.nii.gz, .nii, .nrrd, .mha, .mhd) and no DICOM series found")
+    return [InputCase(n, tuple(ch[k] for k in sorted(ch))) for n, ch in sorted(groups.items())]
+
+
+def split_parts(cases: Sequence[InputCase], num_parts: int, part_id: int) -> list[InputCase]:
+    """Cases of part ``part_id`` (0-based) of ``num_parts``: every ``num_parts``-th case from ``part_id``."""
+    if num_parts < 1:
+        raise ValueError(f"num_parts must be >= 1, got {num_parts}")
+    if not 0 <= part_id < num_parts:
+        raise ValueError(f"part_id must be in 0..{num_parts - 1}, got {part_id}")
+    return list(cases[part_id::num_parts])
+
+
+def read_case(case: InputCase, num_channels: int) -> imageio.Volume:
+    """Reads a case's single CT channel, with clear errors for a wrong channel count, 2D or 4D input."""
+    if len(case.channels) != num_channels:
+        names = ", ".join(c.name for c in case.channels)
+        raise ValueError(
+            f"case {case.name!r}: the model expects {num_channels} channel(s), "
+            f"got {len(case.channels)} ({names})"
+        )
+    if num_channels != 1:
+        raise ValueError(f"case {case.name!r}: models with {num_channels} input channels are not supported")
+    return imageio.read_image(case.channels[0])
+
+
+def output_path(out_dir: str | os.PathLike, case: InputCase) -> Path:
+    return Path(out_dir) / f"{case.name}{OUTPUT_SUFFIX}"
+
+
+def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **arrays)
+            f.write(buf.getbuffer())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def predict_cases(
+    predictor: Any,
+    cases: Sequence[InputCase],
+    out_dir: str | os.PathLike,
+    save_probabilities: bool = False,
+    preview: bool = False,
+    resume: bool = False,
+    progress: bool = False,
+) -> BatchReport:
+    """Predicts every case and writes its outputs; a failing case is recorded and the rest go on.
+
+    Args:
+        predictor: a :class:`~torsoseg.inference.predictor.Predictor`.
+        cases: from :func:`find_cases` (possibly split with :func:`split_parts`).
+        out_dir: output folder (created); ``labels.json`` is written there first.
+        save_probabilities: also write ``<case>.npz`` with float16 probabilities.
+        preview: also write ``<case>.png`` (see :mod:`torsoseg.inference.preview`).
+        resume: skip cases whose label map already exists in ``out_dir``.
+        progress: tqdm bar over cases.
+
+    Returns:
+        A :class:`BatchReport`.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "labels.json", dict(predictor.labels))
+    report = BatchReport()
+    iterator: Any = cases
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(cases, desc="cases", unit="case")
+    for case in iterator:
+        target = output_path(out, case)
+        if resume and target.is_file():
+            report.skipped.append(case.name)
+            continue
+        if progress:
+            iterator.set_postfix_str(case.name)
+        try:
+            volume = read_case(case, predictor.plans.num_input_channels)
+            result = predictor.predict_case(volume, probabilities=save_probabilities)
+            if result.probabilities is not None:
+                _save_npz_atomic(out / f"{case.name}.npz", probabilities=result.probabilities)
+            if preview:
+                from torsoseg.inference.preview import save_preview
+
+                png = out / f"{case.name}.png"
+                save_preview(volume, result.label_map, predictor.labels, png, title=case.name)
+            # the label map last: its presence marks the case finished for --continue
+            imageio.write_image(result.label_map, target)
+        except MemoryError:
+            report.failed[case.name] = "out of memory"
+            logger.error("case %s failed: out of memory", case.name)
+        except (OSError, ValueError, RuntimeError) as e:
+            report.failed[case.name] = str(e)
+            logger.error("case %s failed: %s", case.name, e)
+        else:
+            report.done.append(case.name)
+            report.seconds[case.name] = result.seconds
+    return report

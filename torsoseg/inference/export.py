@@ -1,0 +1,212 @@
+"""Export of network-grid predictions back to the input image's exact geometry, in bounded memory.
+
+The network predicts on the canonical, cropped, resampled grid. To return to the input:
+
+1. logits (or probabilities) are resampled to the cropped grid at the original spacing with separable
+   linear interpolation (pixel-centre mapping, the same as ``skimage.transform.resize(order=1)`` and
+   ``torch.nn.functional.interpolate(mode="trilinear", align_corners=False)``), in slabs along axis 0:
+   only one slab of all classes is ever held in float32, never the whole volume, never float64;
+2. the argmax of each slab is written into a ``uint8`` (``int16`` beyond 256 classes) label map;
+3. the label map is pasted into the uncropped canonical grid (background outside the crop box) and the
+   canonical permutation/flips are undone (:func:`torsoseg.imageio.restore_orientation`).
+
+The only full-size buffers are the label maps themselves (1 byte per voxel).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from torsoseg.imageio import Volume, restore_orientation
+from torsoseg.preprocessing.cropping import pad_from_bbox
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_BYTES = 256 * 1024**2
+
+
+def linear_resize_indices(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of a 1D linear resize from ``n_in`` to ``n_out`` samples.
+
+    Output sample ``j`` sits at input coordinate ``(j + 0.5) * n_in / n_out - 0.5`` (pixel centres
+    aligned, ``align_corners=False``), clamped to ``[0, n_in - 1]``.
+
+    Returns:
+        ``i0``, ``i1`` (int64 ``(n_out,)``) and ``w1`` (float32 ``(n_out,)``): ``out[j] = (1 - w1[j]) *
+        in[i0[j]] + w1[j] * in[i1[j]]``.
+
+    Example:
+        >>> i0, i1, w = linear_resize_indices(2, 4)
+        >>> i0.tolist(), i1.tolist(), w.tolist()
+        ([0, 0, 0, 1], [1, 1, 1, 1], [0.0, 0.25, 0.75, 0.0])
+    """
+    if n_in < 1 or n_out < 1:
+        raise ValueError(f"resize needs n_in >= 1 and n_out >= 1, got {n_in} -> {n_out}")
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    pos = np.clip(pos, 0.0, n_in - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i0 = np.minimum(i0, n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = (pos - i0).astype(np.float32)
+    w1[i1 == i0] = 0.0
+    return i0, i1, w1
+
+
+def _resize_axis(x: torch.Tensor, axis: int, i0: np.ndarray, i1: np.ndarray, w1: np.ndarray) -> torch.Tensor:
+    t0 = torch.as_tensor(i0, device=x.device)
+    t1 = torch.as_tensor(i1, device=x.device)
+    shape = [1] * x.ndim
+    shape[axis] = len(w1)
+    w = torch.as_tensor(w1, device=x.device, dtype=x.dtype).reshape(shape)
+    a = x.index_select(axis, t0)
+    b = x.index_select(axis, t1)
+    return a.add_((b - a).mul_(w))
+
+
+def resize_linear(x: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
+    """Separable linear resize of the last three axes of ``x`` (``(..., X, Y, Z)``) to ``out_shape``.
+
+    Computed in float32 (float16/bfloat16 inputs are upcast); equals trilinear interpolation with
+    ``align_corners=False``.
+    """
+    if x.ndim < 3 or len(out_shape) != 3:
+        raise ValueError(
+            f"resize_linear needs (..., X, Y, Z) and a 3-axis out_shape, got {tuple(x.shape)}, {out_shape}"
+        )
+    if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    off = x.ndim - 3
+    for a in range(3):
+        n_in, n_out = int(x.shape[off + a]), int(out_shape[a])
+        if n_in != n_out:
+            x = _resize_axis(x, off + a, *linear_resize_indices(n_in, n_out))
+    return x
+
+
+def _slabs(n_out: int, bytes_per_slice: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    per = max(1, int(chunk_bytes) // max(1, int(bytes_per_slice)))
+    return [(s, min(n_out, s + per)) for s in range(0, n_out, per)]
+
+
+def label_dtype(num_classes: int) -> np.dtype:
+    """``uint8`` up to 256 classes, else ``int16``."""
+    return np.dtype(np.uint8) if num_classes <= 256 else np.dtype(np.int16)
+
+
+def resample_argmax(
+    scores: torch.Tensor, out_shape: Sequence[int], chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> np.ndarray:
+    """Label map of the class-wise linearly resampled ``scores``.
+
+    Args:
+        scores: ``(K, X, Y, Z)`` logits or probabilities (any float dtype, any device).
+        out_shape: target ``(X', Y', Z')``.
+        chunk_bytes: memory budget of one float32 slab of all ``K`` resampled classes.
+
+    Returns:
+        ``(X', Y', Z')`` ``uint8`` (``int16`` beyond 256 classes) argmax (first class wins a tie).
+    """
+    if scores.ndim != 4:
+        raise ValueError(f"scores must be (K, X, Y, Z), got shape {tuple(scores.shape)}")
+    k = int(scores.shape[0])
+    out_shape = tuple(int(s) for s in out_shape)
+    out = np.empty(out_shape, dtype=label_dtype(k))
+    i0, i1, w = linear_resize_indices(int(scores.shape[1]), out_shape[0])
+    slice_bytes = 4 * k * max(out_shape[1] * out_shape[2], int(scores.shape[2]) * int(scores.shape[3]))
+    same_x = int(scores.shape[1]) == out_shape[0]
+    with torch.inference_mode():
+        for x0, x1 in _slabs(out_shape[0], slice_bytes, chunk_bytes):
+            if same_x:
+                src = scores[:, x0:x1]
+            else:
+                lo, hi = int(i0[x0]), int(i1[x1 - 1]) + 1
+                src = _resize_axis(scores[:, lo:hi].float(), 1, i0[x0:x1] - lo, i1[x0:x1] - lo, w[x0:x1])
+            part = resize_linear(src, (x1 - x0, *out_shape[1:]))
+            out[x0:x1] = part.argmax(0).cpu().numpy().astype(out.dtype, copy=False)
+    return out
+
+
+def resample_probabilities(
+    probabilities: torch.Tensor, out_shape: Sequence[int], chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> np.ndarray:
+    """Class-wise linear resampling of ``(K, X, Y, Z)`` probabilities to ``(K, *out_shape)`` float16.
+
+    Linear interpolation keeps the class probabilities summing to 1 at every voxel.
+    """
+    k = int(probabilities.shape[0])
+    out_shape = tuple(int(s) for s in out_shape)
+    out = np.empty((k, *out_shape), dtype=np.float16)
+    i0, i1, w = linear_resize_indices(int(probabilities.shape[1]), out_shape[0])
+    in_slice = int(probabilities.shape[2]) * int(probabilities.shape[3])
+    slice_bytes = 4 * k * max(out_shape[1] * out_shape[2], in_slice)
+    with torch.inference_mode():
+        for x0, x1 in _slabs(out_shape[0], slice_bytes, chunk_bytes):
+            lo, hi = int(i0[x0]), int(i1[x1 - 1]) + 1
+            src = probabilities[:, lo:hi].float()
+            src = _resize_axis(src, 1, i0[x0:x1] - lo, i1[x0:x1] - lo, w[x0:x1])
+            out[:, x0:x1] = resize_linear(src, (x1 - x0, *out_shape[1:])).cpu().numpy().astype(np.float16)
+    return out
+
+
+def softmax_(logits: torch.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:
+    """In-place softmax over axis 0 of ``(K, X, Y, Z)`` logits, computed in float32 slab by slab.
+
+    The result keeps ``logits``' dtype (float16 or float32), so no full float32 copy is ever made.
+    """
+    k = int(logits.shape[0])
+    slice_bytes = 4 * k * int(np.prod(logits.shape[2:]))
+    with torch.inference_mode():
+        for x0, x1 in _slabs(int(logits.shape[1]), slice_bytes, chunk_bytes):
+            part = logits[:, x0:x1]
+            part.copy_(torch.softmax(part.float(), dim=0))
+    return logits
+
+
+def canonical_shape(props: Any) -> tuple[int, int, int]:
+    """Shape of the uncropped canonical grid: the input's shape permuted by the reorientation."""
+    original = props.reorientation.original.shape
+    return tuple(int(original[a]) for a in props.reorientation.axes)
+
+
+def _outside_mask(props: Any) -> np.ndarray:
+    inside = np.zeros(canonical_shape(props), dtype=bool)
+    inside[_bbox(props)] = True
+    return ~inside
+
+
+def _bbox(props: Any) -> tuple[slice, slice, slice]:
+    return tuple(slice(int(b[0]), int(b[1])) for b in props.crop_bbox)
+
+
+def labels_to_input_geometry(seg_crop: np.ndarray, props: Any) -> Volume:
+    """Pastes a cropped-grid label map into the canonical grid and restores the input orientation.
+
+    Args:
+        seg_crop: ``props.shape_after_crop`` label map (canonical orientation, original spacing).
+        props: the :class:`~torsoseg.preprocessing.CaseProperties` of the case.
+
+    Returns:
+        A :class:`~torsoseg.imageio.Volume` on exactly the input image's grid (background outside the crop).
+    """
+    bbox = _bbox(props)
+    expected = tuple(s.stop - s.start for s in bbox)
+    if tuple(seg_crop.shape) != expected:
+        raise ValueError(f"label map shape {tuple(seg_crop.shape)} differs from the crop box's {expected}")
+    full = pad_from_bbox(seg_crop, props.crop_bbox, canonical_shape(props), fill=0)
+    return restore_orientation(full, props.reorientation)
+
+
+def probabilities_to_input_geometry(prob_crop: np.ndarray, props: Any) -> np.ndarray:
+    """``(K, *shape_after_crop)`` probabilities -> ``(K, *input shape)`` float16 in the input's axis order.
+
+    Outside the crop box the background (channel 0) has probability 1.
+    """
+    prob_crop = prob_crop.astype(np.float16, copy=False)
+    full = pad_from_bbox(prob_crop, props.crop_bbox, canonical_shape(props), fill=0)
+    full[0][_outside_mask(props)] = 1.0
+    return restore_orientation(full, props.reorientation, channel_first=True)

@@ -1,0 +1,371 @@
+"""``Predictor``: a model folder loaded once, then any number of volumes segmented.
+
+Example:
+    >>> from torsoseg.inference import Predictor
+    >>> model = "results/Dataset002_VISCERAL/FineTuneTrainer__torsoseg_plans__3d_fullres"
+    >>> predictor = Predictor.from_model_dir(model, folds="all", device="cpu")  # doctest: +SKIP
+    >>> label_map = predictor.predict_file("ct.nii.gz")  # doctest: +SKIP
+    >>> label_map.shape, predictor.labels  # doctest: +SKIP
+
+A case goes through :func:`torsoseg.preprocessing.preprocess_volume` (canonical orientation, crop, resample,
+normalise), the Gaussian sliding window of every fold (optionally with mirror test-time augmentation
+whose left-right flips swap paired organ channels), fold ensembling by averaging softmax, and the export
+of :mod:`torsoseg.inference.export` back onto the input's exact grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from torsoseg.imageio import Volume, read_image
+from torsoseg.inference import export
+from torsoseg.inference.sliding_window import DEFAULT_STEP, sliding_window_logits
+from torsoseg.network.precision import PRECISIONS, resolve_device, resolve_precision
+from torsoseg.organs import lr_swap_table
+from torsoseg.planning.plans import Plans
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = ("final", "best", "latest")
+CHECKPOINT_FORMAT_VERSION = 1
+ALL_MIRROR_AXES = (0, 1, 2)
+_FOLD_DIR = re.compile(r"^fold_(\w+)$")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The result of one case.
+
+    Attributes:
+        label_map: ``uint8`` label map on exactly the input volume's grid.
+        probabilities: ``(K, *input shape)`` float16 class probabilities in the input's axis order (only
+            when asked for), else ``None``.
+        seconds: wall time of the prediction.
+    """
+
+    label_map: Volume
+    probabilities: np.ndarray | None
+    seconds: float
+
+
+def _fold_key(name: str) -> tuple[int, str]:
+    m = _FOLD_DIR.match(name)
+    key = m.group(1) if m else name
+    return (0, f"{int(key):06d}") if key.isdigit() else (1, key)
+
+
+def available_folds(model_dir: str | os.PathLike, checkpoint: str = "final") -> list[str]:
+    """Fold names (``"0"``, ``"1"``, ...) of ``model_dir`` that hold ``checkpoint_<checkpoint>.pt``."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: model folder not found")
+    folds = [m.group(1) for p in d.iterdir() if p.is_dir() and (m := _FOLD_DIR.match(p.name))
+             and (p / f"checkpoint_{checkpoint}.pt").is_file()]
+    return sorted(folds, key=lambda f: _fold_key(f"fold_{f}"))
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Loads a torsoseg checkpoint with ``torch.load(weights_only=True)`` and validates its keys.
+
+    Raises:
+        FileNotFoundError, ValueError: naming the file and the problem.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: checkpoint not found")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle/zip errors of every kind
+        raise ValueError(f"{p}: cannot be loaded as a torsoseg checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{p}: expected a checkpoint dict, got {type(ckpt).__name__}")
+    missing = [k for k in ("format_version", "network_weights", "plans", "labels") if k not in ckpt]
+    if missing:
+        raise ValueError(f"{p}: checkpoint lacks key(s) {', '.join(missing)}")
+    if ckpt["format_version"] != CHECKPOINT_FORMAT_VERSION:
+        raise ValueError(
+            f"{p}: checkpoint format_version {ckpt['format_version']!r} is not supported "
+            f"(expected {CHECKPOINT_FORMAT_VERSION})"
+        )
+    return ckpt
+
+
+def network_from_checkpoint(
+    ckpt: dict[str, Any], source: str = "checkpoint"
+) -> tuple[torch.nn.Module, Plans, dict[str, int]]:
+    """Builds the network of a checkpoint (no deep supervision) and loads its weights.
+
+    Returns:
+        ``(network in eval mode on the CPU, plans, labels name -> value)``.
+    """
+    from torsoseg.network import build_network
+
+    plans = Plans.from_json(ckpt["plans"], source=f"{source} [plans]")
+    labels = {str(k): int(v) for k, v in dict(ckpt["labels"]).items()}
+    values = sorted(labels.values())
+    if values != list(range(len(values))) or labels.get("background") != 0:
+        raise ValueError(f"{source}: labels must be consecutive values with background 0, got {labels}")
+    net = build_network(plans, num_classes=len(labels), deep_supervision=False)
+    try:
+        net.load_state_dict(ckpt["network_weights"], strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise ValueError(f"{source}: weights do not fit the network of its plans ({first})") from None
+    return net.eval(), plans, labels
+
+
+def resolve_mirror_axes(tta: bool | Sequence[int] | None) -> tuple[int, ...]:
+    """``True`` -> all three axes, ``False``/``None`` -> none, a sequence -> those spatial axes."""
+    if tta is None or tta is False:
+        return ()
+    if tta is True:
+        return ALL_MIRROR_AXES
+    axes = tuple(sorted({int(a) for a in tta}))
+    if any(a not in ALL_MIRROR_AXES for a in axes):
+        raise ValueError(f"tta axes must be among {ALL_MIRROR_AXES}, got {tuple(tta)}")
+    return axes
+
+
+class Predictor:
+    """Loaded networks (one per fold) plus everything needed to segment volumes with them.
+
+    Args:
+        networks: one module per fold, each mapping ``(B, C, *patch)`` to ``(B, K, *patch)`` logits.
+        plans: the plans the networks were built from (patch size, spacing, normalisation).
+        labels: output label name -> value (consecutive, background 0).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``/``None`` (CUDA when available).
+        precision: ``"fp32"``, ``"bf16"`` or ``"auto"`` (bfloat16 autocast on a CPU with native
+            bfloat16 or on CUDA, float32 otherwise); only the network forward is affected.
+        tta: mirror test-time augmentation: ``True`` (axes 0, 1, 2), ``False``, or the axes to mirror.
+        step: sliding-window step as a fraction of the patch (0.5 = half-patch overlap).
+        batch_size: tiles per forward pass (1 was fastest on CPU; see documentation/inference.md).
+        channels_last: run the network in channels-last 3D memory format (not faster on CPU for the
+            planned U-Nets we measured, so off by default).
+        folds: names of the folds (for messages).
+        progress: show a tqdm bar over tiles.
+    """
+
+    def __init__(
+        self,
+        networks: Sequence[torch.nn.Module],
+        plans: Plans,
+        labels: dict[str, int],
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        tta: bool | Sequence[int] = False,
+        step: float = DEFAULT_STEP,
+        batch_size: int = 1,
+        channels_last: bool = False,
+        folds: Sequence[str] | None = None,
+        progress: bool = False,
+    ):
+        if not networks:
+            raise ValueError("Predictor needs at least one network")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        if not 0.0 < float(step) <= 1.0:
+            raise ValueError(f"step must be in (0, 1], got {step}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = resolve_device(None if device is None else str(device))
+        self.precision = precision
+        self.autocast_dtype = resolve_precision(precision, self.device)
+        self.plans = plans
+        self.labels = dict(sorted(labels.items(), key=lambda kv: kv[1]))
+        self.mirror_axes = resolve_mirror_axes(tta)
+        self.step = float(step)
+        self.batch_size = int(batch_size)
+        self.channels_last = bool(channels_last)
+        self.folds = list(folds) if folds is not None else [str(i) for i in range(len(networks))]
+        self.progress = progress
+        fmt = torch.channels_last_3d if self.channels_last else torch.contiguous_format
+        self.networks = [n.eval().to(self.device, memory_format=fmt) for n in networks]
+        self.lr_swap = lr_swap_table(self.labels)
+        if len(self.lr_swap) != self.num_classes:
+            raise ValueError(f"labels {self.labels} are not consecutive")
+
+    # -- construction --------------------------------------------------------------------------------
+    @classmethod
+    def from_model_dir(
+        cls,
+        path: str | os.PathLike,
+        folds: Sequence[int | str] | str | int | None = None,
+        checkpoint: str = "final",
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        tta: bool | Sequence[int] = False,
+        step: float = DEFAULT_STEP,
+        batch_size: int = 1,
+        channels_last: bool = False,
+        progress: bool = False,
+    ) -> Predictor:
+        """Loads the checkpoints of a model folder (``<trainer>__<plans>__<configuration>/fold_K/``).
+
+        Args:
+            path: the model folder.
+            folds: fold numbers/names, ``"all"`` or ``None`` for every fold holding the checkpoint.
+            checkpoint: ``"final"``, ``"best"`` or ``"latest"``.
+            device, precision, tta, step, batch_size, channels_last, progress: see :class:`Predictor`.
+
+        Raises:
+            FileNotFoundError: the folder, a fold or a checkpoint is missing (the message lists what exists).
+            ValueError: a checkpoint is invalid, or the folds disagree on plans/labels.
+
+        Example:
+            >>> p = Predictor.from_model_dir("results/Dataset001_Abdomen/Trainer__torsoseg_plans__3d_fullres",
+            ...                              folds=[0], precision="bf16")  # doctest: +SKIP
+        """
+        d = Path(path)
+        if checkpoint not in CHECKPOINTS:
+            raise ValueError(f"unknown checkpoint {checkpoint!r}; valid: {', '.join(CHECKPOINTS)}")
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: model folder not found")
+        have = available_folds(d, checkpoint)
+        if folds is None or folds == "all" or (isinstance(folds, Sequence) and list(folds) == ["all"]):
+            names = have
+            if not names:
+                found = sorted(str(c.relative_to(d)) for c in d.glob("fold_*/checkpoint_*.pt"))
+                raise FileNotFoundError(
+                    f"{d}: no fold holds checkpoint_{checkpoint}.pt "
+                    f"(checkpoints found: {', '.join(found) or 'none'})"
+                )
+        else:
+            seq = [folds] if isinstance(folds, (int, str)) else list(folds)
+            names = [str(f) for f in seq]
+            for f in names:
+                if f not in have:
+                    ck = d / f"fold_{f}" / f"checkpoint_{checkpoint}.pt"
+                    raise FileNotFoundError(
+                        f"{ck}: not found "
+                        f"(folds with checkpoint_{checkpoint}.pt: {', '.join(have) or 'none'})"
+                    )
+        networks, plans, labels = [], None, None
+        for f in names:
+            ck_path = d / f"fold_{f}" / f"checkpoint_{checkpoint}.pt"
+            net, p, lab = network_from_checkpoint(load_checkpoint(ck_path), source=str(ck_path))
+            if plans is None:
+                plans, labels = p, lab
+            elif lab != labels or (p.patch_size, p.target_spacing) != (
+                plans.patch_size, plans.target_spacing
+            ):
+                raise ValueError(
+                    f"{ck_path}: plans/labels differ from fold {names[0]}; folds cannot be ensembled"
+                )
+            networks.append(net)
+        logger.info("loaded %d fold(s) %s of %s (%s)", len(networks), names, d, checkpoint)
+        return cls(networks, plans, labels, device=device, precision=precision, tta=tta, step=step,
+                   batch_size=batch_size, channels_last=channels_last, folds=names, progress=progress)
+
+    # -- properties ----------------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def precision_name(self) -> str:
+        """The precision actually used: ``fp32``, ``bf16`` or ``fp16``."""
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
+
+    def __repr__(self) -> str:
+        return (f"Predictor({self.plans.dataset_name}, folds={self.folds}, device={self.device}, "
+                f"precision={self.precision_name}, tta_axes={self.mirror_axes}, step={self.step})")
+
+    # -- prediction ----------------------------------------------------------------------------------
+    def predict_preprocessed(
+        self, data: np.ndarray | torch.Tensor, probabilities: bool = False
+    ) -> torch.Tensor:
+        """Scores of a preprocessed case on its (resampled) grid.
+
+        Args:
+            data: ``(C, X, Y, Z)`` float32 preprocessed image.
+            probabilities: return softmax probabilities even for a single fold.
+
+        Returns:
+            float16 ``(K, X, Y, Z)`` on the CPU: the fold's Gaussian-averaged logits (one fold, no
+            ``probabilities``), else the mean over folds of the softmax probabilities.
+        """
+        if isinstance(data, np.ndarray):
+            x = torch.as_tensor(np.asarray(data, dtype=np.float32))
+        else:
+            x = data.float()
+        if x.ndim != 4 or x.shape[0] != self.plans.num_input_channels:
+            raise ValueError(
+                f"preprocessed data must be ({self.plans.num_input_channels}, X, Y, Z), got {tuple(x.shape)}"
+            )
+        use_softmax = probabilities or len(self.networks) > 1
+        total: torch.Tensor | None = None
+        with torch.inference_mode():
+            for net in self.networks:
+                logits = sliding_window_logits(
+                    net, x, self.plans.patch_size, self.num_classes, step=self.step,
+                    batch_size=self.batch_size, mirror_axes=self.mirror_axes, lr_swap=self.lr_swap.tolist(),
+                    autocast_dtype=self.autocast_dtype, channels_last=self.channels_last,
+                    accumulate_dtype=torch.float16, device=self.device, progress=self.progress,
+                )
+                if use_softmax:
+                    export.softmax_(logits)
+                if total is None:
+                    total = logits
+                else:
+                    total += logits
+                    del logits
+            assert total is not None
+            if len(self.networks) > 1:
+                total /= len(self.networks)
+        return total
+
+    def predict_case(self, volume: Volume, probabilities: bool = False) -> Prediction:
+        """Segments one volume; optionally also returns class probabilities on the input grid.
+
+        Args:
+            volume: a CT volume in any orientation (HU).
+            probabilities: also return ``(K, *volume.shape)`` float16 probabilities.
+
+        Returns:
+            A :class:`Prediction` whose label map lies on exactly ``volume``'s grid.
+        """
+        from torsoseg.preprocessing.case import preprocess_volume
+
+        t0 = time.perf_counter()
+        data, props = preprocess_volume(volume, self.plans)
+        scores = self.predict_preprocessed(data, probabilities=probabilities)
+        del data
+        crop_shape = tuple(int(s) for s in props.shape_after_crop)
+        prob_out = None
+        if probabilities:
+            prob_crop = export.resample_probabilities(scores, crop_shape)
+            seg_crop = prob_crop.argmax(0).astype(export.label_dtype(self.num_classes))
+            prob_out = export.probabilities_to_input_geometry(prob_crop, props)
+            del prob_crop
+        else:
+            seg_crop = export.resample_argmax(scores, crop_shape)
+        del scores
+        label_map = export.labels_to_input_geometry(seg_crop, props)
+        if not label_map.geometry.same_grid(volume.geometry):
+            raise RuntimeError(
+                f"internal error: exported grid {label_map.geometry.describe()} differs from the input "
+                f"{volume.geometry.describe()}"
+            )
+        return Prediction(label_map, prob_out, time.perf_counter() - t0)
+
+    def predict(self, volume: Volume) -> Volume:
+        """Label map (``uint8``, values of :attr:`labels`) of ``volume`` on exactly its grid.
+
+        Example:
+            >>> seg = predictor.predict(read_image("ct.nii.gz"))  # doctest: +SKIP
+        """
+        return self.predict_case(volume).label_map
+
+    def predict_file(self, path: str | os.PathLike) -> Volume:
+        """Reads an image file or DICOM series folder and segments it (see :meth:`predict`)."""
+        return self.predict(read_image(path))

@@ -1,0 +1,258 @@
+"""One phantom case: sample a patient, choose the scan geometry, paint, add noise, store in an orientation.
+
+The anatomy is modelled in the patient frame (LPS world axes of a supine, head-first patient), painted on
+a canonical grid, and only then written in the case's storage orientation (e.g. ``RAS``: array axis 0
+runs to the patient's right) with the matching direction matrix and origin. So the world position of
+every organ is independent of the storage orientation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from torsoseg.imageio import Volume
+from torsoseg.phantom import thorax, trunk, viscera
+from torsoseg.phantom.fields import FourierField
+from torsoseg.phantom.intensities import PHASES, check_phase, sample_hu
+from torsoseg.phantom.labels import KINDS, check_kind, internal_to_source, source_labels
+from torsoseg.phantom.layout import sample_layout
+from torsoseg.phantom.patient import Patient, sample_patient
+from torsoseg.phantom.render import Grid, RenderContext, finish_image, paint
+from torsoseg.phantom.vessels import vessels
+
+logger = logging.getLogger(__name__)
+
+SIZES: tuple[str, ...] = ("tiny", "small", "full")
+
+#: voxels per in-plane axis and per slice axis (ranges) for the reduced sizes
+_REDUCED = {"tiny": ((48, 60), (48, 64)), "small": ((112, 144), (100, 160))}
+_FULL_SLICE_MM = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
+
+#: storage orientations and how often each is drawn
+ORIENTATIONS: dict[str, float] = {"LPS": 0.35, "RAS": 0.35, "LAS": 0.1, "RPI": 0.05, "LPI": 0.15}
+
+#: phase probabilities per kind
+_PHASE_P = {
+    "abdomen": {"portal_venous": 1.0},
+    "visceral": {"arterial": 0.3, "portal_venous": 0.7},
+    "torso": {"native": 0.1, "arterial": 0.25, "portal_venous": 0.65},
+}
+
+
+@dataclass(frozen=True)
+class PhantomCase:
+    """A generated case.
+
+    Attributes:
+        image: int16 HU volume in the case's storage orientation.
+        label_map: uint8 label map on the same grid, values in the kind's source numbering.
+        labels: canonical organ name -> value (``"background": 0`` included).
+        phase: ``"native"``, ``"arterial"`` or ``"portal_venous"``.
+        kind: ``"abdomen"``, ``"visceral"`` or ``"torso"``.
+        seed: the seed it was generated from.
+        size: ``"tiny"``, ``"small"`` or ``"full"``.
+        orientation: storage orientation code (``"LPS"``, ``"RAS"``, ...).
+    """
+
+    image: Volume
+    label_map: Volume
+    labels: dict[str, int]
+    phase: str
+    kind: str = "abdomen"
+    seed: int = 0
+    size: str = "small"
+    orientation: str = "LPS"
+
+    def masks(self) -> dict[str, np.ndarray]:
+        """Boolean mask per organ (every label but background, present or not)."""
+        arr = self.label_map.array
+        return {name: arr == v for name, v in self.labels.items() if name != "background"}
+
+
+def check_size(size: str) -> str:
+    if size not in SIZES:
+        raise ValueError(f"unknown phantom size {size!r}; valid sizes: {', '.join(SIZES)}")
+    return size
+
+
+def check_orientation(code: str) -> str:
+    """Accepts axis-aligned codes with axes in x, y, z order (``LPS``, ``RAS``, ``LAI``, ...)."""
+    ok = len(code) == 3 and code[0] in "LR" and code[1] in "PA" and code[2] in "SI"
+    if not ok:
+        raise ValueError(f"unsupported storage orientation {code!r}; use one of L/R, P/A, S/I per axis, e.g. "
+                         f"{', '.join(ORIENTATIONS)}")
+    return code
+
+
+def field_of_view(kind: str, pt: Patient, rng: np.random.Generator) -> tuple[float, float]:
+    """Craniocaudal extent (z bottom, z top) of the scan in the patient frame.
+
+    The abdomen kind spans from just above the diaphragm to around the iliac crest (L4); the thorax-abdomen
+    kinds from the thyroid to below the urinary bladder.
+    """
+    if kind == "abdomen":
+        top = pt.dome_right + float(rng.uniform(15, 45))
+        bottom = pt.level_z("L4") - float(rng.uniform(10, 60))
+    else:
+        top = pt.level_z("C7") + float(rng.uniform(25, 45))
+        bottom = pt.level_z("S1") - 165.0 * pt.height - float(rng.uniform(0, 30))
+    return bottom, top
+
+
+def scan_grid(kind: str, size: str, pt: Patient, rng: np.random.Generator) -> Grid:
+    """Draws the voxel grid of a case: field of view, spacing and voxel counts for ``size``."""
+    bottom, top = field_of_view(kind, pt, rng)
+    zz = np.linspace(bottom, top, 16)
+    a = float(np.max(np.interp(zz, pt.body_z, pt.body_a)))
+    bf = float(np.max(np.interp(zz, pt.body_z, pt.body_bf)))
+    bb = float(np.max(np.interp(zz, pt.body_z, pt.body_bb)))
+    fov = 2.0 * max(a, (bf + bb) / 2.0) + float(rng.uniform(25, 80))
+    cx = float(rng.uniform(-10, 10))
+    cy = (bb - bf) / 2.0 + float(rng.uniform(-5, 15))
+    extent_z = top - bottom
+    if size == "full":
+        n_xy = 512
+        s_xy = float(np.clip(fov / n_xy, 0.6, 1.0))
+        s_z = float(rng.choice(_FULL_SLICE_MM))
+        n_z = int(round(extent_z / s_z)) + 1
+        rng.uniform()  # keep the number of draws the same for every size
+    else:
+        (lo_xy, hi_xy), (lo_z, hi_z) = _REDUCED[size]
+        n_xy = int(rng.integers(lo_xy, hi_xy + 1))
+        n_z = int(rng.integers(lo_z, hi_z + 1))
+        s_xy = fov / n_xy
+        s_z = extent_z / (n_z - 1)
+        rng.uniform()
+    s_xy = round(s_xy, 4)
+    s_z = round(s_z, 4)
+    origin = (cx - s_xy * (n_xy - 1) / 2.0, cy - s_xy * (n_xy - 1) / 2.0, bottom)
+    return Grid((n_xy, n_xy, n_z), (s_xy, s_xy, s_z), origin)
+
+
+def to_storage(array: np.ndarray, spacing, origin, code: str) -> tuple[np.ndarray, tuple, tuple]:
+    """Flips a canonical (LPS) array into storage orientation ``code``.
+
+    Returns:
+        The stored array, its origin (world of the new voxel 0) and its direction matrix.
+    """
+    check_orientation(code)
+    arr = array
+    origin = np.asarray(origin, dtype=np.float64).copy()
+    direction = np.eye(3)
+    for axis, letter in enumerate(code):
+        if letter in "RAI":
+            arr = np.flip(arr, axis=axis)
+            origin[axis] += spacing[axis] * (array.shape[axis] - 1)
+            direction[axis, axis] = -1.0
+    return np.ascontiguousarray(arr), tuple(float(o) for o in origin), tuple(map(tuple, direction))
+
+
+def _anatomy(pt, lay, hu, rng_for):
+    parts = []
+    parts += trunk.body_wall(pt, hu, rng_for("body_wall"))
+    parts += thorax.diaphragm(pt, hu, rng_for("diaphragm"))
+    parts += thorax.lungs(pt, hu, rng_for("lungs"))
+    parts += thorax.heart(pt, hu, rng_for("heart"))
+    parts += thorax.airway_and_neck(pt, hu, rng_for("neck"))
+    for name in ("bowel", "stomach", "liver", "gallbladder", "spleen", "kidneys", "pancreas"):
+        parts += getattr(viscera, name)(pt, lay, hu, rng_for(name))
+    parts += vessels(pt, lay, hu, rng_for("vessels"))
+    parts += viscera.psoas(pt, lay, hu, rng_for("psoas"))
+    parts += viscera.bladder(pt, lay, hu, rng_for("bladder"))
+    parts += trunk.spine(pt, hu, rng_for("spine"))
+    parts += trunk.ribs(pt, hu, rng_for("ribs"))
+    parts += trunk.sternum(pt, hu, rng_for("sternum"))
+    parts += trunk.pelvis(pt, hu, rng_for("pelvis"))
+    parts += trunk.rectus_abdominis(pt, hu, rng_for("rectus"))
+    return parts
+
+
+def generate_case(
+    kind: str,
+    seed: int,
+    size: str = "small",
+    phase: str | None = None,
+    orientation: str | None = None,
+) -> PhantomCase:
+    """Generates one phantom CT with its label map. Same arguments, same voxels.
+
+    Args:
+        kind: ``"abdomen"`` (abdominal field of view, 7 labels, portal-venous), ``"visceral"``
+            (thorax-abdomen, the 20 VISCERAL structures) or ``"torso"`` (thorax-abdomen, 8 labels).
+        seed: any non-negative integer; it fixes the patient, the scan and the noise.
+        size: ``"tiny"`` (about 48-64 voxels per axis, for tests), ``"small"`` (100-160) or ``"full"``
+            (512 x 512 in-plane at 0.6-1.0 mm, slices 1-5 mm).
+        phase: force a contrast phase (``"native"``, ``"arterial"``, ``"portal_venous"``); default: drawn
+            for the kind.
+        orientation: force the storage orientation (``"LPS"``, ``"RAS"``, ...); default: drawn.
+
+    Returns:
+        The :class:`PhantomCase`.
+
+    Raises:
+        ValueError: unknown kind, size, phase or orientation, or a negative seed.
+
+    Example:
+        >>> case = generate_case("torso", seed=3, size="tiny")  # doctest: +SKIP
+        >>> case.labels["liver"], case.image.array.dtype  # doctest: +SKIP
+        (3, dtype('int16'))
+    """
+    check_kind(kind)
+    check_size(size)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if phase is not None:
+        check_phase(phase)
+    if orientation is not None:
+        check_orientation(orientation)
+    root = int(seed) * 7 + KINDS.index(kind)
+
+    def rng_for(key: str) -> np.random.Generator:
+        return RenderContext(root, (0, 0, 0), (0, 0, 0)).rng(key)
+
+    rng = rng_for("case")
+    pt = sample_patient(rng_for("patient"))
+    lay = sample_layout(pt, rng_for("layout"))
+    p = _PHASE_P[kind]
+    drawn_phase = str(rng.choice(list(p), p=list(p.values())))
+    phase = phase or drawn_phase
+    names = list(ORIENTATIONS)
+    drawn_orientation = str(rng.choice(names, p=np.array(list(ORIENTATIONS.values())) / sum(ORIENTATIONS.values())))
+    orientation = orientation or drawn_orientation
+    hu = sample_hu(rng_for("hu"), phase)
+    grid = scan_grid(kind, size, pt, rng_for("grid"))
+    parts = _anatomy(pt, lay, hu, rng_for)
+    lo, hi = trunk.body_box(pt)
+    ctx = RenderContext(root, lo, hi, min_step=0.5 * min(grid.spacing))
+    deform = FourierField(rng_for("deformation"), 3, 4, (160.0, 420.0), 2.0)
+    hu_arr, internal = paint(parts, grid, ctx, deform)
+    g = rng_for("scanner")
+    noise_std = {"tiny": (4, 10), "small": (6, 15), "full": (10, 25)}[size]
+    image = finish_image(
+        hu_arr, g, psf_px=float(g.uniform(0.35, 0.7)), noise_std=float(g.uniform(*noise_std)),
+        noise_corr_px=float(g.uniform(0.6, 1.1)),
+    )
+    label = internal_to_source(kind)[internal]
+    world = rng_for("table")
+    shift = np.array([world.uniform(-15, 15), world.uniform(-180, 60), world.uniform(-1300, -150)])
+    origin = np.asarray(grid.origin) + shift
+    img, org, direc = to_storage(image, grid.spacing, origin, orientation)
+    lab, _, _ = to_storage(label, grid.spacing, origin, orientation)
+    logger.debug("phantom %s seed %d size %s: grid %s, phase %s, %s", kind, seed, size, grid.shape, phase,
+                 orientation)
+    return PhantomCase(
+        image=Volume(img, grid.spacing, org, direc),
+        label_map=Volume(lab, grid.spacing, org, direc),
+        labels=source_labels(kind),
+        phase=phase,
+        kind=kind,
+        seed=int(seed),
+        size=size,
+        orientation=orientation,
+    )
+
+
+__all__ = ["PHASES", "SIZES", "ORIENTATIONS", "PhantomCase", "generate_case", "to_storage", "check_size"]

@@ -1,0 +1,99 @@
+"""Tissue attenuation (HU) of the phantom per contrast phase, and its per-patient variation.
+
+The means follow typical clinical values (contrast-enhanced abdominal CT at 120 kVp): portal-venous
+liver 100-130 HU, spleen about 120, renal cortex and medulla that differ in the arterial
+(corticomedullary) phase and converge in the portal-venous (nephrographic) phase, fat -100, muscle
+about 50, lung about -850, cancellous bone 150-300 and cortical bone 600-1000, air -1000.
+Each patient draws its own value around the mean (``jitter`` is one standard deviation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PHASES: tuple[str, ...] = ("native", "arterial", "portal_venous")
+
+
+@dataclass(frozen=True)
+class Tissue:
+    """Mean HU per phase (native, arterial, portal-venous) and the per-patient standard deviation."""
+
+    native: float
+    arterial: float
+    portal_venous: float
+    jitter: float
+
+    def mean(self, phase: str) -> float:
+        return float(getattr(self, phase))
+
+
+TISSUES: dict[str, Tissue] = {
+    "air": Tissue(-1000, -1000, -1000, 0),
+    "fat": Tissue(-100, -100, -100, 8),
+    "skin": Tissue(35, 40, 40, 5),
+    "muscle": Tissue(48, 55, 58, 5),
+    "lung": Tissue(-850, -850, -850, 25),
+    "lung_vessel": Tissue(40, 220, 150, 15),
+    "bone_cortex": Tissue(800, 800, 800, 120),
+    "bone_marrow": Tissue(220, 230, 235, 50),
+    "cartilage": Tissue(140, 140, 140, 30),
+    "disc": Tissue(80, 85, 85, 10),
+    "csf": Tissue(8, 8, 8, 3),
+    "cord": Tissue(32, 35, 35, 3),
+    "liver": Tissue(58, 78, 118, 8),
+    "hepatic_vein": Tissue(45, 60, 160, 12),
+    "spleen": Tissue(48, 125, 122, 8),
+    "kidney_cortex": Tissue(35, 185, 175, 15),
+    "kidney_medulla": Tissue(32, 85, 150, 12),
+    "renal_sinus": Tissue(-70, -70, -70, 10),
+    "urine": Tissue(8, 8, 10, 4),
+    "adrenal": Tissue(32, 65, 58, 6),
+    "pancreas": Tissue(42, 118, 98, 8),
+    "stomach_wall": Tissue(40, 95, 92, 8),
+    "gastric_fluid": Tissue(12, 12, 12, 6),
+    "bile": Tissue(8, 8, 8, 5),
+    "gallbladder_wall": Tissue(40, 70, 75, 8),
+    "bowel_wall": Tissue(40, 90, 95, 8),
+    "bowel_fluid": Tissue(15, 15, 15, 8),
+    "oral_contrast": Tissue(260, 260, 260, 60),
+    "stool": Tissue(-60, -60, -60, 30),
+    "aorta_blood": Tissue(45, 320, 165, 30),
+    "ivc_blood": Tissue(45, 95, 145, 15),
+    "portal_blood": Tissue(45, 110, 180, 15),
+    "visceral_artery_blood": Tissue(45, 300, 160, 30),
+    "heart_muscle": Tissue(48, 110, 105, 8),
+    "heart_blood_left": Tissue(45, 330, 160, 30),
+    "heart_blood_right": Tissue(45, 190, 155, 25),
+    "thyroid": Tissue(95, 160, 140, 12),
+    "esophagus": Tissue(38, 60, 62, 6),
+    "trachea_wall": Tissue(20, 25, 25, 8),
+    "table": Tissue(250, 250, 250, 40),
+    "table_foam": Tissue(-780, -780, -780, 30),
+}
+
+
+def check_phase(phase: str) -> str:
+    """Returns ``phase`` or raises ``ValueError`` listing the valid phases."""
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}; valid phases: {', '.join(PHASES)}")
+    return phase
+
+
+def sample_hu(rng: np.random.Generator, phase: str) -> dict[str, float]:
+    """Draws this patient's HU per tissue for ``phase`` (mean plus a Gaussian jitter, clipped at 2 sd).
+
+    The draws are made in a fixed order for every phase, so a patient's anatomy does not depend on the
+    phase.
+    """
+    check_phase(phase)
+    out = {}
+    for name in sorted(TISSUES):
+        t = TISSUES[name]
+        z = float(np.clip(rng.standard_normal(), -2.0, 2.0))
+        out[name] = t.mean(phase) + z * t.jitter
+    # physiological couplings: the arterial spleen never enhances less than the liver, etc.
+    if phase != "native":
+        out["kidney_cortex"] = max(out["kidney_cortex"], out["kidney_medulla"] + 5)
+    return out

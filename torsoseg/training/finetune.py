@@ -1,0 +1,184 @@
+"""Fine-tuning transfer: find the source model, check plan compatibility, copy weights and head rows.
+
+Rules (Roth et al. 2017 / DESIGN.md): every tensor whose name and shape match is loaded; the output heads
+``seg_heads[i]`` are rebuilt for the new label set and the rows of organs both label sets share (matched
+by canonical organ name; background always) are copied from the pretrained heads; everything else keeps
+its fresh initialisation. What was transferred is returned as a JSON-able record.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torsoseg import organs
+from torsoseg.planning.plans import Plans
+
+#: Plan fields that must agree between the pretrained model and the fine-tuning target.
+COMPATIBILITY_FIELDS = ("num_input_channels", "patch_size", "strides", "kernel_sizes", "features",
+                        "n_conv_per_stage")
+#: Fields that should agree (a difference is reported as a warning line, not an error).
+ADVISORY_FIELDS = ("target_spacing", "normalization")
+_HEAD_KEY = re.compile(r"^seg_heads\.(\d+)\.(weight|bias)$")
+
+
+class IncompatiblePlansError(ValueError):
+    """The target plans cannot take the pretrained weights; the message is a readable diff."""
+
+
+def _value(plans: Plans, name: str) -> Any:
+    v = getattr(plans, name)
+    if name == "normalization":
+        return {k: round(float(x), 3) for k, x in vars(v).items()}
+    if isinstance(v, tuple):
+        return [list(x) if isinstance(x, tuple) else x for x in v]
+    return v
+
+
+def plans_diff(source: Plans, target: Plans) -> tuple[list[str], list[str]]:
+    """``(errors, warnings)``: one line per differing field, ``name: source X != target Y``."""
+    errors, warns = [], []
+    for name in COMPATIBILITY_FIELDS:
+        a, b = _value(source, name), _value(target, name)
+        if a != b:
+            errors.append(f"  {name}: pretrained {a} != target {b}")
+    for name in ADVISORY_FIELDS:
+        a, b = _value(source, name), _value(target, name)
+        if a != b:
+            warns.append(f"  {name}: pretrained {a} != target {b}")
+    return errors, warns
+
+
+def check_compatible(source: Plans, target: Plans, source_name: str = "pretrained") -> list[str]:
+    """Raises :class:`IncompatiblePlansError` with a readable diff; returns advisory difference lines.
+
+    Example message::
+
+        cannot fine-tune Dataset002_VISCERAL from Dataset001_Abdomen: plans differ
+          patch_size: pretrained [64, 64, 64] != target [80, 80, 48]
+        plan the target with the source's plans: torsoseg_plan_and_preprocess 2 --plans-from 1
+    """
+    errors, warns = plans_diff(source, target)
+    if errors:
+        src_id = source.dataset_name[7:10] if source.dataset_name.startswith("Dataset") else "SRC"
+        tgt_id = target.dataset_name[7:10] if target.dataset_name.startswith("Dataset") else "ID"
+        hint = (f"plan the target with the source's plans: torsoseg_plan_and_preprocess {int(tgt_id)} "
+                f"--plans-from {int(src_id)}" if src_id.isdigit() and tgt_id.isdigit()
+                else "plan the target with --plans-from the source dataset")
+        raise IncompatiblePlansError(
+            f"cannot fine-tune {target.dataset_name} from {source.dataset_name} ({source_name}): plans differ\n"
+            + "\n".join(errors) + "\n" + hint
+        )
+    return warns
+
+
+def head_row_map(source_labels: Mapping[str, int], target_labels: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """Canonical organ name -> ``(source value, target value)`` for every label both sets share.
+
+    Names are matched through :mod:`torsoseg.organs` (so ``"Right Kidney"`` meets ``kidney_right``);
+    names outside the vocabulary match only verbatim. Background is always shared.
+    """
+    def canon(labels: Mapping[str, int]) -> dict[str, int]:
+        out = {}
+        for name, v in labels.items():
+            key = "background" if name == "background" else (
+                organs.canonical_name(name) if organs.is_known(name) else name)
+            out[key] = int(v)
+        return out
+
+    s, t = canon(source_labels), canon(target_labels)
+    return {k: (s[k], t[k]) for k in sorted(set(s) & set(t), key=lambda k: t[k])}
+
+
+def transfer_weights(model: torch.nn.Module, source_state: Mapping[str, torch.Tensor],
+                     source_labels: Mapping[str, int], target_labels: Mapping[str, int]) -> dict[str, Any]:
+    """Loads the matching part of ``source_state`` into ``model`` (in place).
+
+    Args:
+        model: the freshly built target network.
+        source_state: the pretrained ``network_weights``.
+        source_labels, target_labels: name -> value of the two label sets.
+
+    Returns:
+        The transfer record: ``loaded`` (names), ``skipped`` (name -> reason), ``head_rows``
+        (organ -> [source value, target value]), ``new_organs`` (target organs with fresh rows).
+    """
+    target = model.state_dict()
+    rows = head_row_map(source_labels, target_labels)
+    loaded, skipped = [], {}
+    new_state = {}
+    for name, tensor in target.items():
+        src = source_state.get(name)
+        if _HEAD_KEY.match(name):
+            if src is None:
+                skipped[name] = "missing in pretrained model"
+                continue
+            if src.shape[1:] != tensor.shape[1:]:
+                skipped[name] = f"shape {tuple(src.shape)} vs {tuple(tensor.shape)}"
+                continue
+            t = tensor.clone()
+            for s_val, t_val in rows.values():
+                if s_val < src.shape[0] and t_val < t.shape[0]:
+                    t[t_val] = src[s_val]
+            new_state[name] = t
+            continue
+        if src is None:
+            skipped[name] = "missing in pretrained model"
+        elif tuple(src.shape) != tuple(tensor.shape):
+            skipped[name] = f"shape {tuple(src.shape)} vs {tuple(tensor.shape)}"
+        else:
+            new_state[name] = src.to(tensor.dtype)
+            loaded.append(name)
+    unused = sorted(set(source_state) - set(target))
+    model.load_state_dict({**target, **new_state})
+    shared = {k: list(v) for k, v in rows.items()}
+    new = [n for n, v in sorted(target_labels.items(), key=lambda kv: kv[1])
+           if n != "background" and not any(v == tv for _, tv in rows.values())]
+    return {"loaded": loaded, "skipped": skipped, "unused_pretrained": unused, "head_rows": shared,
+            "new_organs": new}
+
+
+def encoder_parameter_names(model: torch.nn.Module) -> list[str]:
+    """Names of the encoder's parameters (frozen during the first fine-tuning epochs when asked)."""
+    return [n for n, _ in model.named_parameters() if n.startswith("encoder.")]
+
+
+def find_pretrained_checkpoint(results_root: str | os.PathLike, dataset_id: int | str, fold: str = "all",
+                               plans_name: str | None = None, configuration: str | None = None) -> Path:
+    """The checkpoint of dataset ``dataset_id``'s trained model under ``results_root``.
+
+    Looks in every ``<trainer>__<plans>__<config>`` folder of the dataset for ``fold_all``, then
+    ``fold_<fold>``, then any fold; prefers ``checkpoint_final.pt`` over ``checkpoint_best.pt``.
+
+    Raises:
+        FileNotFoundError: nothing trained (lists what was searched).
+        ValueError: several model folders qualify (lists them; pass ``--pretrained-checkpoint``).
+    """
+    from torsoseg.dataset import find_dataset
+
+    ds_dir = find_dataset(results_root, dataset_id)
+    models = sorted(p for p in ds_dir.iterdir() if p.is_dir() and p.name.count("__") == 2)
+    if plans_name is not None or configuration is not None:
+        models = [m for m in models if (plans_name is None or m.name.split("__")[1] == plans_name)
+                  and (configuration is None or m.name.split("__")[2] == configuration)]
+    found = []
+    for m in models:
+        folds = [m / "fold_all", m / f"fold_{fold}", *sorted(m.glob("fold_*"))]
+        for f in folds:
+            c = next((f / n for n in ("checkpoint_final.pt", "checkpoint_best.pt") if (f / n).is_file()), None)
+            if c is not None:
+                found.append(c)
+                break
+    if not found:
+        raise FileNotFoundError(f"{ds_dir}: no trained model (checkpoint_final.pt or checkpoint_best.pt in "
+                                f"<trainer>__<plans>__<configuration>/fold_*/); train dataset {dataset_id} first")
+    if len(found) > 1:
+        raise ValueError(f"{ds_dir}: several trained models qualify: "
+                         + ", ".join(str(c.relative_to(ds_dir)) for c in found)
+                         + "; choose one with --pretrained-checkpoint PATH")
+    return found[0]
