@@ -11,7 +11,9 @@ Sections (run one or several; ``all`` runs every one):
 * ``e2e``: ``torsoseg_predict`` vs ``nnUNetv2_predict_from_modelfolder`` on one large CT (default
   512x512x400, made from the real DICOM series in ../shared/data), both without TTA on the CPU, both
   with the same U-Net weights (mapped onto nnU-Net's PlainConvUNet) and the same plans: wall time and
-  peak resident memory of the whole process tree (sampled from /proc), argmax agreement of the outputs.
+  peak memory (PSS) of the whole process tree, sampled from /proc. (The outputs are not compared: the
+  weights are random and the two tools crop differently, so tiles and instance-norm statistics differ;
+  the agreement by design is measured in ``sliding-window``.)
 * ``memory``: torsoseg's worst case, a 512x512x400 volume with 21 classes predicted at its own spacing
   (no downsampling: the float16 accumulator is full size), tiny network: peak memory (target < 6 GB).
 * ``precision``: ``torsoseg_predict`` wall time per precision (fp32, bf16, auto) on a phantom case and on
@@ -67,12 +69,27 @@ def find_bench_python(given: str | None) -> str | None:
 
 
 class TreeMemory:
-    """Samples the summed resident memory (RSS) of a process and all its descendants from /proc."""
+    """Samples the memory of a process and all its descendants from /proc.
 
-    def __init__(self, pid: int, interval: float = 0.05):
+    Memory is the summed PSS (proportional set size: shared pages split between the processes that map
+    them, so forked workers sharing torch's libraries are not counted twice); RSS where PSS is unreadable.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.1):
         self.pid, self.interval, self.peak = pid, interval, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _pss(pid: int) -> int | None:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+        return None
 
     def _tree_rss(self) -> int:
         children: dict[int, list[int]] = {}
@@ -91,7 +108,8 @@ class TreeMemory:
         total, todo = 0, [self.pid]
         while todo:
             p = todo.pop()
-            total += rss.get(p, 0)
+            pss = self._pss(p)
+            total += pss if pss is not None else rss.get(p, 0)
             todo += children.get(p, [])
         return total
 
@@ -369,12 +387,6 @@ def e2e_section(args, work: Path) -> dict:
                                       "--disable_progress_bar"], env_n)
         rows.append({"tool": "nnUNetv2_predict (fp32, CPU)", "seconds": round(wall, 1), "peak GiB": round(peak, 2)})
         print(f"  nnU-Net: {wall:.1f} s, {peak:.2f} GiB", flush=True)
-        ref = read_image(out_n / "big.nii.gz").array
-        for r, prec in zip(rows, args.e2e_precisions):
-            got = read_image(out_t / prec / "big.nii.gz").array
-            r["argmax agreement vs nnU-Net"] = f"{100 * float((got == ref).mean()):.2f} %"
-            fg = (ref > 0) | (got > 0)
-            r["agreement in foreground"] = f"{100 * float((got[fg] == ref[fg]).mean()):.2f} %"
         t_nn, m_nn = rows[-1]["seconds"], rows[-1]["peak GiB"]
         for r in rows[:-1]:
             r["speed-up"] = round(t_nn / r["seconds"], 2)
@@ -385,8 +397,7 @@ def e2e_section(args, work: Path) -> dict:
              f"{tuple(args.target_spacing)}, patch {plans.patch_size}, features {plans.features}, "
              f"{plans.num_classes} classes, no TTA, CPU, torch threads {torch.get_num_threads()}")
     print(setup)
-    cols = ["tool", "seconds", "peak GiB", "speed-up", "memory ratio", "argmax agreement vs nnU-Net",
-            "agreement in foreground"]
+    cols = ["tool", "seconds", "peak GiB", "speed-up", "memory ratio"]
     print(markdown(rows, cols))
     return {"setup": setup, "rows": rows}
 

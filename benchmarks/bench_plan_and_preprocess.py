@@ -1,4 +1,4 @@
-"""Benchmark: ``torsoseg_plan_and_preprocess`` against ``nnUNetv2_plan_and_preprocess`` on one phantom dataset.
+"""Benchmark: ``torsoseg_plan_and_preprocess`` vs ``nnUNetv2_plan_and_preprocess`` on one phantom dataset.
 
 Both tools run as subprocesses on the SAME raw dataset (phantom cases written in the nnU-Net v2 raw layout),
 with the same number of worker processes, 3D full resolution only. Measured per tool:
@@ -138,7 +138,8 @@ def make_raw_dataset(raw_root: Path, n: int, kind: str, size: str) -> Path:
 
 
 def find_nnunet_python(explicit: str | None) -> str | None:
-    candidates = [explicit, os.environ.get("TORSOSEG_BENCH_PYTHON"), sys.executable, "/work/benchvenv/bin/python"]
+    env = os.environ.get("TORSOSEG_BENCH_PYTHON")
+    candidates = [explicit, env, sys.executable, "/work/benchvenv/bin/python"]
     for py in candidates:
         if not py or not Path(py).exists():
             continue

@@ -75,4 +75,4 @@ def test_report_puts_models_side_by_side(tmp_path):
     assert "| organ | fine-tuned | scratch | Roth et al. 2017 (real CT) |" in printable
     assert "| liver | 1.000 ± 0.000 | 1.000 ± 0.000 | 0.95 |" in printable
     assert "Table 1 analogue, scratch model" in printable
-    assert "## Table 1: fine-tuned model, Dice per case" in text and "| train_1 | 12 |" in text
+    assert "## Table 1: fine-tuned model, Dice per case" in text and "| train_1 | 12 | 0 |" in text

@@ -8,9 +8,7 @@ import pytest
 from torsoseg import organs
 from torsoseg.imageio import orientation_code, reorient_to_canonical
 from torsoseg.phantom import generate_case
-from torsoseg.phantom.case import to_storage
-from torsoseg.phantom.layout import sample_layout
-from torsoseg.phantom.patient import sample_patient
+from torsoseg.phantom.case import plan_case, to_storage
 
 
 def centroid(case, name):
@@ -22,13 +20,17 @@ def centroid(case, name):
 
 @pytest.fixture(scope="module")
 def torso_pair():
-    return generate_case("torso", 4, "tiny", orientation="LPS"), generate_case("torso", 4, "tiny", orientation="RAS")
+    return generate_case("torso", 4, "tiny", orientation="LPS"), generate_case(
+        "torso", 4, "tiny", orientation="RAS"
+    )
 
 
 @pytest.fixture(scope="module")
 def visceral_pair():
-    return (generate_case("visceral", 2, "tiny", orientation="LPS"),
-            generate_case("visceral", 2, "tiny", orientation="RAS"))
+    return (
+        generate_case("visceral", 2, "tiny", orientation="LPS"),
+        generate_case("visceral", 2, "tiny", orientation="RAS"),
+    )
 
 
 def test_types_grid_and_labels():
@@ -86,21 +88,32 @@ def _median_hu(case, name):
 
 
 @pytest.mark.parametrize(
-    "phase,expect",
+    "phase,size,expect",
     [
-        ("portal_venous", {"liver": (85, 145), "spleen": (90, 150), "kidney_left": (110, 200),
-                           "lung_left": (-920, -760)}),
-        ("arterial", {"liver": (50, 105), "spleen": (80, 170), "kidney_right": (90, 220), "lung_right": (-920, -760)}),
-        ("native", {"liver": (35, 80), "spleen": (25, 70), "kidney_left": (15, 60), "lung_left": (-920, -760)}),
+        (
+            "portal_venous",
+            "small",
+            {"liver": (95, 140), "spleen": (100, 145), "kidney_left": (120, 190), "lung_left": (-900, -780)},
+        ),
+        ("arterial", "tiny", {"liver": (55, 100), "spleen": (80, 150), "kidney_right": (80, 190)}),
+        ("native", "tiny", {"liver": (40, 75), "spleen": (25, 65), "kidney_left": (10, 50)}),
     ],
 )
-def test_organ_hu_per_phase(phase, expect):
-    case = generate_case("torso", 7, "small" if phase == "portal_venous" else "tiny", phase=phase)
+def test_organ_hu_per_phase(phase, size, expect):
+    case = generate_case("torso", 7, size, phase=phase)
     assert case.phase == phase
     for name, (lo, hi) in expect.items():
         assert lo <= _median_hu(case, name) <= hi, (phase, name, _median_hu(case, name))
     img = case.image.array
     assert img.min() >= -1024 and np.percentile(img, 1) < -900  # air around the patient
+    assert _median_hu(case, "lung_right") < -600
+
+
+def test_phase_changes_intensity_not_anatomy():
+    a = generate_case("visceral", 5, "tiny", phase="arterial")
+    b = generate_case("visceral", 5, "tiny", phase="native")
+    assert np.array_equal(a.label_map.array, b.label_map.array)
+    assert _median_hu(a, "aorta") > _median_hu(b, "aorta") + 150
 
 
 def test_abdomen_artery_and_pancreas_contrast():
@@ -110,59 +123,59 @@ def test_abdomen_artery_and_pancreas_contrast():
     # the pancreas is a low-contrast, small structure
     assert abs(_median_hu(case, "pancreas") - _median_hu(case, "liver")) < 45
     assert case.masks()["pancreas"].sum() < 0.15 * case.masks()["liver"].sum()
+    assert 0 < case.masks()["gallbladder"].sum() < case.masks()["spleen"].sum()
 
 
-def test_spacing_and_field_of_view_vary_across_seeds():
-    cases = [generate_case("abdomen", s, "tiny") for s in range(4)]
-    spacings = {c.image.spacing for c in cases}
-    shapes = {c.image.shape for c in cases}
-    assert len(spacings) == 4 and len(shapes) >= 3
-    extents = [np.multiply(c.image.shape, c.image.spacing) for c in cases]
-    assert np.ptp([e[2] for e in extents]) > 10 and np.ptp([e[0] for e in extents]) > 10
-    assert {c.orientation for c in [generate_case("abdomen", s, "tiny") for s in range(4, 10)] + cases} >= {"LPS",
-                                                                                                            "RAS"}
+def test_spacing_field_of_view_and_orientation_vary_across_seeds():
+    plans = [plan_case("abdomen", s, "small") for s in range(12)]
+    spacings = {p.grid.spacing for p in plans}
+    assert len(spacings) == 12
+    extents = np.array([np.multiply(p.grid.shape, p.grid.spacing) for p in plans])
+    assert np.ptp(extents[:, 2]) > 20 and np.ptp(extents[:, 0]) > 20
+    assert all(100 <= n <= 160 for p in plans for n in p.grid.shape)
+    assert {p.orientation for p in plans} >= {"LPS", "RAS"}
+    tiny = [plan_case("torso", s, "tiny") for s in range(6)]
+    assert all(48 <= n <= 64 for p in tiny for n in p.grid.shape)
+    assert len({p.grid.spacing for p in tiny}) == 6
 
 
 def test_field_of_view_by_kind():
-    abd = generate_case("abdomen", 3, "tiny")
-    tho = generate_case("visceral", 3, "tiny")
-    z_abd = abd.image.shape[2] * abd.image.spacing[2]
-    z_tho = tho.image.shape[2] * tho.image.spacing[2]
-    assert 220 < z_abd < 420 and 550 < z_tho < 900
+    for seed in range(5):
+        abd = plan_case("abdomen", seed, "tiny")
+        tho = plan_case("visceral", seed, "tiny")
+        z_abd = abd.grid.shape[2] * abd.grid.spacing[2]
+        z_tho = tho.grid.shape[2] * tho.grid.spacing[2]
+        assert 200 < z_abd < 420 and 550 < z_tho < 900
+        # abdomen: from just above the right dome to about the iliac crest (L4)
+        pt = abd.patient
+        assert abd.grid.origin[2] + z_abd > pt.dome_right > abd.grid.origin[2]
+        assert abd.grid.origin[2] < pt.level_z("L3")
 
 
-def test_small_size_and_full_spacing_ranges():
-    from torsoseg.phantom.case import scan_grid
-    from torsoseg.phantom.render import RenderContext
-
-    for seed in range(6):
-        rng = RenderContext(seed, (0, 0, 0), (0, 0, 0)).rng
-        pt = sample_patient(rng("p"))
-        full = scan_grid("visceral", "full", pt, rng("g"))
-        small = scan_grid("visceral", "small", pt, rng("g"))
-        assert full.shape[:2] == (512, 512) and 0.6 <= full.spacing[0] <= 1.0 and 1.0 <= full.spacing[2] <= 5.0
-        assert all(100 <= n <= 160 for n in small.shape)
+def test_full_size_spacing_ranges():
+    for seed in range(8):
+        full = plan_case("visceral", seed, "full").grid
+        assert (
+            full.shape[:2] == (512, 512) and 0.6 <= full.spacing[0] <= 1.0 and 1.0 <= full.spacing[2] <= 5.0
+        )
 
 
 def test_gallbladder_sometimes_absent():
-    absent = []
-    for seed in range(40):
-        from torsoseg.phantom.render import RenderContext
-
-        rng = RenderContext(seed, (0, 0, 0), (0, 0, 0)).rng
-        absent.append(sample_layout(sample_patient(rng("patient")), rng("layout")).gallbladder is None)
+    absent = [not plan_case("torso", s, "tiny").gallbladder_present for s in range(40)]
     assert 2 <= sum(absent) <= 20
-    # and a generated case of such a seed has an empty gallbladder mask
-    seed = next(s for s in range(40) if not generate_case("torso", s, "tiny").masks()["gallbladder"].any())
-    case = generate_case("torso", seed, "tiny")
+    case = generate_case("torso", absent.index(True), "tiny")
     assert case.masks()["liver"].any() and not case.masks()["gallbladder"].any()
+    present = generate_case("torso", absent.index(False), "tiny")
+    assert present.masks()["gallbladder"].any()
 
 
 def test_same_seed_same_voxels_other_seed_other_voxels():
     a = generate_case("visceral", 9, "tiny")
     b = generate_case("visceral", 9, "tiny")
     c = generate_case("visceral", 10, "tiny")
-    assert np.array_equal(a.image.array, b.image.array) and np.array_equal(a.label_map.array, b.label_map.array)
+    assert np.array_equal(a.image.array, b.image.array) and np.array_equal(
+        a.label_map.array, b.label_map.array
+    )
     assert a.image.geometry == b.image.geometry
     assert a.image.shape != c.image.shape or not np.array_equal(a.image.array, c.image.array)
 
@@ -183,7 +196,10 @@ def test_to_storage_round_trip():
     "kwargs,match",
     [
         ({"kind": "chest", "seed": 0}, "unknown phantom kind 'chest'"),
-        ({"kind": "torso", "seed": 0, "size": "huge"}, "unknown phantom size 'huge'; valid sizes: tiny, small, full"),
+        (
+            {"kind": "torso", "seed": 0, "size": "huge"},
+            "unknown phantom size 'huge'; valid sizes: tiny, small, full",
+        ),
         ({"kind": "torso", "seed": -1}, "seed must be a non-negative integer"),
         ({"kind": "torso", "seed": 0, "phase": "late"}, "unknown phase 'late'"),
         ({"kind": "torso", "seed": 0, "orientation": "XYZ"}, "unsupported storage orientation 'XYZ'"),

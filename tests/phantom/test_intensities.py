@@ -14,7 +14,9 @@ def test_means_are_clinical():
     assert TISSUES["air"].arterial == -1000
     assert TISSUES["kidney_cortex"].arterial - TISSUES["kidney_medulla"].arterial > 60  # corticomedullary
     assert abs(TISSUES["kidney_cortex"].portal_venous - TISSUES["kidney_medulla"].portal_venous) < 40
-    assert TISSUES["aorta_blood"].arterial > TISSUES["aorta_blood"].portal_venous > TISSUES["aorta_blood"].native
+    assert (
+        TISSUES["aorta_blood"].arterial > TISSUES["aorta_blood"].portal_venous > TISSUES["aorta_blood"].native
+    )
 
 
 def test_sample_is_deterministic_and_within_two_sd():

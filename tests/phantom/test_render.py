@@ -15,7 +15,9 @@ def _grid(spacing=(2.0, 2.0, 3.0), n=(24, 24, 16)):
 
 
 def _sphere(r, label=1, hu=100.0):
-    return Part("ball", (-r, -r, -r), (r, r, r), lambda b: ellipsoid(b.x, b.y, b.z, (0, 0, 0), (r, r, r)), hu, label)
+    return Part(
+        "ball", (-r, -r, -r), (r, r, r), lambda b: ellipsoid(b.x, b.y, b.z, (0, 0, 0), (r, r, r)), hu, label
+    )
 
 
 def test_partial_volume_keeps_the_volume():
@@ -33,8 +35,14 @@ def test_partial_volume_keeps_the_volume():
 def test_later_parts_cover_earlier_and_intensity_only_parts_keep_labels():
     grid = _grid()
     ctx = RenderContext(0, (-30, -30, -30), (30, 30, 30))
-    inner = Part("inner", (-5, -5, -5), (5, 5, 5), lambda b: ellipsoid(b.x, b.y, b.z, (0, 0, 0), (5, 5, 5)), 500.0,
-                 None)
+    inner = Part(
+        "inner",
+        (-5, -5, -5),
+        (5, 5, 5),
+        lambda b: ellipsoid(b.x, b.y, b.z, (0, 0, 0), (5, 5, 5)),
+        500.0,
+        None,
+    )
     hu, label = paint([_sphere(12.0), inner], grid, ctx, None, background_hu=0.0)
     c = tuple(s // 2 for s in grid.shape)
     assert label[c] == 1 and hu[c] > 300

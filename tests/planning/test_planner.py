@@ -183,6 +183,11 @@ def test_a_larger_budget_never_gives_a_smaller_patch(fp):
         assert all(x <= y for x, y in zip(a, b)), (a, b)
 
 
+def test_too_small_images_raise():
+    with pytest.raises(ValueError, match="too small for a U-Net"):
+        plan_topology((7, 6, 5), (1.0, 1.0, 1.0), get_budget("cpu"), 3)
+
+
 def test_too_small_budget_raises_with_the_numbers():
     with pytest.raises(ValueError, match=r"cannot hold the smallest patch"):
         plan_topology((200, 200, 200), (1.0, 1.0, 1.0), get_budget(budget_gb=1e-6), 3)

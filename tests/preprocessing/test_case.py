@@ -113,6 +113,15 @@ def test_restore_probabilities_is_background_outside_the_crop():
     assert full[0, 0, 0, 0] == 1.0  # a corner of air lies outside the body crop
 
 
+def test_non_finite_intensities_become_the_lowest_value():
+    arr = np.full((6, 6, 6), 40.0, np.float32)
+    arr[0, 0, 0], arr[1, 0, 0], arr[2, 0, 0] = np.nan, np.inf, -300.0
+    data, _ = preprocess_volume(Volume(arr), plans_for({"background": 0, "liver": 1}, (1.0, 1.0, 1.0)))
+    assert np.isfinite(data).all()
+    low = (-200.0 - 50.0) / 100.0  # the clip bound, normalised
+    assert data[0, 0, 0, 0] == data[0, 1, 0, 0] == data[0, 2, 0, 0] == pytest.approx(low)
+
+
 def test_air_only_volume_is_not_cropped():
     vol = Volume(np.full((6, 5, 4), -1000, np.int16), (2.0, 2.0, 2.0))
     data, props = preprocess_volume(vol, plans_for({"background": 0, "liver": 1}, (2.0, 2.0, 2.0)))

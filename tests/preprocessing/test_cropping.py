@@ -56,3 +56,17 @@ def test_bad_input():
         pad_from_bbox(np.zeros((2, 2, 2)), ((0, 3), (0, 2), (0, 2)), (4, 4, 4))
     with pytest.raises(ValueError, match="3D"):
         body_mask(np.zeros((3, 3)))
+
+
+def test_body_box_of_a_real_ct_keeps_every_organ_and_drops_air(shared_data):
+    from torsoseg import imageio
+
+    ct = imageio.read_image(shared_data / "ts_dicom_ct")
+    seg = imageio.resample_to_grid(
+        imageio.read_image(shared_data / "ts_dicom_ct_seg.nii.gz"), ct.geometry, True
+    )
+    box = body_bbox(ct.array)
+    organs = bbox_of_mask(seg.array > 0)
+    assert all(b0 <= o0 and o1 <= b1 for (b0, b1), (o0, o1) in zip(box, organs))
+    # the anterior-posterior extent of the body is much less than the 512-voxel field of view
+    assert box[1][1] - box[1][0] < 0.6 * ct.shape[1]

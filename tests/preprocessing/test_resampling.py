@@ -115,6 +115,12 @@ def test_onehot_labels_hand_computed_1d():
     np.testing.assert_array_equal(out.ravel(), [0, 0, 0, 0, 1, 1, 1, 1])
 
 
+def test_a_class_no_target_voxel_samples_disappears_without_error():
+    seg = np.zeros((1, 1, 10), np.uint8)
+    seg[0, 0, 0] = 4  # target voxel 0 of 1 interpolates source voxels 4 and 5 only
+    assert resample_labels(seg, (1, 1, 1), "onehot").ravel().tolist() == [0]
+
+
 def test_labels_bad_input():
     with pytest.raises(ValueError, match="integer"):
         resample_labels(np.zeros((2, 2, 2), np.float32), (3, 3, 3))

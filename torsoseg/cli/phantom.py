@@ -19,8 +19,8 @@ exit code: 0 on success, 2 on bad arguments."""
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="torsoseg_phantom",
-        description="Generate procedural torso CT phantoms (int16 HU with organ labels) and write them in the "
-        "source layout of the abdominal, VISCERAL Anatomy3 or torso dataset. Same seed, same bytes.",
+        description="Generate procedural torso CT phantoms (int16 HU with organ labels) and write them "
+        "in the source layout of the abdominal, VISCERAL Anatomy3 or torso dataset. Same seed, same bytes.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output folder (created)")
     p.add_argument("--seed", type=int, default=None, help="seed of the first case; case i uses seed + i")
     p.add_argument(
-        "--size", default=None,
+        "--size",
+        default=None,
         help="tiny (~55 voxels per axis, for tests), small (~100-160, the default) or full (512 in-plane)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

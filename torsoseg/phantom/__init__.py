@@ -15,5 +15,12 @@ from torsoseg.phantom.labels import KINDS, source_labels
 from torsoseg.phantom.layouts import write_source
 
 __all__ = [
-    "KINDS", "ORIENTATIONS", "PHASES", "SIZES", "PhantomCase", "generate_case", "source_labels", "write_source",
+    "KINDS",
+    "ORIENTATIONS",
+    "PHASES",
+    "SIZES",
+    "PhantomCase",
+    "generate_case",
+    "source_labels",
+    "write_source",
 ]

@@ -18,7 +18,7 @@ from torsoseg.phantom import thorax, trunk, viscera
 from torsoseg.phantom.fields import FourierField
 from torsoseg.phantom.intensities import PHASES, check_phase, sample_hu
 from torsoseg.phantom.labels import KINDS, check_kind, internal_to_source, source_labels
-from torsoseg.phantom.layout import sample_layout
+from torsoseg.phantom.layout import Layout, sample_layout
 from torsoseg.phantom.patient import Patient, sample_patient
 from torsoseg.phantom.render import Grid, RenderContext, finish_image, paint
 from torsoseg.phantom.vessels import vessels
@@ -82,8 +82,10 @@ def check_orientation(code: str) -> str:
     """Accepts axis-aligned codes with axes in x, y, z order (``LPS``, ``RAS``, ``LAI``, ...)."""
     ok = len(code) == 3 and code[0] in "LR" and code[1] in "PA" and code[2] in "SI"
     if not ok:
-        raise ValueError(f"unsupported storage orientation {code!r}; use one of L/R, P/A, S/I per axis, e.g. "
-                         f"{', '.join(ORIENTATIONS)}")
+        raise ValueError(
+            f"unsupported storage orientation {code!r}; use one of L/R, P/A, S/I per axis, e.g. "
+            f"{', '.join(ORIENTATIONS)}"
+        )
     return code
 
 
@@ -170,6 +172,137 @@ def _anatomy(pt, lay, hu, rng_for):
     return parts
 
 
+@dataclass(frozen=True)
+class CasePlan:
+    """Everything drawn for a case before any voxel is painted (cheap to compute).
+
+    Attributes:
+        kind, seed, size: the request.
+        patient: body habitus and landmarks.
+        layout: organ placements.
+        phase: contrast phase.
+        orientation: storage orientation code.
+        grid: canonical grid in the patient frame.
+        hu: the patient's HU per tissue for ``phase``.
+        world_shift: patient frame -> world (LPS mm) translation.
+    """
+
+    kind: str
+    seed: int
+    size: str
+    patient: Patient
+    layout: Layout
+    phase: str
+    orientation: str
+    grid: Grid
+    hu: dict
+    world_shift: tuple[float, float, float]
+
+    @property
+    def gallbladder_present(self) -> bool:
+        return self.layout.gallbladder is not None
+
+
+def _root(kind: str, seed: int) -> int:
+    return int(seed) * 7 + KINDS.index(kind)
+
+
+def _rng_for(root: int):
+    def rng_for(key: str) -> np.random.Generator:
+        return RenderContext(root, (0, 0, 0), (0, 0, 0)).rng(key)
+
+    return rng_for
+
+
+def plan_case(
+    kind: str,
+    seed: int,
+    size: str = "small",
+    phase: str | None = None,
+    orientation: str | None = None,
+) -> CasePlan:
+    """Draws a case's patient, organ layout, phase, orientation and scan grid (no painting).
+
+    Arguments as for :func:`generate_case`, which paints exactly this plan.
+    """
+    check_kind(kind)
+    check_size(size)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if phase is not None:
+        check_phase(phase)
+    if orientation is not None:
+        check_orientation(orientation)
+    rng_for = _rng_for(_root(kind, seed))
+    rng = rng_for("case")
+    pt = sample_patient(rng_for("patient"))
+    lay = sample_layout(pt, rng_for("layout"))
+    p = _PHASE_P[kind]
+    drawn_phase = str(rng.choice(list(p), p=list(p.values())))
+    names = list(ORIENTATIONS)
+    weights = np.array(list(ORIENTATIONS.values()))
+    drawn_orientation = str(rng.choice(names, p=weights / weights.sum()))
+    phase = phase or drawn_phase
+    world = rng_for("table")
+    shift = (float(world.uniform(-15, 15)), float(world.uniform(-180, 60)), float(world.uniform(-1300, -150)))
+    return CasePlan(
+        kind=kind,
+        seed=int(seed),
+        size=size,
+        patient=pt,
+        layout=lay,
+        phase=phase,
+        orientation=orientation or drawn_orientation,
+        grid=scan_grid(kind, size, pt, rng_for("grid")),
+        hu=sample_hu(rng_for("hu"), phase),
+        world_shift=shift,
+    )
+
+
+def render_plan(plan: CasePlan) -> PhantomCase:
+    """Paints a :class:`CasePlan`: anatomy, blur, noise, quantisation, storage orientation."""
+    root = _root(plan.kind, plan.seed)
+    rng_for = _rng_for(root)
+    pt, grid = plan.patient, plan.grid
+    parts = _anatomy(pt, plan.layout, plan.hu, rng_for)
+    lo, hi = trunk.body_box(pt)
+    ctx = RenderContext(root, lo, hi, min_step=0.75 * min(grid.spacing))
+    deform = FourierField(rng_for("deformation"), 3, 4, (160.0, 420.0), 2.0)
+    hu_arr, internal = paint(parts, grid, ctx, deform)
+    g = rng_for("scanner")
+    noise_std = {"tiny": (4, 10), "small": (6, 15), "full": (10, 25)}[plan.size]
+    image = finish_image(
+        hu_arr,
+        g,
+        psf_px=float(g.uniform(0.35, 0.7)),
+        noise_std=float(g.uniform(*noise_std)),
+        noise_corr_px=float(g.uniform(0.6, 1.1)),
+    )
+    label = internal_to_source(plan.kind)[internal]
+    origin = np.asarray(grid.origin) + np.asarray(plan.world_shift)
+    img, org, direc = to_storage(image, grid.spacing, origin, plan.orientation)
+    lab, _, _ = to_storage(label, grid.spacing, origin, plan.orientation)
+    logger.debug(
+        "phantom %s seed %d size %s: grid %s, phase %s, %s",
+        plan.kind,
+        plan.seed,
+        plan.size,
+        grid.shape,
+        plan.phase,
+        plan.orientation,
+    )
+    return PhantomCase(
+        image=Volume(img, grid.spacing, org, direc),
+        label_map=Volume(lab, grid.spacing, org, direc),
+        labels=source_labels(plan.kind),
+        phase=plan.phase,
+        kind=plan.kind,
+        seed=plan.seed,
+        size=plan.size,
+        orientation=plan.orientation,
+    )
+
+
 def generate_case(
     kind: str,
     seed: int,
@@ -186,8 +319,9 @@ def generate_case(
         size: ``"tiny"`` (about 48-64 voxels per axis, for tests), ``"small"`` (100-160) or ``"full"``
             (512 x 512 in-plane at 0.6-1.0 mm, slices 1-5 mm).
         phase: force a contrast phase (``"native"``, ``"arterial"``, ``"portal_venous"``); default: drawn
-            for the kind.
-        orientation: force the storage orientation (``"LPS"``, ``"RAS"``, ...); default: drawn.
+            for the kind. Forcing it changes intensities only, not the anatomy or the grid.
+        orientation: force the storage orientation (``"LPS"``, ``"RAS"``, ...); default: drawn. Forcing it
+            changes the stored array and header only; world positions stay.
 
     Returns:
         The :class:`PhantomCase`.
@@ -196,63 +330,22 @@ def generate_case(
         ValueError: unknown kind, size, phase or orientation, or a negative seed.
 
     Example:
-        >>> case = generate_case("torso", seed=3, size="tiny")  # doctest: +SKIP
-        >>> case.labels["liver"], case.image.array.dtype  # doctest: +SKIP
+        >>> case = generate_case("torso", seed=3, size="tiny")
+        >>> case.labels["liver"], case.image.array.dtype
         (3, dtype('int16'))
     """
-    check_kind(kind)
-    check_size(size)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if phase is not None:
-        check_phase(phase)
-    if orientation is not None:
-        check_orientation(orientation)
-    root = int(seed) * 7 + KINDS.index(kind)
-
-    def rng_for(key: str) -> np.random.Generator:
-        return RenderContext(root, (0, 0, 0), (0, 0, 0)).rng(key)
-
-    rng = rng_for("case")
-    pt = sample_patient(rng_for("patient"))
-    lay = sample_layout(pt, rng_for("layout"))
-    p = _PHASE_P[kind]
-    drawn_phase = str(rng.choice(list(p), p=list(p.values())))
-    phase = phase or drawn_phase
-    names = list(ORIENTATIONS)
-    drawn_orientation = str(rng.choice(names, p=np.array(list(ORIENTATIONS.values())) / sum(ORIENTATIONS.values())))
-    orientation = orientation or drawn_orientation
-    hu = sample_hu(rng_for("hu"), phase)
-    grid = scan_grid(kind, size, pt, rng_for("grid"))
-    parts = _anatomy(pt, lay, hu, rng_for)
-    lo, hi = trunk.body_box(pt)
-    ctx = RenderContext(root, lo, hi, min_step=0.5 * min(grid.spacing))
-    deform = FourierField(rng_for("deformation"), 3, 4, (160.0, 420.0), 2.0)
-    hu_arr, internal = paint(parts, grid, ctx, deform)
-    g = rng_for("scanner")
-    noise_std = {"tiny": (4, 10), "small": (6, 15), "full": (10, 25)}[size]
-    image = finish_image(
-        hu_arr, g, psf_px=float(g.uniform(0.35, 0.7)), noise_std=float(g.uniform(*noise_std)),
-        noise_corr_px=float(g.uniform(0.6, 1.1)),
-    )
-    label = internal_to_source(kind)[internal]
-    world = rng_for("table")
-    shift = np.array([world.uniform(-15, 15), world.uniform(-180, 60), world.uniform(-1300, -150)])
-    origin = np.asarray(grid.origin) + shift
-    img, org, direc = to_storage(image, grid.spacing, origin, orientation)
-    lab, _, _ = to_storage(label, grid.spacing, origin, orientation)
-    logger.debug("phantom %s seed %d size %s: grid %s, phase %s, %s", kind, seed, size, grid.shape, phase,
-                 orientation)
-    return PhantomCase(
-        image=Volume(img, grid.spacing, org, direc),
-        label_map=Volume(lab, grid.spacing, org, direc),
-        labels=source_labels(kind),
-        phase=phase,
-        kind=kind,
-        seed=int(seed),
-        size=size,
-        orientation=orientation,
-    )
+    return render_plan(plan_case(kind, seed, size, phase, orientation))
 
 
-__all__ = ["PHASES", "SIZES", "ORIENTATIONS", "PhantomCase", "generate_case", "to_storage", "check_size"]
+__all__ = [
+    "PHASES",
+    "SIZES",
+    "ORIENTATIONS",
+    "CasePlan",
+    "PhantomCase",
+    "generate_case",
+    "plan_case",
+    "render_plan",
+    "to_storage",
+    "check_size",
+]

@@ -89,23 +89,22 @@ class LatticeNoise:
         shape = tuple(int(s) for s in np.ceil(extent / step) + 5)
         sigma = feature_mm / step / 2.0
         white = rng.standard_normal(size=shape).astype(np.float32)
-        smooth = ndimage.gaussian_filter(white, sigma=sigma, mode="wrap")
+        smooth = ndimage.gaussian_filter(white, sigma=sigma, mode="wrap", truncate=3.0)
         std = float(smooth.std())
         self.grid = (smooth / (std if std > 0 else 1.0)).astype(np.float32)
         self.lo = lo - 2 * step
         self.step = step
 
-    def _weights(self, axis: int, coords: np.ndarray) -> tuple[np.ndarray, int, int]:
+    def _interp_axis(self, g: np.ndarray, axis: int, coords: np.ndarray) -> np.ndarray:
+        """Linear interpolation of ``g`` along ``axis`` at lattice positions of ``coords`` (mm)."""
         n = self.grid.shape[axis]
         p = (np.asarray(coords, dtype=np.float64).ravel() - self.lo[axis]) / self.step
         i0 = np.clip(np.floor(p).astype(np.int64), 0, n - 2)
-        f = np.clip(p - i0, 0.0, 1.0)
-        base, top = int(i0.min()), int(i0.max()) + 2
-        w = np.zeros((p.size, top - base), dtype=np.float32)
-        rows = np.arange(p.size)
-        w[rows, i0 - base] = 1.0 - f
-        w[rows, i0 + 1 - base] += f
-        return w, base, top
+        f = np.clip(p - i0, 0.0, 1.0).astype(np.float32)
+        shape = [1, 1, 1]
+        shape[axis] = -1
+        f = f.reshape(shape)
+        return np.take(g, i0, axis=axis) * (1.0 - f) + np.take(g, i0 + 1, axis=axis) * f
 
     def on_axes(self, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
         """The noise on the grid ``xs x ys x zs`` (1D coordinates), by separable linear interpolation.
@@ -113,13 +112,9 @@ class LatticeNoise:
         Returns:
             float32 array ``(len(xs), len(ys), len(zs))``.
         """
-        wx, bx, tx = self._weights(0, xs)
-        wy, by, ty = self._weights(1, ys)
-        wz, bz, tz = self._weights(2, zs)
-        g = self.grid[bx:tx, by:ty, bz:tz]
-        out = np.tensordot(wx, g, axes=(1, 0))  # (nx, Ly, Lz)
-        out = np.tensordot(out, wy, axes=(1, 1))  # (nx, Lz, ny)
-        out = np.tensordot(out, wz, axes=(1, 1))  # (nx, ny, nz)
+        out = self.grid
+        for axis, c in enumerate((xs, ys, zs)):
+            out = self._interp_axis(out, axis, c)
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def __call__(self, x, y, z):

@@ -34,7 +34,7 @@ TISSUES: dict[str, Tissue] = {
     "fat": Tissue(-100, -100, -100, 8),
     "skin": Tissue(35, 40, 40, 5),
     "muscle": Tissue(48, 55, 58, 5),
-    "lung": Tissue(-850, -850, -850, 25),
+    "lung": Tissue(-865, -865, -865, 20),
     "lung_vessel": Tissue(40, 220, 150, 15),
     "bone_cortex": Tissue(800, 800, 800, 120),
     "bone_marrow": Tissue(220, 230, 235, 50),

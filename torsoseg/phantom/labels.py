@@ -43,10 +43,26 @@ INTERNAL: dict[str, int] = {name: i + 1 for i, name in enumerate(STRUCTURES)}
 
 # VISCERAL Anatomy3: the 20 structures, ordered by RadLex ID.
 _VISCERAL = (
-    "liver", "spleen", "pancreas", "gallbladder", "urinary_bladder", "aorta", "trachea", "lung_right",
-    "lung_left", "sternum", "thyroid_gland", "vertebrae_L1", "kidney_right", "kidney_left",
-    "adrenal_gland_right", "adrenal_gland_left", "psoas_major_right", "psoas_major_left",
-    "rectus_abdominis_right", "rectus_abdominis_left",
+    "liver",
+    "spleen",
+    "pancreas",
+    "gallbladder",
+    "urinary_bladder",
+    "aorta",
+    "trachea",
+    "lung_right",
+    "lung_left",
+    "sternum",
+    "thyroid_gland",
+    "vertebrae_L1",
+    "kidney_right",
+    "kidney_left",
+    "adrenal_gland_right",
+    "adrenal_gland_left",
+    "psoas_major_right",
+    "psoas_major_left",
+    "rectus_abdominis_right",
+    "rectus_abdominis_left",
 )
 
 #: kind -> source label name -> (value, internal structures gathered into it)

@@ -77,7 +77,7 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
     bf_c = float(np.interp(z_ref, pt.body_z, pt.body_bf)) - pt.fat_ant - pt.muscle
     bb_c = ys + 22.0
 
-    liver_s = rng.uniform(0.88, 1.1)
+    liver_s = rng.uniform(0.95, 1.15)
     lr = Organ3D(
         np.array([-0.44 * a_c, (bb_c - bf_c) / 2 + 2.0, pt.dome_right - 72.0 * h]) + _jit(rng, 5),
         np.array([0.56 * a_c, 0.5 * (bf_c + bb_c), 88.0 * h]) * liver_s * rng.uniform(0.93, 1.07, 3),
@@ -89,13 +89,13 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
         rotation(0, rng.uniform(-15, 5), rng.uniform(-15, 15)),
     )
     gb_present = rng.uniform() >= gallbladder_absent_p
-    gb_s = rng.uniform(0.6, 1.2)
+    gb_s = rng.uniform(0.75, 1.3)
     gb = Organ3D(
         np.array([-0.27 * a_c, -0.45 * bf_c, pt.dome_right - 118.0 * h]) + _jit(rng, 6),
         np.array([14.0, 16.0, 38.0]) * gb_s * rng.uniform(0.85, 1.15, 3),
         rotation(rng.uniform(20, 45), rng.uniform(-25, 5), rng.uniform(-20, 20)),
     )
-    sp_s = rng.uniform(0.8, 1.2)
+    sp_s = rng.uniform(0.9, 1.3)
     spleen = Organ3D(
         np.array([0.66 * a_c, bb_c - 32.0, pt.dome_left - 58.0 * h]) + _jit(rng, 6),
         np.array([22.0, 50.0, 48.0]) * sp_s * rng.uniform(0.9, 1.1, 3),
@@ -108,22 +108,31 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
             Organ3D(
                 np.array([sign * 0.52 * a_c, ys + 8.0, l1 + dz * h]) + _jit(rng, 5),
                 np.array([26.0, 28.0, 54.0 * h]) * s * rng.uniform(0.92, 1.08, 3),
-                rotation(-15.0 + rng.uniform(-8, 8), -sign * (12.0 + rng.uniform(-6, 6)),
-                         sign * (30.0 + rng.uniform(-10, 10))),
+                rotation(
+                    -15.0 + rng.uniform(-8, 8),
+                    -sign * (12.0 + rng.uniform(-6, 6)),
+                    sign * (30.0 + rng.uniform(-10, 10)),
+                ),
             )
         )
     kr, kl = kidneys
-    at = rng.uniform(0.75, 1.1)  # pancreas size (atrophy with age)
+    at = rng.uniform(0.8, 1.2)  # pancreas size (atrophy with age)
     spleen_hilum = spleen.point((-1.0, 0.0, 0.0))
     pj = _jit(rng, 4, 3)
-    panc = np.array([
-        [-0.26 * a_c, ys - 44.0, l1 - 45.0 * h],
-        [-0.24 * a_c, ys - 56.0, l1 - 20.0 * h],
-        [-8.0, ys - 72.0, l1 - 4.0 * h],
-        [0.2 * a_c, ys - 64.0, l1 + 8.0 * h],
-        [0.42 * a_c, ys - 42.0, l1 + 20.0 * h],
-        [spleen_hilum[0] - 16.0, spleen_hilum[1] - 4.0, spleen_hilum[2] - 12.0],
-    ]) + np.vstack([_jit(rng, 3) for _ in range(6)]) + pj
+    panc = (
+        np.array(
+            [
+                [-0.26 * a_c, ys - 44.0, l1 - 45.0 * h],
+                [-0.24 * a_c, ys - 56.0, l1 - 20.0 * h],
+                [-8.0, ys - 72.0, l1 - 4.0 * h],
+                [0.2 * a_c, ys - 64.0, l1 + 8.0 * h],
+                [0.42 * a_c, ys - 42.0, l1 + 20.0 * h],
+                [spleen_hilum[0] - 16.0, spleen_hilum[1] - 4.0, spleen_hilum[2] - 12.0],
+            ]
+        )
+        + np.vstack([_jit(rng, 3) for _ in range(6)])
+        + pj
+    )
     panc_r = np.array([13.0, 15.0, 10.0, 10.0, 9.0, 7.0]) * at * rng.uniform(0.9, 1.1, 6)
     dist = rng.uniform(0.7, 1.2)
     fundus = Organ3D(
@@ -131,36 +140,42 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
         np.array([38.0, 36.0, 40.0]) * dist,
         rotation(0, 0, rng.uniform(-20, 20)),
     )
-    stomach = np.array([
-        fundus.centre + np.array([2.0, -10.0, -25.0 * h]),
-        [0.34 * a_c, ys - 85.0, l1 + 40.0 * h],
-        [0.05 * a_c, ys - 95.0, l1 + 18.0 * h],
-        [-0.14 * a_c, ys - 86.0, l1 + 14.0 * h],
-    ]) + np.vstack([np.zeros(3)] + [_jit(rng, 4) for _ in range(3)])
+    stomach = np.array(
+        [
+            fundus.centre + np.array([2.0, -10.0, -25.0 * h]),
+            [0.34 * a_c, ys - 85.0, l1 + 40.0 * h],
+            [0.05 * a_c, ys - 95.0, l1 + 18.0 * h],
+            [-0.14 * a_c, ys - 86.0, l1 + 14.0 * h],
+        ]
+    ) + np.vstack([np.zeros(3)] + [_jit(rng, 4) for _ in range(3)])
     stomach_r = np.array([34.0 * dist, 30.0 * dist, 20.0 * dist, 10.0])
-    duo = np.array([
-        stomach[-1],
-        [-0.33 * a_c, ys - 62.0, l1 + 6.0 * h],
-        [-0.43 * a_c, ys - 52.0, l1 - 30.0 * h],
-        [-0.4 * a_c, ys - 46.0, l1 - 68.0 * h],
-        [-0.05 * a_c, ys - 44.0, l1 - 82.0 * h],
-        [0.12 * a_c, ys - 52.0, l1 - 76.0 * h],
-        [0.28 * a_c, ys - 62.0, l1 - 45.0 * h],
-    ])
+    duo = np.array(
+        [
+            stomach[-1],
+            [-0.33 * a_c, ys - 62.0, l1 + 6.0 * h],
+            [-0.43 * a_c, ys - 52.0, l1 - 30.0 * h],
+            [-0.4 * a_c, ys - 46.0, l1 - 68.0 * h],
+            [-0.05 * a_c, ys - 44.0, l1 - 82.0 * h],
+            [0.12 * a_c, ys - 52.0, l1 - 76.0 * h],
+            [0.28 * a_c, ys - 62.0, l1 - 45.0 * h],
+        ]
+    )
     l4 = pt.level_z("L4")
     s1 = pt.level_z("S1")
-    colon = np.array([
-        [-0.6 * a_c, -0.2 * bf_c, l4 - 10.0],
-        [-0.64 * a_c, 0.0, l1 - 50.0 * h],
-        [-0.5 * a_c, -0.35 * bf_c, l1 + 5.0 * h],
-        [-0.1 * a_c, -0.8 * bf_c, l1 - 45.0 * h],
-        [0.4 * a_c, -0.5 * bf_c, l1 + 25.0 * h],
-        [0.62 * a_c, ys - 15.0, l1 + 30.0 * h],
-        [0.64 * a_c, ys - 20.0, pt.level_z("L3")],
-        [0.35 * a_c, -0.35 * bf_c, s1 - 40.0 * h],
-        [0.0, ys + 5.0, s1 - 75.0 * h],
-        [0.0, ys + 30.0, s1 - 120.0 * h],
-    ]) + np.vstack([_jit(rng, 6) for _ in range(10)])
+    colon = np.array(
+        [
+            [-0.6 * a_c, -0.2 * bf_c, l4 - 10.0],
+            [-0.64 * a_c, 0.0, l1 - 50.0 * h],
+            [-0.5 * a_c, -0.35 * bf_c, l1 + 5.0 * h],
+            [-0.1 * a_c, -0.8 * bf_c, l1 - 45.0 * h],
+            [0.4 * a_c, -0.5 * bf_c, l1 + 25.0 * h],
+            [0.62 * a_c, ys - 15.0, l1 + 30.0 * h],
+            [0.64 * a_c, ys - 20.0, pt.level_z("L3")],
+            [0.35 * a_c, -0.35 * bf_c, s1 - 40.0 * h],
+            [0.0, ys + 5.0, s1 - 75.0 * h],
+            [0.0, ys + 30.0, s1 - 120.0 * h],
+        ]
+    ) + np.vstack([_jit(rng, 6) for _ in range(10)])
     fill = rng.uniform(0.5, 1.3)
     bladder = Organ3D(
         np.array([0.0, -0.4 * bf_c, s1 - 115.0 * h]) + _jit(rng, 4),
@@ -169,10 +184,24 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
     )
     confluence = np.array([-5.0, ys - 57.0, l1 - 2.0 * h]) + _jit(rng, 2)
     return Layout(
-        cavity_a=a_c, cavity_front=bf_c, cavity_back=bb_c,
-        liver_right=lr, liver_left=ll, gallbladder=gb if gb_present else None, spleen=spleen,
-        kidney_right=kr, kidney_left=kl, pancreas_path=panc, pancreas_radii=panc_r,
-        stomach_fundus=fundus, stomach_path=stomach, stomach_radii=stomach_r, duodenum_path=duo,
-        colon_path=colon, bladder=bladder, confluence=confluence,
-        oral_contrast=bool(rng.uniform() < 0.3), fatty_pancreas=float(rng.beta(1.5, 4.0)),
+        cavity_a=a_c,
+        cavity_front=bf_c,
+        cavity_back=bb_c,
+        liver_right=lr,
+        liver_left=ll,
+        gallbladder=gb if gb_present else None,
+        spleen=spleen,
+        kidney_right=kr,
+        kidney_left=kl,
+        pancreas_path=panc,
+        pancreas_radii=panc_r,
+        stomach_fundus=fundus,
+        stomach_path=stomach,
+        stomach_radii=stomach_r,
+        duodenum_path=duo,
+        colon_path=colon,
+        bladder=bladder,
+        confluence=confluence,
+        oral_contrast=bool(rng.uniform() < 0.3),
+        fatty_pancreas=float(rng.beta(1.5, 4.0)),
     )

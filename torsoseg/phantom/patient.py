@@ -15,8 +15,26 @@ from torsoseg.phantom.shapes import superellipse_2d
 
 #: vertebral levels from C7 down to the sacrum (S1); index used by ``Patient.level_z``.
 LEVELS: tuple[str, ...] = (
-    "C6", "C7", "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
-    "L1", "L2", "L3", "L4", "L5", "S1",
+    "C6",
+    "C7",
+    "T1",
+    "T2",
+    "T3",
+    "T4",
+    "T5",
+    "T6",
+    "T7",
+    "T8",
+    "T9",
+    "T10",
+    "T11",
+    "T12",
+    "L1",
+    "L2",
+    "L3",
+    "L4",
+    "L5",
+    "S1",
 )
 
 

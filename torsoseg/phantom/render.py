@@ -130,7 +130,10 @@ class RenderContext:
         ck = (key, feature_mm)
         if ck not in self._cache:
             self._cache[ck] = LatticeNoise(
-                self.rng("noise:" + key), self.lo if lo is None else lo, self.hi if hi is None else hi, feature_mm,
+                self.rng("noise:" + key),
+                self.lo if lo is None else lo,
+                self.hi if hi is None else hi,
+                feature_mm,
                 min_step=self.min_step,
             )
         return self._cache[ck]

@@ -7,7 +7,7 @@ import numpy as np
 from torsoseg.phantom.labels import INTERNAL
 from torsoseg.phantom.patient import Patient
 from torsoseg.phantom.render import Part
-from torsoseg.phantom.shapes import ellipsoid, rotation, smooth_path, tube
+from torsoseg.phantom.shapes import ellipsoid, rotation, smooth_path
 from torsoseg.phantom.trunk import body_box
 
 
@@ -21,12 +21,15 @@ def _lung_sdf(pt: Patient, b, side: str, apex: float, med_half: float):
     above = pt.diaphragm_b(b) - b.z
     sign = -1.0 if side == "right" else 1.0
     a0 = pt.half_width
-    xc = sign * 0.45 * a0
-    cap = b.z - (apex - 70.0 * (((b.x - xc) / (0.6 * a0)) ** 2 + (b.y / (0.9 * pt.half_depth_back)) ** 2))
+    xa, ya = sign * 0.32 * a0, 0.25 * pt.half_depth_back  # the apices are posterior and medial
+    r2 = ((b.x - xa) / (0.55 * a0)) ** 2 + ((b.y - ya) / (0.9 * pt.half_depth_back)) ** 2
+    cap = b.z - (apex - 150.0 * r2)
     # mediastinum: a midline band, widest anteriorly; the spine and great vessels are painted later
     mid = np.abs(b.x - 4.0) - (med_half + 6.0 * np.clip(-b.y / 60.0, 0, 1))
     side_limit = -sign * b.x + 2.0
-    return np.maximum(np.maximum(cav, above), np.maximum(np.maximum(cap, -mid), side_limit)).astype(np.float32)
+    return np.maximum(np.maximum(cav, above), np.maximum(np.maximum(cap, -mid), side_limit)).astype(
+        np.float32
+    )
 
 
 def diaphragm(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[Part]:
@@ -54,14 +57,14 @@ def lungs(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[P
     hilum_z = pt.level_z("T6")
 
     def lung_hu(b):
-        dep = 60.0 * np.clip(b.y / b0, 0.0, 1.0) ** 2
+        dep = 45.0 * np.clip(b.y / b0, 0.0, 1.0) ** 2
         return hu["lung"] + dep + 12.0 * b.noise("lung_texture", 5.0)
 
     def vessels(b):
         n1 = b.noise("lung_vessel_a", 9.0, lo, hi)
         n2 = b.noise("lung_vessel_b", 9.0, lo, hi)
         dist = np.sqrt((np.abs(b.x) - 45.0) ** 2 + (b.y - pt.y_spine + 30) ** 2 + (b.z - hilum_z) ** 2)
-        t = 0.30 * np.clip(1.0 - dist / 170.0, 0.08, 1.0)
+        t = 0.26 * np.clip(1.0 - dist / 170.0, 0.08, 1.0)
         d = (np.maximum(np.abs(n1), np.abs(n2)) - t) * 6.0
         inside = np.minimum(lung_sdf(pt, b, "right", apex, med_half), lung_sdf(pt, b, "left", apex, med_half))
         return np.maximum(d, inside + 2.0).astype(np.float32)
@@ -69,8 +72,14 @@ def lungs(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[P
     parts = []
     for side in ("right", "left"):
         parts.append(
-            Part(f"lung_{side}", lo, hi, (lambda b, s=side: lung_sdf(pt, b, s, apex, med_half)), lung_hu,
-                 INTERNAL[f"lung_{side}"])
+            Part(
+                f"lung_{side}",
+                lo,
+                hi,
+                (lambda b, s=side: lung_sdf(pt, b, s, apex, med_half)),
+                lung_hu,
+                INTERNAL[f"lung_{side}"],
+            )
         )
     parts.append(Part("lung_vessels", lo, hi, vessels, hu["lung_vessel"], None))
     return parts
@@ -79,7 +88,11 @@ def lungs(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[P
 def heart(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[Part]:
     """Heart with pericardial fat, myocardium and left/right blood pools, resting on the diaphragm."""
     s = float(rng.uniform(0.88, 1.12))
-    c = (float(rng.uniform(12, 30)), -0.3 * pt.half_depth_front + float(rng.uniform(-8, 8)), pt.dome_right + 50.0)
+    c = (
+        float(rng.uniform(12, 30)),
+        -0.3 * pt.half_depth_front + float(rng.uniform(-8, 8)),
+        pt.dome_right + 50.0,
+    )
     radii = (62.0 * s, 48.0 * s, 58.0 * s)
     rot = rotation(float(rng.uniform(-10, 10)), 25.0, -35.0 + float(rng.uniform(-10, 10)))
     r = max(radii) + 10
@@ -116,11 +129,18 @@ def airway_and_neck(pt: Patient, hu: dict[str, float], rng: np.random.Generator)
         return b.tube(trachea_path, [r_tr + grow] * 3)
 
     def bronchus(b, grow=0.0):
-        return np.minimum(b.tube(bronchi[0], [r_tr * 0.75 + grow] * 2),
-                          b.tube(bronchi[1], [r_tr * 0.7 + grow] * 2))
+        return np.minimum(
+            b.tube(bronchi[0], [r_tr * 0.75 + grow] * 2), b.tube(bronchi[1], [r_tr * 0.7 + grow] * 2)
+        )
 
-    eso = smooth_path([[-2.0, ys - 27, top], [3.0, ys - 28, carina], [10.0, ys - 30, pt.dome_right - 10],
-                       [28.0, ys - 45, pt.dome_left - 35]])
+    eso = smooth_path(
+        [
+            [-2.0, ys - 27, top],
+            [3.0, ys - 28, carina],
+            [10.0, ys - 30, pt.dome_right - 10],
+            [28.0, ys - 45, pt.dome_left - 35],
+        ]
+    )
     tz = pt.level_z("C7") + float(rng.uniform(-10, 10))
     lobe_r = (float(rng.uniform(8, 12)), float(rng.uniform(10, 14)), float(rng.uniform(20, 28)))
     lobes = [(sign * (r_tr + lobe_r[0] + 1), yt - 3, tz) for sign in (-1, 1)]

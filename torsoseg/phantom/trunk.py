@@ -13,7 +13,7 @@ import numpy as np
 from torsoseg.phantom.labels import INTERNAL
 from torsoseg.phantom.patient import LEVELS, Patient
 from torsoseg.phantom.render import Part
-from torsoseg.phantom.shapes import ellipsoid, rotation, shell, tube
+from torsoseg.phantom.shapes import ellipsoid, ellipsoid_local, rotation, shell, to_local
 
 BIG = 1e4
 
@@ -99,8 +99,14 @@ def rectus_abdominis(pt: Patient, hu: dict[str, float], rng: np.random.Generator
         box_lo = (min(c - width, c + width), lo[1], z_bot)
         box_hi = (max(c - width, c + width), 0.0, z_top)
         parts.append(
-            Part(f"rectus_abdominis_{side}", box_lo, box_hi, sdf, hu["muscle"] + 3.0,
-                 INTERNAL[f"rectus_abdominis_{side}"])
+            Part(
+                f"rectus_abdominis_{side}",
+                box_lo,
+                box_hi,
+                sdf,
+                hu["muscle"] + 3.0,
+                INTERNAL[f"rectus_abdominis_{side}"],
+            )
         )
     return parts
 
@@ -112,7 +118,7 @@ def _vertebra_fields(pt: Patient, b):
     k = np.rint(np.interp(b.z, centres[order], order.astype(np.float64))).astype(np.int64)
     n = len(LEVELS)
     frac = k / (n - 1)
-    r_lat = (13.0 + 14.0 * frac) * pt.width ** 0.5
+    r_lat = (13.0 + 14.0 * frac) * pt.width**0.5
     r_ap = 0.78 * r_lat + 2.0
     pitch = np.where(k >= LEVELS.index("L1"), pt.pitch_lumbar, pt.pitch_thoracic)
     h = 0.78 * pitch
@@ -129,7 +135,8 @@ def _vertebra_fields(pt: Patient, b):
     sp_len = 26.0 + 6.0 * frac
     dz_sp = dz + 0.45 * np.clip(b.y - yc - rc, 0, None)
     d_spinous = np.maximum(
-        np.maximum(np.abs(b.x) - 3.5, np.abs(b.y - (yc + rc + sp_len / 2)) - sp_len / 2), np.abs(dz_sp) - h * 0.3
+        np.maximum(np.abs(b.x) - 3.5, np.abs(b.y - (yc + rc + sp_len / 2)) - sp_len / 2),
+        np.abs(dz_sp) - h * 0.3,
     )
     tp = r_lat + 8.0
     d_trans = np.maximum(
@@ -272,19 +279,49 @@ def pelvis(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[
         rot = rotation(0, 0, sign * 40.0)
 
         def wing(b, c=c, rot=rot, sign=sign):
-            d = shell(ellipsoid(b.x, b.y, b.z, c, (22.0, 62.0, 58.0), rot), 8.0)
-            d = np.maximum(d, np.float32(abs(c[0]) - 6.0) - sign * b.x)  # the lateral half: a curved plate
+            u, v, w = to_local(b.x, b.y, b.z, c, rot)
+            d = shell(ellipsoid_local(u, v, w, (22.0, 62.0, 58.0)), 8.0)
+            d = np.maximum(d, -sign * u)  # the lateral half of the shell: a bowl, like the iliac fossa
+            d = np.maximum(d, -w - 20.0)  # the wing rises from the acetabulum
             return np.maximum(d, b.y - np.float32(ys + 55))
 
         parts.append(Part("iliac_wing", np.subtract(c, 70), np.add(c, 70), wing, bone, 0))
         fh = (sign * 0.58 * a, -0.1 * bf, s1 - 150.0 * pt.height)
-        parts.append(Part("femoral_head", np.subtract(fh, 30), np.add(fh, 30),
-                          lambda b, fh=fh: ellipsoid(b.x, b.y, b.z, fh, (23.0, 23.0, 23.0)), bone + 20, 0))
-        ramus = np.array([[sign * 0.5 * a, -0.05 * bf, s1 - 125.0 * pt.height],
-                          [sign * 12.0, -0.7 * bf, s1 - 120.0 * pt.height]])
-        parts.append(Part("pubic_ramus", ramus.min(axis=0) - 15, ramus.max(axis=0) + 15,
-                          lambda b, r=ramus: b.tube(r, [11.0, 9.0]), bone + 40, 0))
+        parts.append(
+            Part(
+                "femoral_head",
+                np.subtract(fh, 30),
+                np.add(fh, 30),
+                lambda b, fh=fh: ellipsoid(b.x, b.y, b.z, fh, (23.0, 23.0, 23.0)),
+                bone + 20,
+                0,
+            )
+        )
+        ramus = np.array(
+            [
+                [sign * 0.5 * a, -0.05 * bf, s1 - 125.0 * pt.height],
+                [sign * 12.0, -0.7 * bf, s1 - 120.0 * pt.height],
+            ]
+        )
+        parts.append(
+            Part(
+                "pubic_ramus",
+                ramus.min(axis=0) - 15,
+                ramus.max(axis=0) + 15,
+                lambda b, r=ramus: b.tube(r, [11.0, 9.0]),
+                bone + 40,
+                0,
+            )
+        )
     sac = np.array([[0, ys + 5, s1 + 10], [0, ys + 25, s1 - 50], [0, ys + 55, s1 - 110]])
-    parts.append(Part("sacrum", sac.min(axis=0) - 50, sac.max(axis=0) + 50,
-                      lambda b: b.tube(sac, [30.0, 24.0, 12.0]), hu["bone_marrow"], 0))
+    parts.append(
+        Part(
+            "sacrum",
+            sac.min(axis=0) - 50,
+            sac.max(axis=0) + 50,
+            lambda b: b.tube(sac, [30.0, 24.0, 12.0]),
+            hu["bone_marrow"],
+            0,
+        )
+    )
     return parts

@@ -1,5 +1,7 @@
-"""Abdominal and pelvic organs: bowel (distractors), stomach, liver, gallbladder, spleen, kidneys,
-adrenals, pancreas, psoas muscles and urinary bladder, painted from a :class:`~torsoseg.phantom.layout.Layout`.
+"""Abdominal and pelvic organs painted from a :class:`~torsoseg.phantom.layout.Layout`.
+
+Bowel (distractors), stomach, liver, gallbladder, spleen, kidneys, adrenals, pancreas, psoas muscles and
+urinary bladder.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from torsoseg.phantom.labels import INTERNAL
 from torsoseg.phantom.layout import Layout, Organ3D
 from torsoseg.phantom.patient import Patient
 from torsoseg.phantom.render import Part
-from torsoseg.phantom.shapes import ellipsoid, rotation, smooth_path, smooth_union, tube
+from torsoseg.phantom.shapes import ellipsoid, rotation, smooth_path, smooth_union
 from torsoseg.phantom.trunk import body_box
 
 
@@ -83,15 +85,25 @@ def bowel(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generat
         Part("colon_wall", c_lo, c_hi, colon_sdf, hu["bowel_wall"], 0),
         Part("colon_content", c_lo, c_hi, lambda b: colon_sdf(b, 3.0), stool_hu, 0),
         Part("duodenum_wall", d_lo, d_hi, duo_sdf, hu["bowel_wall"], 0),
-        Part("duodenum_content", d_lo, d_hi, lambda b: duo_sdf(b, 3.0),
-             lambda b: np.where(b.noise("duo_air", 12.0) > 1.2, hu["air"], hu["bowel_fluid"]).astype(np.float32), 0),
+        Part(
+            "duodenum_content",
+            d_lo,
+            d_hi,
+            lambda b: duo_sdf(b, 3.0),
+            lambda b: np.where(b.noise("duo_air", 12.0) > 1.2, hu["air"], hu["bowel_fluid"]).astype(
+                np.float32
+            ),
+            0,
+        ),
     ]
 
 
 def stomach(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generator) -> list[Part]:
     """Stomach: enhancing wall, fluid or food, and an air cap on the anterior (non-dependent) side."""
     path = smooth_path(lay.stomach_path, 4)
-    radii = np.interp(np.linspace(0, 1, len(path)), np.linspace(0, 1, len(lay.stomach_radii)), lay.stomach_radii)
+    radii = np.interp(
+        np.linspace(0, 1, len(path)), np.linspace(0, 1, len(lay.stomach_radii)), lay.stomach_radii
+    )
     f = lay.stomach_fundus
     lab = INTERNAL["stomach"]
 
@@ -121,8 +133,11 @@ def liver(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generat
     lab = INTERNAL["liver"]
 
     def sdf(b):
-        d = smooth_union(ellipsoid(b.x, b.y, b.z, r.centre, r.radii, r.rot),
-                         ellipsoid(b.x, b.y, b.z, le.centre, le.radii, le.rot), 25.0)
+        d = smooth_union(
+            ellipsoid(b.x, b.y, b.z, r.centre, r.radii, r.rot),
+            ellipsoid(b.x, b.y, b.z, le.centre, le.radii, le.rot),
+            25.0,
+        )
         d = d + 5.0 * b.noise("liver_shape", 45.0) + 1.0 * b.noise("liver_edge", 8.0)
         return _in_abdomen(pt, b, d, spine_gap=40.0)
 
@@ -138,8 +153,10 @@ def liver(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generat
     ]
 
     def hepatic_veins(b):
-        d = np.minimum(np.minimum(b.tube(veins[0], [6.0, 2.0]), b.tube(veins[1], [5.5, 2.0])),
-                       b.tube(veins[2], [5.0, 2.0]))
+        d = np.minimum(
+            np.minimum(b.tube(veins[0], [6.0, 2.0]), b.tube(veins[1], [5.5, 2.0])),
+            b.tube(veins[2], [5.0, 2.0]),
+        )
         return np.maximum(d, sdf(b) + 3.0)
 
     lo = np.minimum(r.centre - r.radii.max(), le.centre - le.radii.max()) - 15
@@ -224,13 +241,25 @@ def kidneys(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Gener
         c = np.array([top[0] + medial * 18.0, pt.y_spine - 6.0, top[2] + 12.0]) + rng.normal(0, 3, 3)
         s = rng.uniform(0.8, 1.2)
         limb_a = (c, np.array([2.8, 13.0, 15.0]) * s, rotation(0, 0, medial * 35.0))
-        limb_b = (c + [-medial * 5.0, 6.0, -6.0], np.array([2.5, 11.0, 13.0]) * s, rotation(0, 0, -medial * 25.0))
+        limb_b = (
+            c + [-medial * 5.0, 6.0, -6.0],
+            np.array([2.5, 11.0, 13.0]) * s,
+            rotation(0, 0, -medial * 25.0),
+        )
 
         def adrenal(b, la=limb_a, lb=limb_b):
             return smooth_union(ellipsoid(b.x, b.y, b.z, *la), ellipsoid(b.x, b.y, b.z, *lb), 3.0)
 
-        parts.append(Part(f"adrenal_gland_{side}", c - 30, c + 30, adrenal, hu["adrenal"],
-                          INTERNAL[f"adrenal_gland_{side}"]))
+        parts.append(
+            Part(
+                f"adrenal_gland_{side}",
+                c - 30,
+                c + 30,
+                adrenal,
+                hu["adrenal"],
+                INTERNAL[f"adrenal_gland_{side}"],
+            )
+        )
     return parts
 
 
@@ -238,7 +267,9 @@ def pancreas(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Gene
     """Pancreas: a thin, lobulated tube from the head (in the duodenal C) to the tail at the splenic
     hilum, with fatty clefts between lobules and an attenuation close to bowel and vessels."""
     path = smooth_path(lay.pancreas_path, 5)
-    radii = np.interp(np.linspace(0, 1, len(path)), np.linspace(0, 1, len(lay.pancreas_radii)), lay.pancreas_radii)
+    radii = np.interp(
+        np.linspace(0, 1, len(path)), np.linspace(0, 1, len(lay.pancreas_radii)), lay.pancreas_radii
+    )
     fat = lay.fatty_pancreas
 
     def sdf(b):
@@ -258,20 +289,39 @@ def psoas(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generat
     """Psoas major muscles from L1 to the pelvis, growing caudally, beside the vertebral bodies."""
     ys = pt.y_spine
     s = rng.uniform(0.8, 1.2)
-    z = [pt.l1_z + 10, pt.level_z("L3"), pt.level_z("L5"), pt.level_z("S1") - 60 * pt.height,
-         pt.level_z("S1") - 125 * pt.height]
+    z = [
+        pt.l1_z + 10,
+        pt.level_z("L3"),
+        pt.level_z("L5"),
+        pt.level_z("S1") - 60 * pt.height,
+        pt.level_z("S1") - 125 * pt.height,
+    ]
     parts = []
     for side, sign in (("right", -1.0), ("left", 1.0)):
-        path = smooth_path(np.array([[sign * 20, ys + 4, z[0]], [sign * 34, ys - 2, z[1]], [sign * 48, ys - 10, z[2]],
-                                     [sign * 60, ys - 28, z[3]], [sign * 70, ys - 45, z[4]]]), 4)
-        radii = np.interp(np.linspace(0, 1, len(path)), np.linspace(0, 1, 5), np.array([6, 15, 21, 19, 16]) * s)
+        path = smooth_path(
+            np.array(
+                [
+                    [sign * 20, ys + 4, z[0]],
+                    [sign * 34, ys - 2, z[1]],
+                    [sign * 48, ys - 10, z[2]],
+                    [sign * 60, ys - 28, z[3]],
+                    [sign * 70, ys - 45, z[4]],
+                ]
+            ),
+            4,
+        )
+        radii = np.interp(
+            np.linspace(0, 1, len(path)), np.linspace(0, 1, 5), np.array([6, 15, 21, 19, 16]) * s
+        )
 
         def sdf(b, path=path, radii=radii, side=side):
             d = b.tube(path, radii) + 1.0 * b.noise(f"psoas_{side}", 12.0)
             return np.maximum(d, np.float32(z[0]) - b.z - 100.0)
 
         lo, hi = _path_box(path, 30)
-        parts.append(Part(f"psoas_major_{side}", lo, hi, sdf, hu["muscle"] + 2.0, INTERNAL[f"psoas_major_{side}"]))
+        parts.append(
+            Part(f"psoas_major_{side}", lo, hi, sdf, hu["muscle"] + 2.0, INTERNAL[f"psoas_major_{side}"])
+        )
     return parts
 
 

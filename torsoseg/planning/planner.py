@@ -280,6 +280,11 @@ def plan_topology(
                 f"{tuple(int(p) for p in patch)} "
                 f"(estimated {est.memory_bytes(2) / 2**30:.2f} GiB for batch 2)"
             )
+    if len(strides) < 2:
+        raise ValueError(
+            f"images of median shape {tuple(int(m) for m in med)} are too small for a U-Net: no axis can be "
+            f"pooled while keeping {MIN_FEATURE_MAP} voxels (at least {2 * MIN_FEATURE_MAP} voxels needed)"
+        )
     batch = 2
     while est.memory_bytes(batch + 1) <= limit:
         batch += 1

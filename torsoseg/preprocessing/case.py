@@ -89,7 +89,16 @@ class CaseProperties:
 
 
 def normalize_channel(array: np.ndarray, modality: str, plans: Plans) -> np.ndarray:
-    """Normalises one channel: CT with the plans' statistics, anything else by a per-case z-score."""
+    """Normalises one channel: CT with the plans' statistics, anything else by a per-case z-score.
+
+    Non-finite intensities (NaN, inf) become the lowest normalised value (air for CT).
+    """
+    array = np.asarray(array)
+    if np.issubdtype(array.dtype, np.floating):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            low = float(array[~bad].min()) if not bad.all() else 0.0
+            array = np.where(bad, low, array)
     if modality.strip().lower() == "ct":
         return plans.normalization.apply(array)
     out = np.asarray(array, dtype=np.float32).copy()

@@ -223,11 +223,15 @@ def resample_labels(
             lo, hi = int(nz[0]), int(nz[-1]) + 1
             i0, i1, w = plans[a]
             sel = np.flatnonzero((i1 >= lo) & (i0 < hi))
+            if sel.size == 0:  # no target voxel samples this class (strong downsampling)
+                break
             j0, j1 = int(sel[0]), int(sel[-1]) + 1
             s0, s1 = int(i0[j0:j1].min()), int(i1[j0:j1].max()) + 1
             box_src.append(slice(s0, s1))
             box_dst.append(slice(j0, j1))
             sub_plans.append((i0[j0:j1], i1[j0:j1], w[j0:j1], s0))
+        if len(sub_plans) < 3:
+            continue
         p = mask[tuple(box_src)].astype(np.float32)
         for a in range(3):
             i0, i1, w, s0 = sub_plans[a]
