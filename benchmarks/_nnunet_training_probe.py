@@ -21,12 +21,31 @@ def time_step(job):
     from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 
     n = len(job["features"])
-    net = PlainConvUNet(1, n, job["features"], torch.nn.Conv3d, job["kernel_sizes"], job["strides"], 2,
-                        job["num_classes"], 2, conv_bias=True, norm_op=torch.nn.InstanceNorm3d,
-                        norm_op_kwargs={"eps": 1e-5, "affine": True}, nonlin=torch.nn.LeakyReLU,
-                        nonlin_kwargs={"inplace": True}, deep_supervision=True)
-    loss = DC_and_CE_loss({"batch_dice": True, "smooth": 1e-5, "do_bg": False, "ddp": False}, {}, weight_ce=1,
-                          weight_dice=1, ignore_label=None, dice_class=MemoryEfficientSoftDiceLoss)
+    net = PlainConvUNet(
+        1,
+        n,
+        job["features"],
+        torch.nn.Conv3d,
+        job["kernel_sizes"],
+        job["strides"],
+        2,
+        job["num_classes"],
+        2,
+        conv_bias=True,
+        norm_op=torch.nn.InstanceNorm3d,
+        norm_op_kwargs={"eps": 1e-5, "affine": True},
+        nonlin=torch.nn.LeakyReLU,
+        nonlin_kwargs={"inplace": True},
+        deep_supervision=True,
+    )
+    loss = DC_and_CE_loss(
+        {"batch_dice": True, "smooth": 1e-5, "do_bg": False, "ddp": False},
+        {},
+        weight_ce=1,
+        weight_dice=1,
+        ignore_label=None,
+        dice_class=MemoryEfficientSoftDiceLoss,
+    )
     w = np.array([1 / 2**i for i in range(n - 1)])
     w[-1] = 0
     loss = DeepSupervisionWrapper(loss, w / w.sum())
@@ -70,13 +89,29 @@ def time_loader(job):
     labels = {f"l{i}": i for i in range(1, job["num_classes"])}
     labels["background"] = 0
     lm = LabelManager(labels, None)
-    tr = nnUNetTrainer.get_training_transforms(p, rot, ds_scales, (0, 1, 2), False,
-                                               use_mask_for_norm=[False], is_cascaded=False,
-                                               foreground_labels=lm.foreground_labels)
+    tr = nnUNetTrainer.get_training_transforms(
+        p,
+        rot,
+        ds_scales,
+        (0, 1, 2),
+        False,
+        use_mask_for_norm=[False],
+        is_cascaded=False,
+        foreground_labels=lm.foreground_labels,
+    )
     ds = nnUNetDatasetNumpy(job["nnunet_folder"], job["identifiers"])
-    dl = nnUNetDataLoader(ds, job["batch_size"], initial, p, lm, oversample_foreground_percent=0.33,
-                          sampling_probabilities=None, pad_sides=None, probabilistic_oversampling=False,
-                          transforms=tr)
+    dl = nnUNetDataLoader(
+        ds,
+        job["batch_size"],
+        initial,
+        p,
+        lm,
+        oversample_foreground_percent=0.33,
+        sampling_probabilities=None,
+        pad_sides=None,
+        probabilistic_oversampling=False,
+        transforms=tr,
+    )
     torch.set_num_threads(1)  # as nnU-Net's background workers
     for _ in range(job["warmup"]):
         next(dl)

@@ -9,11 +9,13 @@ Sections (run one or several; ``all`` runs every one):
   nnU-Net, argmax agreement with nnU-Net (nnU-Net and torsoseg place tiles identically and weight them
   with the same Gaussian, so they agree by design; MONAI places the last tiles differently).
 * ``e2e``: ``torsoseg_predict`` vs ``nnUNetv2_predict_from_modelfolder`` on one large CT (default
-  512x512x400, made from the real DICOM series in ../shared/data), both without TTA on the CPU, both
-  with the same U-Net weights (mapped onto nnU-Net's PlainConvUNet) and the same plans: wall time and
-  peak memory (PSS) of the whole process tree, sampled from /proc. (The outputs are not compared: the
-  weights are random and the two tools crop differently, so tiles and instance-norm statistics differ;
-  the agreement by design is measured in ``sliding-window``.)
+  512x512x160, made from the real DICOM series in ../shared/data; nnU-Net needs about 3 float32
+  copies of all class scores at full resolution, which at 512x512x400 and 21 classes exceeds a 24 GB
+  machine), both without TTA on the CPU, both with the same U-Net weights (mapped onto nnU-Net's
+  PlainConvUNet) and the same plans: wall time and peak memory (PSS) of the whole process tree,
+  sampled from /proc. The outputs are not compared: the weights are random and the two tools crop
+  differently, so tiles and instance-norm statistics differ; the agreement by design is measured in
+  ``sliding-window``.
 * ``memory``: torsoseg's worst case, a 512x512x400 volume with 21 classes predicted at its own spacing
   (no downsampling: the float16 accumulator is full size), tiny network: peak memory (target < 6 GB).
 * ``precision``: ``torsoseg_predict`` wall time per precision (fp32, bf16, auto) on a phantom case and on
@@ -62,7 +64,9 @@ def has_module(python: str, module: str) -> bool:
 
 def find_bench_python(given: str | None) -> str | None:
     """The interpreter that can import nnunetv2 and monai, or None."""
-    for cand in (given, os.environ.get("TORSOSEG_BENCH_PYTHON"), sys.executable, "/work/benchvenv/bin/python"):
+    env_python = os.environ.get("TORSOSEG_BENCH_PYTHON")
+    candidates = (given, env_python, sys.executable, str(REPO / ".bench-venv" / "bin" / "python"))
+    for cand in candidates:
         if cand and Path(cand).exists() and has_module(cand, "nnunetv2") and has_module(cand, "monai"):
             return cand
     return None
@@ -219,12 +223,14 @@ def nnunet_plans_json(plans) -> dict:
         "image_reader_writer": "SimpleITKIO", "transpose_forward": [0, 1, 2], "transpose_backward": [0, 1, 2],
         "configurations": {"3d_fullres": {
             "data_identifier": "nnUNetPlans_3d_fullres", "preprocessor_name": "DefaultPreprocessor",
-            "batch_size": 2, "patch_size": list(plans.patch_size), "median_image_size_in_voxels": [256, 256, 256],
+            "batch_size": 2, "patch_size": list(plans.patch_size),
+            "median_image_size_in_voxels": [256, 256, 256],
             "spacing": list(plans.target_spacing), "normalization_schemes": ["CTNormalization"],
             "use_mask_for_norm": [False],
             "resampling_fn_data": "resample_data_or_seg_to_shape",
             "resampling_fn_seg": "resample_data_or_seg_to_shape",
-            "resampling_fn_data_kwargs": {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None},
+            "resampling_fn_data_kwargs": {"is_seg": False, "order": 3, "order_z": 0,
+                                          "force_separate_z": None},
             "resampling_fn_seg_kwargs": {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None},
             "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
             "resampling_fn_probabilities_kwargs": {"is_seg": False, "order": 1, "order_z": 0,
@@ -240,7 +246,8 @@ def nnunet_plans_json(plans) -> dict:
                     "n_conv_per_stage_decoder": [plans.n_conv_per_stage] * (n - 1),
                     "conv_bias": True, "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d",
                     "norm_op_kwargs": {"eps": 1e-05, "affine": True}, "dropout_op": None,
-                    "dropout_op_kwargs": None, "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True},
+                    "dropout_op_kwargs": None, "nonlin": "torch.nn.LeakyReLU",
+                    "nonlin_kwargs": {"inplace": True},
                 },
                 "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"],
             },
@@ -318,6 +325,12 @@ def sliding_window_section(args) -> dict:
     if cpu_supports_bf16():
         timed("torsoseg bf16", lambda: sliding_window_logits(net, data, plans.patch_size, k, step=0.5,
                                                              autocast_dtype=torch.bfloat16))
+    if args.channels_last:
+        net_cl = make_network(plans).to(memory_format=torch.channels_last_3d)
+        bf16 = torch.bfloat16 if cpu_supports_bf16() else None
+        timed("torsoseg channels-last" + (" bf16" if bf16 else ""),
+              lambda: sliding_window_logits(net_cl, data, plans.patch_size, k, step=0.5, autocast_dtype=bf16,
+                                            channels_last=True))
     if args.bench_python == sys.executable:
         from types import SimpleNamespace
 
@@ -325,7 +338,8 @@ def sliding_window_section(args) -> dict:
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
         pred = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=False,
-                               perform_everything_on_device=False, device=torch.device("cpu"), allow_tqdm=False)
+                               perform_everything_on_device=False, device=torch.device("cpu"),
+                               allow_tqdm=False)
         pred.network = net
         pred.configuration_manager = SimpleNamespace(patch_size=list(plans.patch_size))
         pred.label_manager = SimpleNamespace(num_segmentation_heads=k)
@@ -355,7 +369,7 @@ def sliding_window_section(args) -> dict:
 def e2e_section(args, work: Path) -> dict:
     import torch
 
-    from torsoseg.imageio import read_image, write_image
+    from torsoseg.imageio import write_image
 
     plans = bench_plans(args.classes, args.patch, args.features, args.target_spacing)
     net = make_network(plans)
@@ -385,7 +399,8 @@ def e2e_section(args, work: Path) -> dict:
         wall, peak, _ = run_measured([exe, "-i", str(inp), "-o", str(out_n), "-m", str(nn_model), "-f", "0",
                                       "-device", "cpu", "--disable_tta", "-npp", "1", "-nps", "1",
                                       "--disable_progress_bar"], env_n)
-        rows.append({"tool": "nnUNetv2_predict (fp32, CPU)", "seconds": round(wall, 1), "peak GiB": round(peak, 2)})
+        rows.append({"tool": "nnUNetv2_predict (fp32, CPU)", "seconds": round(wall, 1),
+                     "peak GiB": round(peak, 2)})
         print(f"  nnU-Net: {wall:.1f} s, {peak:.2f} GiB", flush=True)
         t_nn, m_nn = rows[-1]["seconds"], rows[-1]["peak GiB"]
         for r in rows[:-1]:
@@ -409,20 +424,30 @@ def memory_section(args, work: Path) -> dict:
     plans = bench_plans(21, (128, 128, 128), (4, 8), spacing, name="Dataset991_Memory")
     net = make_network(plans)
     model = save_torsoseg_model(work / "results", plans, net)
-    inp = work / "mem_in"
-    inp.mkdir(parents=True, exist_ok=True)
-    write_image(ct_volume(args.e2e_shape, spacing), inp / "big_0000.nii.gz")
-    wall, peak, _ = run_measured([sys.executable, "-m", "torsoseg.cli.predict", "-i", str(inp), "-o",
-                                  str(work / "mem_out"), "-m", str(model), "--device", "cpu", "--no-tta",
-                                  "--step", "1.0", "--no-progress"])
-    k, n = 21, int(np.prod(args.e2e_shape))
-    row = {"volume": "x".join(map(str, args.e2e_shape)), "classes": k, "network grid": "input grid (no resampling)",
-           "float16 accumulator GiB": round(k * n * 2 / 1024**3, 2),
-           "float32 copy of all logits would be GiB": round(k * n * 4 / 1024**3, 2),
-           "float64 copy GiB": round(k * n * 8 / 1024**3, 2),
-           "peak GiB (process)": round(peak, 2), "seconds": round(wall, 1)}
-    print(markdown([row], list(row)))
-    return {"rows": [row]}
+    k, n = 21, int(np.prod(args.mem_shape))
+    rows = []
+    vol = ct_volume(args.mem_shape, spacing)
+    # the real CT (air around the body is cropped away), then the worst case: body in the whole field of
+    # view (air replaced by soft tissue), so nothing is cropped and the accumulator has the full size
+    filled = vol.with_array(np.where(vol.array < -500, np.int16(30), vol.array))
+    for label, v in (("CT (body crop)", vol), ("body fills the field of view (no crop)", filled)):
+        inp = work / "mem_in"
+        shutil.rmtree(inp, ignore_errors=True)
+        inp.mkdir(parents=True)
+        write_image(v, inp / "big_0000.nii.gz")
+        wall, peak, _ = run_measured([sys.executable, "-m", "torsoseg.cli.predict", "-i", str(inp), "-o",
+                                      str(work / "mem_out"), "-m", str(model), "--device", "cpu", "--no-tta",
+                                      "--step", "1.0", "--no-progress"])
+        shutil.rmtree(work / "mem_out", ignore_errors=True)
+        rows.append({"volume": "x".join(map(str, args.mem_shape)), "input": label, "classes": k,
+                     "network grid": "input spacing (no resampling)",
+                     "fp16 accumulator if uncropped GiB": round(k * n * 2 / 1024**3, 2),
+                     "fp32 copy GiB": round(k * n * 4 / 1024**3, 2),
+                     "fp64 copy GiB": round(k * n * 8 / 1024**3, 2),
+                     "peak GiB (PSS)": round(peak, 2), "seconds": round(wall, 1)})
+        print(f"  {label}: {peak:.2f} GiB, {wall:.1f} s", flush=True)
+    print(markdown(rows, list(rows[0])))
+    return {"rows": rows}
 
 
 def precision_section(args, work: Path) -> dict:
@@ -451,12 +476,15 @@ def precision_section(args, work: Path) -> dict:
                                           str(out), "-m", str(model), "--device", "cpu", "--no-tta",
                                           "--precision", prec, "--no-progress"])
             segs[prec] = read_image(next(out.glob("*.nii.gz"))).array
-            rows.append({"case": name, "precision": prec, "seconds": round(wall, 1), "peak GiB": round(peak, 2)})
+            rows.append({"case": name, "precision": prec, "seconds": round(wall, 1),
+                         "peak GiB": round(peak, 2)})
             print(f"  {name} {prec}: {wall:.1f} s", flush=True)
         for r in rows[-3:]:
-            r["argmax agreement vs fp32"] = f"{100 * float((segs[r['precision']] == segs['fp32']).mean()):.3f} %"
+            agree = float((segs[r["precision"]] == segs["fp32"]).mean())
+            r["argmax agreement vs fp32"] = f"{100 * agree:.3f} %"
             r["speed-up vs fp32"] = round(rows[-3]["seconds"] / r["seconds"], 2)
-    setup = (f"plans spacing {tuple(args.target_spacing)}, patch {plans.patch_size}, features {plans.features}, "
+    setup = (f"plans spacing {tuple(args.target_spacing)}, patch {plans.patch_size}, "
+             f"features {plans.features}, "
              f"{plans.num_classes} classes, random weights (timing, not accuracy)")
     print(setup)
     print(markdown(rows, ["case", "precision", "seconds", "speed-up vs fp32", "argmax agreement vs fp32",
@@ -476,12 +504,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patch", type=int, nargs=3, default=(64, 64, 64), help="patch size")
     p.add_argument("--features", type=int, nargs="+", default=(32, 64, 128, 256), help="features per stage")
     p.add_argument("--sw-shape", type=int, nargs=3, default=(160, 160, 128), help="sliding-window volume")
-    p.add_argument("--e2e-shape", type=int, nargs=3, default=(512, 512, 400), help="end-to-end volume")
+    p.add_argument("--e2e-shape", type=int, nargs=3, default=(512, 512, 160),
+                   help="end-to-end volume (nnU-Net's export holds two float32 copies of all class scores at "
+                   "full resolution: 512x512x400 with 21 classes would need ~18 GB)")
+    p.add_argument("--mem-shape", type=int, nargs=3, default=(512, 512, 400), help="memory-section volume")
     p.add_argument("--e2e-spacing", type=float, nargs=3, default=(0.8, 0.8, 1.0), help="its spacing (mm)")
     p.add_argument("--target-spacing", type=float, nargs=3, default=(2.0, 2.0, 2.5), help="plans spacing")
     p.add_argument("--e2e-precisions", nargs="+", default=("fp32", "bf16"), help="torsoseg precisions")
     p.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--channels-last", action="store_true",
+                   help="sliding-window: also time torsoseg with a channels-last 3D network")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke test of the script)")
     args = p.parse_args(argv)
     sections = SECTIONS if "all" in args.sections else tuple(dict.fromkeys(args.sections))
@@ -494,16 +527,19 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call([args.bench_python, __file__, *(argv if argv is not None else sys.argv[1:])],
                                env=env)
     if args.quick:
-        args.sw_shape, args.e2e_shape, args.patch, args.features = (64, 64, 48), (160, 160, 80), (32, 32, 32), (8, 16)
+        args.sw_shape, args.e2e_shape, args.mem_shape = (64, 64, 48), (160, 160, 80), (160, 160, 80)
+        args.patch, args.features = (32, 32, 32), (8, 16)
         args.classes = 5
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_inference_"))
     results = {"machine": os.uname().nodename, "cpus": os.cpu_count(), "python": sys.executable}
     try:
         for s in sections:
             print(f"== {s}", flush=True)
-            fn = {"sliding-window": lambda: sliding_window_section(args), "e2e": lambda: e2e_section(args, work),
-                  "memory": lambda: memory_section(args, work), "precision": lambda: precision_section(args, work)}[s]
-            results[s] = fn()
+            if s == "sliding-window":
+                results[s] = sliding_window_section(args)
+            else:
+                section = {"e2e": e2e_section, "memory": memory_section, "precision": precision_section}[s]
+                results[s] = section(args, work)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

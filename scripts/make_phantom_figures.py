@@ -4,7 +4,7 @@
   with its labels overlaid, beside the same views of the real CT samples in ../shared/data (the
   TotalSegmentator DICOM series with its segmentation, and the elastix lung CT);
 * ``phantom_phases.png``: one patient in the native, arterial and portal-venous phase;
-* ``phantom_variation.png``: coronal slices of six patients (habitus, field of view, gallbladder).
+* ``phantom_variation.png``: coronal slices of six patients (habitus, field of view, gallbladder, arms).
 
 Every image is shown in radiological convention (the patient's right on the viewer's left, superior up)
 after reorientation to the canonical orientation, so the phantom's varying storage orientations do not
@@ -28,7 +28,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 
 from torsoseg import organs  # noqa: E402
 from torsoseg.imageio import Volume, read_image, reorient_to_canonical  # noqa: E402
-from torsoseg.phantom import generate_case  # noqa: E402
+from torsoseg.phantom import generate_case, plan_case  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared" / "data").resolve()
@@ -37,12 +37,28 @@ LUNG_WINDOW = (-1000.0, 300.0)
 
 #: one colour per canonical organ (so the same organ has the same colour in every panel)
 COLOURS = {
-    "liver": "#d9534f", "spleen": "#5b9bd5", "kidney_right": "#f0ad4e", "kidney_left": "#ffd966",
-    "pancreas": "#70ad47", "gallbladder": "#00b050", "stomach": "#b4a7d6", "artery": "#ff0000",
-    "aorta": "#ff0000", "portal_vein": "#3366ff", "lung_right": "#9dc3e6", "lung_left": "#c5e0b4",
-    "trachea": "#ffe699", "urinary_bladder": "#f4b183", "sternum": "#bfbfbf", "thyroid_gland": "#ff66cc",
-    "vertebrae_L1": "#a5a5a5", "adrenal_gland_right": "#ff00ff", "adrenal_gland_left": "#cc00cc",
-    "psoas_major_right": "#c55a11", "psoas_major_left": "#843c0c", "rectus_abdominis_right": "#7030a0",
+    "liver": "#d9534f",
+    "spleen": "#5b9bd5",
+    "kidney_right": "#f0ad4e",
+    "kidney_left": "#ffd966",
+    "pancreas": "#70ad47",
+    "gallbladder": "#00b050",
+    "stomach": "#b4a7d6",
+    "artery": "#ff0000",
+    "aorta": "#ff0000",
+    "portal_vein": "#3366ff",
+    "lung_right": "#9dc3e6",
+    "lung_left": "#c5e0b4",
+    "trachea": "#ffe699",
+    "urinary_bladder": "#f4b183",
+    "sternum": "#bfbfbf",
+    "thyroid_gland": "#ff66cc",
+    "vertebrae_L1": "#a5a5a5",
+    "adrenal_gland_right": "#ff00ff",
+    "adrenal_gland_left": "#cc00cc",
+    "psoas_major_right": "#c55a11",
+    "psoas_major_left": "#843c0c",
+    "rectus_abdominis_right": "#7030a0",
     "rectus_abdominis_left": "#9966ff",
 }
 
@@ -66,14 +82,29 @@ def name_map(labels: dict[str, int], source: np.ndarray) -> tuple[np.ndarray, li
     return out, names
 
 
-def show(ax, image: np.ndarray, labels: np.ndarray | None, names: list[str], aspect: float, window, title: str):
+def show(
+    ax, image: np.ndarray, labels: np.ndarray | None, names: list[str], aspect: float, window, title: str
+):
     """Draws a 2D slice ``(horizontal, vertical)`` already in display order, with a label overlay."""
-    ax.imshow(np.clip(image, *window), cmap="gray", vmin=window[0], vmax=window[1], aspect=aspect,
-              interpolation="bilinear")
+    ax.imshow(
+        np.clip(image, *window),
+        cmap="gray",
+        vmin=window[0],
+        vmax=window[1],
+        aspect=aspect,
+        interpolation="bilinear",
+    )
     if labels is not None and labels.any():
         cmap = ListedColormap(["#000000"] + [COLOURS[n] for n in names])
-        ax.imshow(np.ma.masked_equal(labels, 0), cmap=cmap, vmin=0, vmax=len(names), alpha=0.42, aspect=aspect,
-                  interpolation="nearest")
+        ax.imshow(
+            np.ma.masked_equal(labels, 0),
+            cmap=cmap,
+            vmin=0,
+            vmax=len(names),
+            alpha=0.42,
+            aspect=aspect,
+            interpolation="nearest",
+        )
     ax.set_title(title, fontsize=9)
     ax.set_axis_off()
 
@@ -101,12 +132,19 @@ def phantom_panels(axs, kind: str, seed: int, size: str) -> None:
     sx, sy, sz = img.spacing
     pancreas = lab.array == case.labels["pancreas"]
     z = organ_slice(lab.array, pancreas, 2)
-    kid = lab.array == case.labels.get("kidney_left", case.labels["liver"])
-    y = organ_slice(lab.array, kid if kid.any() else lab.array == case.labels["liver"], 1)
+    y = organ_slice(lab.array, lab.array == case.labels["liver"], 1)
     title = f"phantom {kind} (seed {seed}, {case.phase}, stored {case.orientation})"
-    show(axs[0], axial(img.array, z), axial(mapped, z), names, sy / sx, WINDOW, title + "\naxial, pancreas level")
+    show(
+        axs[0],
+        axial(img.array, z),
+        axial(mapped, z),
+        names,
+        sy / sx,
+        WINDOW,
+        title + "\naxial, pancreas level",
+    )
     show(axs[1], axial(img.array, z), None, names, sy / sx, WINDOW, "same slice, no overlay")
-    show(axs[2], coronal(img.array, y), coronal(mapped, y), names, sz / sx, WINDOW, "coronal")
+    show(axs[2], coronal(img.array, y), coronal(mapped, y), names, sz / sx, WINDOW, "coronal, liver centre")
     show(axs[3], coronal(img.array, y), None, names, sz / sx, LUNG_WINDOW, "coronal, lung window")
 
 
@@ -121,13 +159,28 @@ def real_panels(axs) -> None:
     mapped, names = name_map(table, seg.array)
     sx, sy, sz = ct.spacing
     z = ct.shape[2] // 2
-    show(axs[0], axial(ct.array, z), axial(mapped, z), names, sy / sx, WINDOW,
-         "real CT (TotalSegmentator sample)\naxial, TotalSegmentator labels")
+    show(
+        axs[0],
+        axial(ct.array, z),
+        axial(mapped, z),
+        names,
+        sy / sx,
+        WINDOW,
+        "real CT (TotalSegmentator sample)\naxial, TotalSegmentator labels",
+    )
     show(axs[1], axial(ct.array, z), None, names, sy / sx, WINDOW, "same slice, no overlay")
     lung = canonical(read_image(SHARED / "elastix_lung_ct_small.mha"))
     lx, ly, lz = lung.spacing
     y = lung.shape[1] // 2
-    show(axs[2], coronal(lung.array, y), None, names, lz / lx, WINDOW, "real thorax CT (elastix sample)\ncoronal")
+    show(
+        axs[2],
+        coronal(lung.array, y),
+        None,
+        names,
+        lz / lx,
+        WINDOW,
+        "real thorax CT (elastix sample)\ncoronal",
+    )
     show(axs[3], coronal(lung.array, y), None, names, lz / lx, LUNG_WINDOW, "coronal, lung window")
 
 
@@ -140,7 +193,9 @@ def legend(fig, names: list[str]) -> None:
 
 def figure_kinds(out: Path, size: str) -> Path:
     fig, axs = plt.subplots(4, 4, figsize=(16, 17.5))
-    for row, (kind, seed) in enumerate((("abdomen", 1), ("visceral", 2), ("torso", 3))):
+    for row, (kind, first) in enumerate((("abdomen", 1), ("visceral", 2), ("torso", 3))):
+        # the first seed whose patient has the arms raised (the usual position), so the trunk fills the view
+        seed = next(s for s in range(first, first + 50) if plan_case(kind, s, size).patient.arm_radius == 0)
         phantom_panels(axs[row], kind, seed, size)
     if SHARED.is_dir():
         real_panels(axs[3])
@@ -158,11 +213,20 @@ def figure_kinds(out: Path, size: str) -> Path:
 
 def figure_phases(out: Path, size: str) -> Path:
     fig, axs = plt.subplots(1, 3, figsize=(15, 5.4))
+    seed = next(s for s in range(12, 60) if plan_case("torso", s, size).patient.arm_radius == 0)
     for ax, phase in zip(axs, ("native", "arterial", "portal_venous")):
-        case = generate_case("torso", 12, size, phase=phase)
+        case = generate_case("torso", seed, size, phase=phase)
         img, lab = canonical(case.image), canonical(case.label_map)
         z = organ_slice(lab.array, lab.array == case.labels["kidney_left"], 2)
-        show(ax, axial(img.array, z), None, [], img.spacing[1] / img.spacing[0], WINDOW, f"torso seed 12, {phase}")
+        show(
+            ax,
+            axial(img.array, z),
+            None,
+            [],
+            img.spacing[1] / img.spacing[0],
+            WINDOW,
+            f"torso seed {seed}, {phase}",
+        )
     fig.tight_layout()
     path = out / "phantom_phases.png"
     fig.savefig(path, dpi=70)
@@ -172,14 +236,21 @@ def figure_phases(out: Path, size: str) -> Path:
 
 def figure_variation(out: Path, size: str) -> Path:
     fig, axs = plt.subplots(1, 6, figsize=(18, 6.5))
-    for ax, seed in zip(axs, range(20, 26)):
+    for ax, seed in zip(axs, range(18, 24)):
         case = generate_case("visceral", seed, size)
         img, lab = canonical(case.image), canonical(case.label_map)
         mapped, names = name_map(case.labels, lab.array)
         y = organ_slice(lab.array, lab.array == case.labels["kidney_right"], 1)
         gb = "gallbladder" if case.masks()["gallbladder"].any() else "no gallbladder"
-        show(ax, coronal(img.array, y), coronal(mapped, y), names, img.spacing[2] / img.spacing[0], WINDOW,
-             f"seed {seed}, {gb}\n{case.image.shape} @ {', '.join(f'{s:.2g}' for s in case.image.spacing)} mm")
+        show(
+            ax,
+            coronal(img.array, y),
+            coronal(mapped, y),
+            names,
+            img.spacing[2] / img.spacing[0],
+            WINDOW,
+            f"seed {seed}, {gb}\n{case.image.shape} @ {', '.join(f'{s:.2g}' for s in case.image.spacing)} mm",
+        )
     fig.tight_layout()
     path = out / "phantom_variation.png"
     fig.savefig(path, dpi=65)

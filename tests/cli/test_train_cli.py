@@ -18,22 +18,59 @@ def test_help_has_example(capsys):
 
 def test_flags_default_to_none():
     ns = build_parser().parse_args(["1"])
-    for k in ("fold", "preset", "epochs", "iterations_per_epoch", "lr", "device", "precision", "resume",
-              "workers", "preprocessed", "results", "pretrained", "pretrained_checkpoint"):
+    for k in (
+        "fold",
+        "preset",
+        "epochs",
+        "iterations_per_epoch",
+        "lr",
+        "device",
+        "precision",
+        "resume",
+        "workers",
+        "preprocessed",
+        "results",
+        "pretrained",
+        "pretrained_checkpoint",
+    ):
         assert getattr(ns, k) is None, k
 
 
 def test_train_then_resume_finished(tmp_path, capsys):
     pre, res = tmp_path / "pre", tmp_path / "res"
     write_tiny_dataset(pre, tiny_plans(), 3)
-    args = ["990", "--fold", "all", "--preset", "cpu", "--epochs", "1", "--iterations-per-epoch", "2",
-            "--device", "cpu", "--precision", "fp32", "--workers", "0", "--no-progress",
-            "--preprocessed", str(pre), "--results", str(res)]
+    args = [
+        "990",
+        "--fold",
+        "all",
+        "--preset",
+        "cpu",
+        "--epochs",
+        "1",
+        "--iterations-per-epoch",
+        "2",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--preprocessed",
+        str(pre),
+        "--results",
+        str(res),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "epoch 1/1" in out and "done:" in out
-    assert (res / "Dataset990_Tiny" / "Trainer_cpu__torsoseg_plans__3d_fullres" / "fold_all" /
-            "checkpoint_final.pt").is_file()
+    assert (
+        res
+        / "Dataset990_Tiny"
+        / "Trainer_cpu__torsoseg_plans__3d_fullres"
+        / "fold_all"
+        / "checkpoint_final.pt"
+    ).is_file()
     assert main([*args, "--resume"]) == 0
     assert "nothing to resume" in capsys.readouterr().out
     assert main(args) == 1  # would overwrite

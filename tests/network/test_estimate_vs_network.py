@@ -27,15 +27,25 @@ def _saved_activation_bytes(net: torch.nn.Module, x: torch.Tensor) -> int:
     return sum(seen.values())
 
 
-@pytest.mark.parametrize("patch,strides,features", [
-    ((32, 32, 16), ((1, 1, 1), (2, 2, 2), (2, 2, 1)), (4, 8, 16)),
-    ((48, 48, 32), ((1, 1, 1), (2, 2, 2), (2, 2, 2), (2, 2, 2)), (8, 16, 32, 64)),
-])
+@pytest.mark.parametrize(
+    "patch,strides,features",
+    [
+        ((32, 32, 16), ((1, 1, 1), (2, 2, 2), (2, 2, 1)), (4, 8, 16)),
+        ((48, 48, 32), ((1, 1, 1), (2, 2, 2), (2, 2, 2), (2, 2, 2)), (8, 16, 32, 64)),
+    ],
+)
 def test_estimate_tracks_real_network(patch, strides, features):
     plans = make_plans(patch=patch, strides=strides, features=features)
     net = build_network(plans)
-    est = estimate_network(plans.patch_size, plans.strides, plans.kernel_sizes, plans.features,
-                           plans.num_classes, plans.num_input_channels, plans.n_conv_per_stage)
+    est = estimate_network(
+        plans.patch_size,
+        plans.strides,
+        plans.kernel_sizes,
+        plans.features,
+        plans.num_classes,
+        plans.num_input_channels,
+        plans.n_conv_per_stage,
+    )
     assert est.parameters == sum(p.numel() for p in net.parameters())  # exact
     real = _saved_activation_bytes(net, torch.zeros(2, 1, *patch))
     estimated = 2 * est.activation_elements * 4

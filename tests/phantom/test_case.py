@@ -208,3 +208,22 @@ def test_to_storage_round_trip():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         generate_case(**kwargs)
+
+
+def test_arms_beside_the_body_for_some_patients():
+    from torsoseg.phantom.trunk import ARM_GAP
+
+    plans = [plan_case("visceral", s, "tiny") for s in range(30)]
+    with_arms = [p for p in plans if p.patient.arm_radius > 0]
+    assert 2 <= len(with_arms) <= 20
+    plan = with_arms[0]
+    case = generate_case("visceral", plan.seed, "tiny")
+    canon, _ = reorient_to_canonical(case.image)
+    world_x = canon.origin[0] + np.arange(canon.shape[0]) * canon.spacing[0] - plan.world_shift[0]
+    outside = np.abs(world_x) > max(plan.patient.body_a) + ARM_GAP
+    assert (canon.array[outside] > -300).any()  # arm tissue beyond the trunk
+    lean = next(p for p in plans if p.patient.arm_radius == 0)
+    assert (
+        plan.grid.spacing[0] * plan.grid.shape[0] > 2 * max(plan.patient.body_a) + 4 * plan.patient.arm_radius
+    )
+    assert lean.patient.arm_radius == 0

@@ -59,7 +59,9 @@ def test_mirror_round_trip_is_identity():
 def test_pipeline_invariant_right_stays_right():
     """Whatever the pipeline does, a voxel labelled kidney_right lies on the patient's right half."""
     data, seg = _sided_sample((24, 16, 12))
-    aug = AugmentationSettings(rotation_deg=10, p_rotation=0.3, p_scale=0.3, mirror_axes=(0, 1, 2), order_data=1)
+    aug = AugmentationSettings(
+        rotation_deg=10, p_rotation=0.3, p_scale=0.3, mirror_axes=(0, 1, 2), order_data=1
+    )
     t = training_transforms((24, 16, 12), aug, lr_swap_table(LABELS))
     np.random.seed(0)
     flips = 0

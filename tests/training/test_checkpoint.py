@@ -16,8 +16,16 @@ class _Arbitrary:
 
 
 def _minimal(**extra):
-    return {"format_version": 1, "network_weights": {"w": torch.arange(3.0)}, "plans": {}, "dataset_json": {},
-            "labels": {"background": 0}, "settings": {}, "epoch": 2, **extra}
+    return {
+        "format_version": 1,
+        "network_weights": {"w": torch.arange(3.0)},
+        "plans": {},
+        "dataset_json": {},
+        "labels": {"background": 0},
+        "settings": {},
+        "epoch": 2,
+        **extra,
+    }
 
 
 def test_round_trip_weights_only(tmp_path):

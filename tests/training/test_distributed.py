@@ -35,10 +35,24 @@ def test_torchrun_two_ranks_identical_weights(tiny_roots, tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [*cmd, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
-         str(HERE / "ddp_worker.py"), str(tiny_roots["preprocessed_root"]), str(tiny_roots["results_root"]),
-         str(out)],
-        cwd=HERE.parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [
+            *cmd,
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            str(HERE / "ddp_worker.py"),
+            str(tiny_roots["preprocessed_root"]),
+            str(tiny_roots["results_root"]),
+            str(out),
+        ],
+        cwd=HERE.parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         log, _ = proc.communicate(timeout=170)
@@ -52,7 +66,9 @@ def test_torchrun_two_ranks_identical_weights(tiny_roots, tmp_path):
     assert w0.keys() == w1.keys()
     for k in w0:
         torch.testing.assert_close(w0[k], w1[k], rtol=0, atol=0)
-    fold = tiny_roots["results_root"] / "Dataset990_Tiny" / "Trainer_cpu__torsoseg_plans__3d_fullres" / "fold_0"
+    fold = (
+        tiny_roots["results_root"] / "Dataset990_Tiny" / "Trainer_cpu__torsoseg_plans__3d_fullres" / "fold_0"
+    )
     ckpt = torch.load(fold / "checkpoint_final.pt", weights_only=True)  # rank 0 wrote it
     torch.testing.assert_close(ckpt["network_weights"]["seg_heads.0.weight"], w0["seg_heads.0.weight"])
     # the ranks trained on different batches: the weights moved away from any single-process run's start

@@ -59,8 +59,10 @@ def test_incompatible_plans_readable_diff():
     assert "--plans-from 1" in msg
     assert "strides" not in msg  # only the differing fields
     assert check_compatible(a, a.replace(target_spacing=(1.0, 1.0, 1.0))) == [
-        "  target_spacing: pretrained [1.0, 1.0, 3.0] != target [1.0, 1.0, 1.0]".replace("[1.0, 1.0, 3.0]",
-                                                                                        "[2.0, 2.0, 3.0]")]
+        "  target_spacing: pretrained [1.0, 1.0, 3.0] != target [1.0, 1.0, 1.0]".replace(
+            "[1.0, 1.0, 3.0]", "[2.0, 2.0, 3.0]"
+        )
+    ]
 
 
 def test_find_pretrained_checkpoint(tmp_path):
@@ -86,16 +88,40 @@ def test_finetune_end_to_end(tmp_path):
     from torsoseg.training.run import train_model
 
     pre, res = tmp_path / "pre", tmp_path / "res"
-    write_tiny_dataset(pre, tiny_plans("Dataset001_Src", labels={"background": 0, "liver": 1, "spleen": 2}), 3)
+    write_tiny_dataset(
+        pre, tiny_plans("Dataset001_Src", labels={"background": 0, "liver": 1, "spleen": 2}), 3
+    )
     write_tiny_dataset(pre, tiny_plans("Dataset002_Tgt"), 3)
-    kw = dict(preprocessed_root=pre, results_root=res, device="cpu", num_epochs=1, iterations_per_epoch=2,
-              val_iterations=1, precision="fp32")
+    kw = dict(
+        preprocessed_root=pre,
+        results_root=res,
+        device="cpu",
+        num_epochs=1,
+        iterations_per_epoch=2,
+        val_iterations=1,
+        precision="fp32",
+    )
     train_model(1, fold="all", preset="cpu", **kw)
     out = train_model(2, fold="all", pretrained=1, preset="finetune_cpu", **kw)
     assert out["fold_dir"].parent.name == "FineTuneTrainer_finetune_cpu__torsoseg_plans__3d_fullres"
     rec = json.loads((out["fold_dir"] / "pretrained_transfer.json").read_text())
     assert rec["head_rows"] == {"background": [0, 0], "liver": [1, 1]}
     assert rec["new_organs"] == ["kidney_right", "kidney_left"]
+    # encoder frozen for the only epoch: encoder weights stay the pretrained ones, the decoder moves
+    frozen = train_model(2, fold=0, pretrained=1, preset="finetune_cpu", freeze_encoder_epochs=1, **kw)
+    src = torch.load(
+        res
+        / "Dataset001_Src"
+        / "Trainer_cpu__torsoseg_plans__3d_fullres"
+        / "fold_all"
+        / "checkpoint_final.pt",
+        weights_only=True,
+    )["network_weights"]
+    tuned = frozen["model"].state_dict()
+    for k, v in src.items():
+        if k.startswith("encoder."):
+            torch.testing.assert_close(tuned[k], v, rtol=0, atol=0)
+    assert not torch.equal(tuned["decoder.0.0.conv.weight"], src["decoder.0.0.conv.weight"])
     # incompatible target: readable diff from the high-level call
     write_tiny_dataset(pre, tiny_plans("Dataset003_Bad", patch=(16, 16, 16)), 2)
     with pytest.raises(IncompatiblePlansError, match="patch_size: pretrained"):

@@ -53,5 +53,6 @@ def test_bad_shapes():
     with pytest.raises(ValueError, match="does not fit logits"):
         DiceCELoss()(torch.zeros(1, 3, 4, 4, 4), torch.zeros(1, 4, 4, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="2 outputs but 3 strides"):
-        DeepSupervisionLoss(DiceCELoss(), [(1, 1, 1)] * 3)([torch.zeros(1, 2, 2, 2, 2)] * 2,
-                                                           torch.zeros(1, 2, 2, 2, dtype=torch.long))
+        DeepSupervisionLoss(DiceCELoss(), [(1, 1, 1)] * 3)(
+            [torch.zeros(1, 2, 2, 2, 2)] * 2, torch.zeros(1, 2, 2, 2, dtype=torch.long)
+        )

@@ -43,7 +43,9 @@ def test_loader_oversampling_and_shapes(tmp_path):
     plans = tiny_plans()
     d = write_tiny_dataset(tmp_path, plans, n_cases=3)
     folder = cache_folder(d, plans)
-    loader = PatchBatchLoader(folder, ["case_000", "case_001"], 3, (12, 12, 8), oversample_foreground=0.34, seed=1)
+    loader = PatchBatchLoader(
+        folder, ["case_000", "case_001"], 3, (12, 12, 8), oversample_foreground=0.34, seed=1
+    )
     assert [loader.force_foreground(i) for i in range(3)] == [False, False, True]
     for _ in range(10):
         b = next(loader)

@@ -23,11 +23,35 @@ def _rows(fold_dir):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted_schedule(tiny_roots, tmp_path):
-    args = ["990", "--fold", "0", "--preset", "cpu", "--epochs", "4", "--iterations-per-epoch", "2",
-            "--device", "cpu", "--precision", "fp32", "--workers", "0", "--no-progress",
-            "--preprocessed", str(tiny_roots["preprocessed_root"]), "--results", str(tiny_roots["results_root"])]
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "torsoseg.cli.train", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = [
+        "990",
+        "--fold",
+        "0",
+        "--preset",
+        "cpu",
+        "--epochs",
+        "4",
+        "--iterations-per-epoch",
+        "2",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--workers",
+        "0",
+        "--no-progress",
+        "--preprocessed",
+        str(tiny_roots["preprocessed_root"]),
+        "--results",
+        str(tiny_roots["results_root"]),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "torsoseg.cli.train", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     killed_after = None
     for line in proc.stdout:
         if line.startswith("epoch 2/4"):
@@ -36,7 +60,9 @@ def test_sigkill_then_resume_matches_uninterrupted_schedule(tiny_roots, tmp_path
             break
     proc.wait(timeout=120)
     assert killed_after == 2 and proc.returncode == -signal.SIGKILL
-    fold = tiny_roots["results_root"] / "Dataset990_Tiny" / "Trainer_cpu__torsoseg_plans__3d_fullres" / "fold_0"
+    fold = (
+        tiny_roots["results_root"] / "Dataset990_Tiny" / "Trainer_cpu__torsoseg_plans__3d_fullres" / "fold_0"
+    )
     done = torch.load(fold / "checkpoint_latest.pt", weights_only=True)["epoch"]
     assert 2 <= done < 4 and not (fold / "checkpoint_final.pt").exists()
 
@@ -46,9 +72,18 @@ def test_sigkill_then_resume_matches_uninterrupted_schedule(tiny_roots, tmp_path
     resumed = _rows(fold)
     assert [int(r["epoch"]) for r in resumed] == list(range(4))
     # uninterrupted reference run elsewhere
-    ref = train_model(990, fold=0, preset="cpu", device="cpu", precision="fp32", num_epochs=4,
-                      iterations_per_epoch=2, num_workers=0, preprocessed_root=tiny_roots["preprocessed_root"],
-                      results_root=tmp_path / "ref")
+    ref = train_model(
+        990,
+        fold=0,
+        preset="cpu",
+        device="cpu",
+        precision="fp32",
+        num_epochs=4,
+        iterations_per_epoch=2,
+        num_workers=0,
+        preprocessed_root=tiny_roots["preprocessed_root"],
+        results_root=tmp_path / "ref",
+    )
     expected = _rows(ref["fold_dir"])
     assert [float(r["lr"]) for r in resumed] == pytest.approx([float(r["lr"]) for r in expected])
     assert float(resumed[done]["lr"]) == pytest.approx(float(expected[done]["lr"]))  # epoch k+1
@@ -56,8 +91,15 @@ def test_sigkill_then_resume_matches_uninterrupted_schedule(tiny_roots, tmp_path
 
 
 def test_extend_finished_run_explicitly(tiny_roots):
-    kw = dict(preset="cpu", device="cpu", precision="fp32", iterations_per_epoch=1, val_iterations=1,
-              num_workers=0, **tiny_roots)
+    kw = dict(
+        preset="cpu",
+        device="cpu",
+        precision="fp32",
+        iterations_per_epoch=1,
+        val_iterations=1,
+        num_workers=0,
+        **tiny_roots,
+    )
     first = train_model(990, fold="all", num_epochs=2, **kw)
     lr_before = [float(r["lr"]) for r in _rows(first["fold_dir"])]
     more = train_model(990, fold="all", num_epochs=4, resume=True, **kw)

@@ -1,4 +1,4 @@
-"""Tests of torsoseg.training.trainer / run: a tiny network trains, its checkpoint reloads to the same outputs."""
+"""Tests of torsoseg.training.trainer: a tiny network trains; its checkpoint reloads to the same outputs."""
 
 from __future__ import annotations
 
@@ -25,8 +25,17 @@ def _rows(fold_dir):
 
 
 def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots):
-    out = train_model(990, fold=0, preset="cpu", device="cpu", precision="fp32", num_epochs=4,
-                      iterations_per_epoch=6, val_iterations=2, **tiny_roots)
+    out = train_model(
+        990,
+        fold=0,
+        preset="cpu",
+        device="cpu",
+        precision="fp32",
+        num_epochs=4,
+        iterations_per_epoch=6,
+        val_iterations=2,
+        **tiny_roots,
+    )
     fold = out["fold_dir"]
     rows = _rows(fold)
     assert len(rows) == 4
@@ -43,11 +52,19 @@ def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots):
     net.load_state_dict(ckpt["network_weights"])
     # recompute the last validation from the reloaded weights: same patches (fixed seed) -> same loss
     s = TrainingSettings.from_json(ckpt["settings"])
-    val_ids = __import__("json").loads((tiny_roots["preprocessed_root"] / "Dataset990_Tiny" / "splits.json")
-                                       .read_text())[0]["val"]
+    val_ids = __import__("json").loads(
+        (tiny_roots["preprocessed_root"] / "Dataset990_Tiny" / "splits.json").read_text()
+    )[0]["val"]
     cache = tiny_roots["preprocessed_root"] / "Dataset990_Tiny" / "torsoseg_plans_3d_fullres"
-    loader = PatchBatchLoader(cache, val_ids, plans.batch_size, plans.patch_size, plans.patch_size,
-                              s.oversample_foreground, seed=s.seed + 424242)
+    loader = PatchBatchLoader(
+        cache,
+        val_ids,
+        plans.batch_size,
+        plans.patch_size,
+        plans.patch_size,
+        s.oversample_foreground,
+        seed=s.seed + 424242,
+    )
     batches = draw_batches(make_batches(loader, validation_transforms(plans.patch_size), 0, s.seed), 2)
     loss_fn = DeepSupervisionLoss(DiceCELoss(), deep_supervision_strides(plans))
     val_loss, dice = validate(net, batches, loss_fn, torch.device("cpu"))
@@ -60,9 +77,9 @@ def test_channels_last_rule():
     assert use_channels_last(s, torch.device("cpu"), torch.bfloat16)
     assert not use_channels_last(s, torch.device("cpu"), None)
     assert use_channels_last(TrainingSettings(channels_last=True), torch.device("cpu"), None)
-    assert deep_supervision_strides(Plans.from_json({**_plans_json(), "strides": [[1, 1, 1], [2, 2, 1],
-                                                                                  [2, 2, 2]]})) == \
-        [(1, 1, 1), (2, 2, 1)]
+    assert deep_supervision_strides(
+        Plans.from_json({**_plans_json(), "strides": [[1, 1, 1], [2, 2, 1], [2, 2, 2]]})
+    ) == [(1, 1, 1), (2, 2, 1)]
 
 
 def _plans_json():
@@ -72,7 +89,9 @@ def _plans_json():
 
 
 def test_existing_run_is_not_overwritten(tiny_roots):
-    kw = dict(preset="cpu", device="cpu", num_epochs=1, iterations_per_epoch=1, val_iterations=1, **tiny_roots)
+    kw = dict(
+        preset="cpu", device="cpu", num_epochs=1, iterations_per_epoch=1, val_iterations=1, **tiny_roots
+    )
     train_model(990, fold=1, **kw)
     with pytest.raises(FileExistsError, match="pass --resume"):
         train_model(990, fold=1, **kw)
@@ -89,8 +108,17 @@ def test_bf16_requested_without_support_trains_in_fp32(tiny_roots, monkeypatch):
 
     monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)
     with pytest.warns(UserWarning, match="using float32"):
-        out = train_model(990, fold=2, preset="cpu", device="cpu", precision="bf16", num_epochs=1,
-                          iterations_per_epoch=2, val_iterations=1, **tiny_roots)
+        out = train_model(
+            990,
+            fold=2,
+            preset="cpu",
+            device="cpu",
+            precision="bf16",
+            num_epochs=1,
+            iterations_per_epoch=2,
+            val_iterations=1,
+            **tiny_roots,
+        )
     assert all(p.dtype == torch.float32 for p in out["model"].parameters())
     assert out["model"].encoder[0][0].conv.weight.is_contiguous()  # no channels-last without bf16
     assert float(_rows(out["fold_dir"])[0]["train_loss"]) > 0

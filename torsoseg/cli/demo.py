@@ -23,14 +23,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
-import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+
+from torsoseg.cli.demo_report import write_report
+from torsoseg.cli.demo_steps import PRESETS, Demo, DemoConfig, DemoError, say
+
+__all__ = [
+    "Demo",
+    "DemoConfig",
+    "DemoError",
+    "PRESETS",
+    "build_parser",
+    "config_from_args",
+    "main",
+    "write_report",
+]
 
 EPILOG = """examples:
   torsoseg_demo                        # the full experiment (under 20 minutes on 2 CPU cores)
@@ -40,400 +51,6 @@ EPILOG = """examples:
 
 A rerun with the same --out and settings skips finished steps and resumes an interrupted training.
 Output: OUT/report.md (tables and previews), OUT/evaluation/*.json, OUT/predictions/<model>/."""
-
-MODELS = ("fine-tuned", "scratch", "pretrained")
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """What the demo runs. Presets: :data:`PRESETS` (``full``, ``quick``).
-
-    Attributes:
-        cases_1, cases_2, cases_3: cases of the abdomen, VISCERAL and torso phantoms.
-        size: phantom size (``tiny``, ``small``).
-        pretrain_epochs, finetune_epochs: epochs of the dataset-1 training and of both dataset-2
-            trainings (fine-tuned and from scratch get the same budget).
-        iterations_per_epoch: training steps per epoch.
-        val_iterations: validation batches per epoch (monitoring only: the demo trains on every case
-            and tests on dataset 3).
-        seed: phantom seed (datasets use seed, seed + 1000, seed + 2000: no case is shared).
-        tta: mirror test-time augmentation at prediction.
-    """
-
-    cases_1: int = 10
-    cases_2: int = 6
-    cases_3: int = 4
-    size: str = "small"
-    pretrain_epochs: int = 30
-    finetune_epochs: int = 30
-    iterations_per_epoch: int = 12
-    val_iterations: int = 2
-    seed: int = 0
-    tta: bool = False
-
-
-PRESETS: dict[str, DemoConfig] = {
-    "full": DemoConfig(),
-    "quick": DemoConfig(
-        cases_1=4,
-        cases_2=3,
-        cases_3=2,
-        size="small",
-        pretrain_epochs=8,
-        finetune_epochs=8,
-        iterations_per_epoch=10,
-    ),
-}
-
-
-class DemoError(RuntimeError):
-    """A step failed; the message names the step and what to do."""
-
-
-def _print(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-@dataclass
-class Demo:
-    """The demo's folders, settings and step bookkeeping."""
-
-    out: Path
-    config: DemoConfig
-    device: str | None = None
-    precision: str | None = None
-    workers: int = 2
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        self.source = self.out / "source"
-        self.raw = self.out / "raw"
-        self.preprocessed = self.out / "preprocessed"
-        self.results = self.out / "results"
-        self.predictions = self.out / "predictions"
-        self.evaluation = self.out / "evaluation"
-        self.steps = self.out / "steps"
-        self.timings: dict[str, float] = {}
-        self.cpu_timings: dict[str, float] = {}
-
-    # -- bookkeeping -----------------------------------------------------------------------------------
-    def check_config(self) -> None:
-        """Writes ``demo.json`` on the first run; a rerun with other settings is refused."""
-        from torsoseg.fileio import atomic_write_json, read_json
-
-        path = self.out / "demo.json"
-        now = asdict(self.config)
-        if path.is_file():
-            before = read_json(path)
-            diff = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
-            if diff:
-                txt = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
-                raise DemoError(
-                    f"{self.out} holds a demo run with other settings ({txt}); use another --out, "
-                    "or delete the folder to start over"
-                )
-        else:
-            atomic_write_json(path, now)
-
-    def run_step(self, index: int, total: int, key: str, title: str, fn: Callable[[], dict | None]) -> dict:
-        """Runs ``fn`` unless its marker exists; prints a header and the time taken."""
-        from torsoseg.fileio import atomic_write_json, read_json
-
-        marker = self.steps / f"{key}.json"
-        if marker.is_file():
-            info = read_json(marker)
-            self.timings[key] = float(info.get("seconds", 0.0))
-            self.cpu_timings[key] = float(info.get("cpu_seconds", 0.0))
-            _print(f"[{index}/{total}] {title}: done in an earlier run ({self.timings[key]:.0f} s), skipped")
-            return info
-        _print(f"\n[{index}/{total}] {title}")
-        t0, c0 = time.perf_counter(), _cpu_seconds()
-        try:
-            info = fn() or {}
-        except Exception as e:
-            raise DemoError(f"step {key!r} ({title}) failed: {type(e).__name__}: {e}") from e
-        seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
-        info = {"step": key, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), **info}
-        atomic_write_json(marker, info)
-        self.timings[key] = seconds
-        self.cpu_timings[key] = cpu
-        _print(f"    {title}: {seconds:.0f} s ({cpu:.0f} s of CPU time)")
-        return info
-
-    # -- steps -----------------------------------------------------------------------------------------
-    def generate(self, jobs: list[tuple[str, int, int]]) -> dict:
-        """Writes the phantom source datasets, two kinds at a time (generation uses one core).
-
-        Args:
-            jobs: ``(kind, cases, seed)``; a kind finished in an earlier run (its marker exists) is kept.
-        """
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        from torsoseg.fileio import atomic_write_json, read_json
-
-        todo, info = [], {}
-        for kind, n, seed in jobs:
-            marker = self.steps / f"phantom_{kind}.json"
-            if marker.is_file():
-                info[kind] = read_json(marker)
-                _print(f"    {kind}: generated in an earlier run")
-                continue
-            folder = self.source / kind
-            if folder.exists():
-                shutil.rmtree(folder)  # a half-written source of an interrupted run
-            todo.append((kind, n, seed, folder))
-        if not todo:
-            return info
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=sum(n for _, n, _, _ in todo), desc="phantoms", unit="case")
-        ctx = _fork_context()
-        try:
-            with ProcessPoolExecutor(max_workers=min(2, len(todo)), mp_context=ctx) as pool:
-                futures = {
-                    pool.submit(_write_phantom, kind, n, str(folder), seed, self.config.size): (
-                        kind,
-                        n,
-                        folder,
-                    )
-                    for kind, n, seed, folder in todo
-                }
-                for fut in as_completed(futures):
-                    kind, n, folder = futures[fut]
-                    seconds = fut.result()
-                    done = {"kind": kind, "cases": n, "folder": str(folder), "seconds": round(seconds, 1)}
-                    atomic_write_json(self.steps / f"phantom_{kind}.json", done)
-                    info[kind] = done
-                    if bar is not None:
-                        bar.update(n)
-                    msg = f"    {kind}: {n} case(s) in {folder} ({seconds:.0f} s)"
-                    if bar is not None:
-                        bar.write(msg)
-                    else:
-                        _print(msg)
-        finally:
-            if bar is not None:
-                bar.close()
-        return info
-
-    def convert(self, kind: str, dataset_id: int) -> dict:
-        from torsoseg.dataset_conversion import convert
-
-        path = convert(kind, self.source / kind, self.raw, dataset_id, progress=self.progress, overwrite=True)
-        _print(f"    raw dataset {path}")
-        return {"dataset": str(path)}
-
-    def plan_and_preprocess(self, dataset_id: int, plans_from: int | None = None) -> dict:
-        from torsoseg.dataset import find_dataset
-        from torsoseg.planning import plan_dataset
-        from torsoseg.preprocessing import preprocess_dataset
-
-        raw = find_dataset(self.raw, dataset_id)
-        plans = plan_dataset(
-            raw,
-            self.preprocessed,
-            budget="cpu",
-            plans_from=plans_from,
-            workers=self.workers,
-            progress=self.progress,
-        )
-        _print(
-            f"    plans: patch {tuple(plans.patch_size)}, spacing "
-            f"{tuple(round(s, 2) for s in plans.target_spacing)}, batch {plans.batch_size}"
-        )
-        preprocess_dataset(
-            raw, self.preprocessed / raw.name, plans, workers=self.workers, progress=self.progress
-        )
-        return {"patch_size": list(plans.patch_size), "target_spacing": list(plans.target_spacing)}
-
-    def train(self, dataset_id: int, epochs: int, pretrained: int | None = None) -> dict:
-        from torsoseg.training.run import train_model
-
-        preset = "finetune_cpu" if pretrained is not None else "cpu"
-        overrides: dict[str, Any] = {
-            "num_epochs": epochs,
-            "iterations_per_epoch": self.config.iterations_per_epoch,
-            "val_iterations": self.config.val_iterations,
-        }
-        if self.precision is not None:
-            overrides["precision"] = self.precision
-        summary = train_model(
-            dataset_id,
-            fold="all",
-            preset=preset,
-            pretrained=pretrained,
-            device=self.device,
-            resume=True,
-            preprocessed_root=self.preprocessed,
-            results_root=self.results,
-            progress=self.progress,
-            echo=lambda line: _print("    " + line),
-            **overrides,
-        )
-        if summary.get("message"):
-            _print("    " + summary["message"])
-        fold_dir = summary.get("fold_dir")
-        return {
-            "model_dir": str(Path(fold_dir).parent) if fold_dir else None,
-            "preset": preset,
-            "epochs": summary.get("epochs"),
-            "final_dice": summary.get("final_dice"),
-        }
-
-    def model_dir(self, key: str) -> Path:
-        from torsoseg.fileio import read_json
-
-        info = read_json(self.steps / f"{key}.json")
-        if info.get("model_dir"):
-            return Path(info["model_dir"])
-        raise DemoError(f"{self.steps / (key + '.json')}: no model folder recorded; delete it to retrain")
-
-    def predict(self, model: str, model_dir: Path) -> dict:
-        from torsoseg.dataset import find_dataset
-        from torsoseg.inference import Predictor
-        from torsoseg.inference.batch import find_cases, predict_cases
-
-        raw3 = find_dataset(self.raw, 3)
-        predictor = Predictor.from_model_dir(
-            model_dir,
-            folds="all",
-            device=self.device,
-            precision=self.precision or "auto",
-            tta=self.config.tta,
-        )
-        cases = find_cases(raw3 / "imagesTr")
-        out = self.predictions / model
-        report = predict_cases(predictor, cases, out, preview=True, resume=True, progress=self.progress)
-        if report.failed:
-            raise DemoError(f"prediction with {model_dir} failed for {report.failed}")
-        return {"folder": str(out), "cases": len(cases), "seconds_per_case": report.seconds}
-
-    def evaluate(self, model: str) -> dict:
-        from torsoseg.dataset import find_dataset
-        from torsoseg.evaluation import evaluate_folders
-
-        raw3 = find_dataset(self.raw, 3)
-        res = evaluate_folders(raw3, self.predictions / model, workers=self.workers, progress=self.progress)
-        path = res.save(self.evaluation / f"{model}.json")
-        _print(f"    {path}")
-        notes = res.report()
-        if notes:
-            _print("    " + notes.replace("\n", "\n    "))
-        return {"results": str(path)}
-
-
-def _cpu_seconds() -> float:
-    """CPU time (user + system) of this process and of its finished child processes."""
-    import resource
-
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _fork_context():
-    import multiprocessing
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method)
-
-
-def _write_phantom(kind: str, n: int, folder: str, seed: int, size: str) -> float:
-    """Worker: writes one kind's source dataset; returns the seconds it took."""
-    from torsoseg.phantom import write_source
-
-    t0 = time.perf_counter()
-    write_source(kind, n, folder, seed=seed, size=size)
-    return time.perf_counter() - t0
-
-
-def _machine() -> str:
-    import os
-
-    import torch
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"{platform.machine()} {platform.processor() or ''}".strip()
-        + f", {cores} cores, torch {torch.__version__}"
-    )
-
-
-def write_report(demo: Demo, started: float) -> tuple[Path, str]:
-    """Builds ``report.md`` from the saved evaluations; returns its path and the printable part."""
-    from torsoseg.evaluation import ROTH2017_TABLE1_DICE, EvaluationResult, comparison_table
-    from torsoseg.fileio import atomic_write_text
-
-    results = {
-        m: EvaluationResult.load(demo.evaluation / f"{m}.json")
-        for m in MODELS
-        if (demo.evaluation / f"{m}.json").is_file()
-    }
-    torso_order = list(ROTH2017_TABLE1_DICE)
-    main_models = [m for m in ("fine-tuned", "scratch") if m in results]
-    organs = [o for o in torso_order if any(o in results[m].organs for m in results)]
-    organs += [o for m in results for o in results[m].organs if o not in organs]
-    cfg = demo.config
-    tolerance = next(iter(results.values())).tolerance_mm if results else float("nan")
-    lines = [
-        "# torsoseg demo: Roth et al. 2017 on the phantom",
-        "",
-        f"Pretrain on {cfg.cases_1} abdomen phantoms (dataset 1, 7 labels), fine-tune on "
-        f"{cfg.cases_2} VISCERAL phantoms (dataset 2, 20 labels), test on {cfg.cases_3} unseen torso "
-        "phantoms (dataset 3, 8 labels), "
-        "organs matched by name. The control trains dataset 2 from scratch with the same budget "
-        f"({cfg.finetune_epochs} epochs x {cfg.iterations_per_epoch} iterations).",
-        "",
-        "## Dice per organ, side by side (avg ± std over the test cases)",
-        "",
-        comparison_table(
-            {m: results[m].summary("dice") for m in main_models},
-            organs,
-            reference=ROTH2017_TABLE1_DICE,
-            reference_name="Roth et al. 2017 (real CT)",
-        ),
-    ]
-    printable = "\n".join(lines[4:])
-    for m in main_models:
-        printable += f"\nTable 1 analogue, {m} model (Dice per test case):\n\n" + results[m].table("dice")
-    lines += [
-        "The published column is the paper's Table 1 on real CT, for orientation only: the phantom is "
-        "easier in some respects and harder in others, and this run trains for minutes instead of days.",
-        "",
-        "## HD95 and surface Dice side by side",
-        "",
-        "HD95 in mm (a missed organ counts as the image diagonal):",
-        "",
-        comparison_table({m: results[m].summary("hd95") for m in main_models}, organs, digits=1),
-        f"Surface Dice at {tolerance:g} mm:",
-        "",
-        comparison_table({m: results[m].summary("surface_dice") for m in main_models}, organs),
-    ]
-    for m, res in results.items():
-        lines += [f"## Table 1: {m} model, Dice per case", "", res.table("dice")]
-        notes = res.report()
-        if notes:
-            lines += ["```", notes, "```", ""]
-    previews = []
-    for m in main_models:
-        folder = demo.predictions / m
-        for png in sorted(folder.glob("*.png"))[:2]:
-            previews.append(f"![{m} {png.stem}]({png.relative_to(demo.out).as_posix()})")
-    if previews:
-        lines += ["## Previews", "", *previews, ""]
-    total = sum(demo.timings.values())
-    cpu_total = sum(demo.cpu_timings.values())
-    lines += ["## Steps and wall time", "", "| step | wall s | CPU s |", "|---|---|---|"]
-    lines += [f"| {k} | {v:.0f} | {demo.cpu_timings.get(k, 0.0):.0f} |" for k, v in demo.timings.items()]
-    lines += [
-        f"| **total (sum of steps)** | {total:.0f} | {cpu_total:.0f} |",
-        "",
-        f"This run: {time.perf_counter() - started:.0f} s of wall time; machine: {_machine()}.",
-        "",
-    ]
-    path = atomic_write_text(demo.out / "report.md", "\n".join(lines))
-    return path, printable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -530,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.no_progress,
     )
     started = time.perf_counter()
-    _print(f"torsoseg demo -> {demo.out}")
-    _print("settings: " + json.dumps(asdict(cfg)))
+    say(f"torsoseg demo -> {demo.out}")
+    say("settings: " + json.dumps(asdict(cfg)))
     try:
         demo.out.mkdir(parents=True, exist_ok=True)
         demo.check_config()
@@ -606,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for i, (key, title, fn) in enumerate(steps, start=1):
             demo.run_step(i, len(steps) + 1, key, title, fn)
-        _print(f"\n[{len(steps) + 1}/{len(steps) + 1}] write the report")
+        say(f"\n[{len(steps) + 1}/{len(steps) + 1}] write the report")
         path, printable = write_report(demo, started)
     except DemoError as e:
         print(f"torsoseg_demo: {e}", file=sys.stderr)
@@ -614,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("torsoseg_demo: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    _print("\n" + printable)
-    _print(f"report: {path}")
-    _print(
+    say("\n" + printable)
+    say(f"report: {path}")
+    say(
         f"total: {sum(demo.timings.values()):.0f} s of steps, {time.perf_counter() - started:.0f} s this run"
     )
     return 0

@@ -18,37 +18,74 @@ EPILOG = """examples:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="torsoseg_train",
-        description="Train the 3D U-Net of a planned and preprocessed dataset (from scratch, or fine-tuned from "
+        description="Train the 3D U-Net of a planned and preprocessed dataset (from scratch, or fine-tuned "
+        "from "
         "another dataset's model with a 10x smaller learning rate). Writes <results>/DatasetXXX_Name/"
         "<Trainer>__<plans>__<configuration>/fold_K/ with checkpoints, training_log.csv and progress.png.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dataset", help="dataset id (1, 001) or folder name (Dataset001_Abdomen)")
-    p.add_argument("--fold", default=None, choices=["0", "1", "2", "3", "4", "all"],
-                   help="cross-validation fold, or 'all' to train on every case (library default: 0)")
+    p.add_argument(
+        "--fold",
+        default=None,
+        choices=["0", "1", "2", "3", "4", "all"],
+        help="cross-validation fold, or 'all' to train on every case (library default: 0)",
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--pretrained", default=None, metavar="SRC_ID",
-                     help="fine-tune from the trained model of dataset SRC_ID (its plans must be compatible: plan "
-                     "this dataset with --plans-from SRC_ID)")
-    src.add_argument("--pretrained-checkpoint", default=None, metavar="PATH",
-                     help="fine-tune from this checkpoint file")
-    p.add_argument("--preset", default=None,
-                   help="settings preset: default, cpu, finetune, finetune_cpu (default: 'default', or "
-                   "'finetune' with --pretrained)")
+    src.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="SRC_ID",
+        help="fine-tune from the trained model of dataset SRC_ID (its plans must be compatible: plan "
+        "this dataset with --plans-from SRC_ID)",
+    )
+    src.add_argument(
+        "--pretrained-checkpoint", default=None, metavar="PATH", help="fine-tune from this checkpoint file"
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="settings preset: default, cpu, finetune, finetune_cpu (default: 'default', or "
+        "'finetune' with --pretrained)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="number of epochs (overrides the preset)")
     p.add_argument("--iterations-per-epoch", type=int, default=None, help="training steps per epoch")
     p.add_argument("--lr", type=float, default=None, help="initial learning rate (overrides the preset)")
-    p.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"],
-                   help="device (auto: CUDA with mixed precision when present, else CPU)")
-    p.add_argument("--precision", default=None, choices=["fp32", "bf16", "auto"],
-                   help="numeric precision (auto: bfloat16 on CPUs with AMX/AVX512-BF16, AMP on CUDA)")
-    p.add_argument("--resume", action="store_true", default=None,
-                   help="continue from the fold's checkpoint_latest.pt (with a larger --epochs: extend a "
-                   "finished run)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="background data-augmentation processes (0: inline)")
-    p.add_argument("--preprocessed", default=None, metavar="DIR",
-                   help="preprocessed root (default: $TORSOSEG_PREPROCESSED)")
+    p.add_argument(
+        "--device",
+        default=None,
+        choices=["cpu", "cuda", "auto"],
+        help="device (auto: CUDA with mixed precision when present, else CPU)",
+    )
+    p.add_argument(
+        "--precision",
+        default=None,
+        choices=["fp32", "bf16", "auto"],
+        help="numeric precision (auto: bfloat16 on CPUs with AMX/AVX512-BF16, AMP on CUDA)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="continue from the fold's checkpoint_latest.pt (with a larger --epochs: extend a finished run)",
+    )
+    p.add_argument(
+        "--freeze-encoder-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fine-tuning: keep the encoder's learning rate at 0 for the first N epochs",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="background data-augmentation processes (0: inline)"
+    )
+    p.add_argument(
+        "--preprocessed",
+        default=None,
+        metavar="DIR",
+        help="preprocessed root (default: $TORSOSEG_PREPROCESSED)",
+    )
     p.add_argument("--results", default=None, metavar="DIR", help="results root (default: $TORSOSEG_RESULTS)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
     p.add_argument("-v", "--verbose", action="store_true", help="log details")
@@ -57,20 +94,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     from torsoseg.training.finetune import IncompatiblePlansError
     from torsoseg.training.run import train_model
 
-    overrides = {"num_epochs": args.epochs, "iterations_per_epoch": args.iterations_per_epoch,
-                 "initial_lr": args.lr, "precision": args.precision, "num_workers": args.workers}
-    kwargs = {k: v for k, v in {"fold": args.fold, "preset": args.preset, "pretrained": args.pretrained,
-                                "pretrained_checkpoint": args.pretrained_checkpoint, "device": args.device,
-                                "resume": args.resume, "preprocessed_root": args.preprocessed,
-                                "results_root": args.results}.items() if v is not None}
+    overrides = {
+        "num_epochs": args.epochs,
+        "iterations_per_epoch": args.iterations_per_epoch,
+        "initial_lr": args.lr,
+        "precision": args.precision,
+        "num_workers": args.workers,
+        "freeze_encoder_epochs": args.freeze_encoder_epochs,
+    }
+    kwargs = {
+        k: v
+        for k, v in {
+            "fold": args.fold,
+            "preset": args.preset,
+            "pretrained": args.pretrained,
+            "pretrained_checkpoint": args.pretrained_checkpoint,
+            "device": args.device,
+            "resume": args.resume,
+            "preprocessed_root": args.preprocessed,
+            "results_root": args.results,
+        }.items()
+        if v is not None
+    }
     try:
-        summary = train_model(args.dataset, progress=not args.no_progress,
-                              echo=print, **kwargs, **overrides)
+        summary = train_model(args.dataset, progress=not args.no_progress, echo=print, **kwargs, **overrides)
     except IncompatiblePlansError as e:
         print(f"torsoseg_train: error: {e}", file=sys.stderr)
         return 2

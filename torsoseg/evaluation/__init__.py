@@ -6,15 +6,10 @@ Example:
     >>> print(res.table("dice"))  # doctest: +SKIP
 """
 
-from torsoseg.evaluation.evaluate import (
-    DEFAULT_TOLERANCE_MM,
-    CaseResult,
-    EvaluationResult,
-    evaluate_case,
-    evaluate_folders,
-)
+from torsoseg.evaluation.evaluate import DEFAULT_TOLERANCE_MM, evaluate_case, evaluate_folders
 from torsoseg.evaluation.matching import LabelMatching, OrganMatch, load_label_set, match_labels
 from torsoseg.evaluation.metrics import OrganScore, dice, hd95, organ_metrics, surface_dice
+from torsoseg.evaluation.results import CaseResult, EvaluationResult
 from torsoseg.evaluation.table import ROTH2017_TABLE1_DICE, Stats, comparison_table, format_table
 
 __all__ = [

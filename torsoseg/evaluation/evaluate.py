@@ -16,170 +16,20 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from torsoseg import imageio
-from torsoseg.dataset import DatasetJson
-from torsoseg.evaluation.matching import LabelMatching, OrganMatch, load_label_set, match_labels
+from torsoseg.evaluation.inputs import prediction_inputs, reference_inputs
+from torsoseg.evaluation.matching import LabelMatching, OrganMatch, match_labels
 from torsoseg.evaluation.metrics import OrganScore, image_diagonal_mm, organ_metrics
-from torsoseg.evaluation.table import Stats, check_metric, default_digits, format_table
-from torsoseg.fileio import atomic_write_json, read_json
+from torsoseg.evaluation.results import CaseResult, EvaluationResult
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE_MM = 2.0
-RESULT_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    """The scores of one case: organ -> :class:`OrganScore`, in the matching's organ order."""
-
-    case: str
-    reference: str
-    prediction: str
-    scores: dict[str, OrganScore]
-
-    def to_json(self) -> dict:
-        return {
-            "case": self.case,
-            "reference": self.reference,
-            "prediction": self.prediction,
-            "organs": {o: s.to_json() for o, s in self.scores.items()},
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping) -> CaseResult:
-        return cls(
-            case=str(d["case"]),
-            reference=str(d["reference"]),
-            prediction=str(d["prediction"]),
-            scores={o: OrganScore.from_json(s) for o, s in d["organs"].items()},
-        )
-
-
-@dataclass(frozen=True)
-class EvaluationResult:
-    """Every score of an evaluation, with what was matched and what could not be evaluated.
-
-    Attributes:
-        cases: per-case results, sorted by case identifier.
-        matching: which labels formed each organ; organs missing on either side.
-        tolerance_mm: the surface Dice tolerance.
-        reference_dir, prediction_dir: the evaluated folders.
-        missing_predictions: reference cases without a prediction file.
-        extra_predictions: prediction files without a reference case (ignored).
-        failed: case -> error message for cases that could not be evaluated.
-    """
-
-    cases: tuple[CaseResult, ...]
-    matching: LabelMatching
-    tolerance_mm: float
-    reference_dir: str = ""
-    prediction_dir: str = ""
-    missing_predictions: tuple[str, ...] = ()
-    extra_predictions: tuple[str, ...] = ()
-    failed: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def organs(self) -> list[str]:
-        """Evaluated organs (table columns)."""
-        return self.matching.organs
-
-    def values(self, metric: str = "dice") -> dict[str, dict[str, float]]:
-        """``case -> organ -> value`` of one metric (``dice``, ``hd95`` or ``surface_dice``)."""
-        check_metric(metric)
-        return {c.case: {o: float(getattr(s, metric)) for o, s in c.scores.items()} for c in self.cases}
-
-    def summary(self, metric: str = "dice") -> dict[str, Stats]:
-        """Per organ avg/std/min/max over the cases where the metric is defined."""
-        vals = self.values(metric)
-        return {o: Stats.of([v.get(o, float("nan")) for v in vals.values()]) for o in self.organs}
-
-    def table(self, metric: str = "dice", fmt: str = "md", digits: int | None = None) -> str:
-        """The paper's table of ``metric``: rows = cases, then avg, std, min, max (``fmt`` md or csv)."""
-        digits = default_digits(metric) if digits is None else digits
-        return format_table(self.values(metric), self.organs, fmt=fmt, digits=digits)
-
-    def report(self) -> str:
-        """Plain-text notes: organs not evaluated, cases missing or failed."""
-        lines = []
-        m = self.matching
-        if m.missing_in_prediction:
-            lines.append("reference organs the prediction lacks (not scored): "
-                         + ", ".join(m.missing_in_prediction))
-        if m.missing_in_reference:
-            lines.append("predicted organs the reference lacks (not scored): "
-                         + ", ".join(m.missing_in_reference))
-        if self.missing_predictions:
-            lines.append("reference cases without a prediction: " + ", ".join(self.missing_predictions))
-        if self.extra_predictions:
-            lines.append("predictions without a reference (ignored): " + ", ".join(self.extra_predictions))
-        for case, msg in self.failed.items():
-            lines.append(f"case {case} failed: {msg}")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict:
-        """JSON-ready dict (NaN as ``null``)."""
-        from torsoseg.evaluation.table import METRICS
-
-        return {
-            "format_version": RESULT_FORMAT_VERSION,
-            "reference_dir": self.reference_dir,
-            "prediction_dir": self.prediction_dir,
-            "tolerance_mm": self.tolerance_mm,
-            "organs": self.organs,
-            "matching": self.matching.to_json(),
-            "summary": {
-                metric: {o: s.to_json() for o, s in self.summary(metric).items()} for metric in METRICS
-            },
-            "cases": [c.to_json() for c in self.cases],
-            "missing_predictions": list(self.missing_predictions),
-            "extra_predictions": list(self.extra_predictions),
-            "failed": dict(self.failed),
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping, source: str = "results") -> EvaluationResult:
-        if d.get("format_version") != RESULT_FORMAT_VERSION:
-            raise ValueError(f"{source}: unsupported format_version {d.get('format_version')!r}")
-        mj = d["matching"]
-        matched = tuple(
-            OrganMatch(
-                organ=m["organ"],
-                reference_values=tuple(int(v) for v in m["reference"].values()),
-                prediction_values=tuple(int(v) for v in m["prediction"].values()),
-                reference_names=tuple(m["reference"]),
-                prediction_names=tuple(m["prediction"]),
-            )
-            for m in mj["matched"]
-        )
-        matching = LabelMatching(
-            matched, tuple(mj["missing_in_prediction"]), tuple(mj["missing_in_reference"])
-        )
-        return cls(
-            cases=tuple(CaseResult.from_json(c) for c in d["cases"]),
-            matching=matching,
-            tolerance_mm=float(d["tolerance_mm"]),
-            reference_dir=str(d.get("reference_dir", "")),
-            prediction_dir=str(d.get("prediction_dir", "")),
-            missing_predictions=tuple(d.get("missing_predictions", ())),
-            extra_predictions=tuple(d.get("extra_predictions", ())),
-            failed=dict(d.get("failed", {})),
-        )
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Writes the JSON atomically."""
-        return atomic_write_json(path, self.to_json())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> EvaluationResult:
-        return cls.from_json(read_json(path), source=str(path))
-
 
 # ---------------------------------------------------------------------------------------------------
 # one case
@@ -304,98 +154,6 @@ def _case_job(args: tuple) -> tuple[str, CaseResult | None, str | None]:
             raise
         return case, None, str(e)
 
-
-# ---------------------------------------------------------------------------------------------------
-# folders
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Inputs:
-    labels: dict[str, int]
-    files: dict[str, Path]
-    annotated: dict[str, list[str]] | None
-    label_source: str
-
-
-def _label_files(folder: Path, ending: str | None = None) -> dict[str, Path]:
-    files = imageio.list_images(folder)
-    if ending is not None:
-        files = [f for f in files if f.name.endswith(ending)]
-    out: dict[str, Path] = {}
-    for f in files:
-        out[imageio.strip_suffix(f.name)] = f
-    return out
-
-
-def reference_inputs(
-    ref_dir: str | os.PathLike, ref_labels: str | os.PathLike | Mapping | None = None
-) -> _Inputs:
-    """Label set, label files and per-case annotated organs of a reference folder (see module doc)."""
-    d = Path(ref_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"{d}: reference folder does not exist")
-    ds_dir = None
-    if (d / "dataset.json").is_file() and (d / "labelsTr").is_dir():
-        ds_dir = d
-    elif d.name == "labelsTr" and (d.parent / "dataset.json").is_file():
-        ds_dir = d.parent
-    if ds_dir is not None:
-        ds = DatasetJson.load(ds_dir / "dataset.json")
-        folder = ds_dir / "labelsTr"
-        labels = load_label_set(ref_labels) if ref_labels is not None else dict(ds.labels)
-        source = str(ref_labels) if ref_labels is not None and not isinstance(ref_labels, Mapping) else str(
-            ds_dir / "dataset.json"
-        )
-        annotated = ds.extra.get("annotated")
-        if annotated is not None and not isinstance(annotated, Mapping):
-            logger.warning("%s: 'annotated' is not a mapping; ignored", ds_dir / "dataset.json")
-            annotated = None
-        files = _label_files(folder, ds.file_ending)
-        ann = _canonical_annotated(annotated) if annotated else None
-        return _Inputs(labels, files, ann, source)
-    if ref_labels is None:
-        if (d / "labels.json").is_file():
-            ref_labels = d / "labels.json"
-        else:
-            raise FileNotFoundError(
-                f"{d}: no dataset.json with labelsTr/ and no labels.json; pass the reference label set "
-                "(--ref-labels JSON, name -> value)"
-            )
-    labels = load_label_set(ref_labels)
-    source = "given mapping" if isinstance(ref_labels, Mapping) else str(ref_labels)
-    return _Inputs(labels, _label_files(d), None, source)
-
-
-def _canonical_annotated(annotated: Mapping) -> dict[str, list[str]]:
-    from torsoseg import organs as vocab
-
-    out = {}
-    for case, names in annotated.items():
-        out[str(case)] = [vocab.canonical_name(n) if vocab.is_known(n) else str(n) for n in names]
-    return out
-
-
-def prediction_inputs(
-    pred_dir: str | os.PathLike, pred_labels: str | os.PathLike | Mapping | None = None
-) -> _Inputs:
-    """Label set and label files of a prediction folder (``labels.json`` unless ``pred_labels`` is given)."""
-    d = Path(pred_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"{d}: prediction folder does not exist")
-    if pred_labels is None:
-        for name in ("labels.json", "dataset.json"):
-            if (d / name).is_file():
-                pred_labels = d / name
-                break
-        else:
-            raise FileNotFoundError(
-                f"{d}: no labels.json (torsoseg_predict writes one); pass the prediction label set "
-                "(--pred-labels JSON, name -> value)"
-            )
-    labels = load_label_set(pred_labels)
-    source = "given mapping" if isinstance(pred_labels, Mapping) else str(pred_labels)
-    return _Inputs(labels, _label_files(d), None, source)
 
 
 def evaluate_folders(

@@ -4,9 +4,11 @@ The network predicts on the canonical, cropped, resampled grid. To return to the
 
 1. logits (or probabilities) are resampled to the cropped grid at the original spacing with separable
    linear interpolation (pixel-centre mapping, the same as ``skimage.transform.resize(order=1)`` and
-   ``torch.nn.functional.interpolate(mode="trilinear", align_corners=False)``), in slabs along axis 0:
-   only one slab of all classes is ever held in float32, never the whole volume, never float64;
-2. the argmax of each slab is written into a ``uint8`` (``int16`` beyond 256 classes) label map;
+   ``torch.nn.functional.interpolate(mode="trilinear", align_corners=False)``), one class at a time and
+   in slabs along axis 0: only two float32 slabs of the output grid exist at once, never all classes at
+   full resolution, never float64;
+2. a running maximum over the classes gives each slab's argmax, written into a ``uint8`` (``int16``
+   beyond 256 classes) label map;
 3. the label map is pasted into the uncropped canonical grid (background outside the crop box) and the
    canonical permutation/flips are undone (:func:`torsoseg.imageio.restore_orientation`).
 
@@ -98,36 +100,70 @@ def label_dtype(num_classes: int) -> np.dtype:
     return np.dtype(np.uint8) if num_classes <= 256 else np.dtype(np.int16)
 
 
+def _resample_slab(src: torch.Tensor, x_plan: tuple | None, out_yz: tuple[int, int]) -> torch.Tensor:
+    """``(C, x_in, Y, Z)`` float32 -> ``(C, x_out, Y', Z')``: slab-local x plan, then bilinear y/z.
+
+    Bilinear ``align_corners=False`` uses the same pixel-centre mapping as :func:`linear_resize_indices`.
+    """
+    if x_plan is not None:
+        src = _resize_axis(src, 1, *x_plan)
+    if tuple(src.shape[2:]) != tuple(out_yz):
+        c, xs = int(src.shape[0]), int(src.shape[1])
+        src = torch.nn.functional.interpolate(
+            src.reshape(1, c * xs, *src.shape[2:]), size=tuple(out_yz), mode="bilinear", align_corners=False
+        ).reshape(c, xs, *out_yz)
+    return src
+
+
+def _slab_source(scores: torch.Tensor, x0: int, x1: int, plan: tuple, same_x: bool):
+    """Input x range and slab-local x plan for output slab ``[x0, x1)``."""
+    if same_x:
+        return x0, x1, None
+    i0, i1, w = plan
+    lo, hi = int(i0[x0]), int(i1[x1 - 1]) + 1
+    return lo, hi, (i0[x0:x1] - lo, i1[x0:x1] - lo, w[x0:x1])
+
+
 def resample_argmax(
     scores: torch.Tensor, out_shape: Sequence[int], chunk_bytes: int = DEFAULT_CHUNK_BYTES
 ) -> np.ndarray:
     """Label map of the class-wise linearly resampled ``scores``.
 
+    Classes are resampled one at a time, slab by slab along axis 0, keeping a running maximum: the only
+    float32 buffers are two slabs of the output grid (never ``K`` classes at full resolution).
+
     Args:
-        scores: ``(K, X, Y, Z)`` logits or probabilities (any float dtype, any device).
+        scores: ``(K, X, Y, Z)`` logits or probabilities (any float dtype; CPU).
         out_shape: target ``(X', Y', Z')``.
-        chunk_bytes: memory budget of one float32 slab of all ``K`` resampled classes.
+        chunk_bytes: memory budget of the float32 slab buffers.
 
     Returns:
-        ``(X', Y', Z')`` ``uint8`` (``int16`` beyond 256 classes) argmax (first class wins a tie).
+        ``(X', Y', Z')`` ``uint8`` (``int16`` beyond 256 classes) argmax (the first class wins a tie).
     """
     if scores.ndim != 4:
         raise ValueError(f"scores must be (K, X, Y, Z), got shape {tuple(scores.shape)}")
     k = int(scores.shape[0])
     out_shape = tuple(int(s) for s in out_shape)
+    if len(out_shape) != 3 or min(out_shape) < 1:
+        raise ValueError(f"out_shape must be 3 positive integers, got {out_shape}")
     out = np.empty(out_shape, dtype=label_dtype(k))
-    i0, i1, w = linear_resize_indices(int(scores.shape[1]), out_shape[0])
-    slice_bytes = 4 * k * max(out_shape[1] * out_shape[2], int(scores.shape[2]) * int(scores.shape[3]))
     same_x = int(scores.shape[1]) == out_shape[0]
+    plan = linear_resize_indices(int(scores.shape[1]), out_shape[0])
+    slice_bytes = 4 * 3 * out_shape[1] * out_shape[2]
+    tdtype = torch.uint8 if out.dtype == np.uint8 else torch.int16
     with torch.inference_mode():
         for x0, x1 in _slabs(out_shape[0], slice_bytes, chunk_bytes):
-            if same_x:
-                src = scores[:, x0:x1]
-            else:
-                lo, hi = int(i0[x0]), int(i1[x1 - 1]) + 1
-                src = _resize_axis(scores[:, lo:hi].float(), 1, i0[x0:x1] - lo, i1[x0:x1] - lo, w[x0:x1])
-            part = resize_linear(src, (x1 - x0, *out_shape[1:]))
-            out[x0:x1] = part.argmax(0).cpu().numpy().astype(out.dtype, copy=False)
+            lo, hi, x_plan = _slab_source(scores, x0, x1, plan, same_x)
+            best: torch.Tensor | None = None
+            idx = torch.zeros((x1 - x0, *out_shape[1:]), dtype=tdtype)
+            for c in range(k):
+                v = _resample_slab(scores[c:c + 1, lo:hi].float(), x_plan, out_shape[1:])[0]
+                if best is None:
+                    best = v.clone()  # v may be a view of ``scores`` (no resampling needed)
+                    continue
+                idx.masked_fill_(v > best, c)
+                torch.maximum(best, v, out=best)
+            out[x0:x1] = idx.numpy()
     return out
 
 
@@ -141,15 +177,14 @@ def resample_probabilities(
     k = int(probabilities.shape[0])
     out_shape = tuple(int(s) for s in out_shape)
     out = np.empty((k, *out_shape), dtype=np.float16)
-    i0, i1, w = linear_resize_indices(int(probabilities.shape[1]), out_shape[0])
-    in_slice = int(probabilities.shape[2]) * int(probabilities.shape[3])
-    slice_bytes = 4 * k * max(out_shape[1] * out_shape[2], in_slice)
+    same_x = int(probabilities.shape[1]) == out_shape[0]
+    plan = linear_resize_indices(int(probabilities.shape[1]), out_shape[0])
+    slice_bytes = 4 * 2 * k * out_shape[1] * out_shape[2]
     with torch.inference_mode():
         for x0, x1 in _slabs(out_shape[0], slice_bytes, chunk_bytes):
-            lo, hi = int(i0[x0]), int(i1[x1 - 1]) + 1
-            src = probabilities[:, lo:hi].float()
-            src = _resize_axis(src, 1, i0[x0:x1] - lo, i1[x0:x1] - lo, w[x0:x1])
-            out[:, x0:x1] = resize_linear(src, (x1 - x0, *out_shape[1:])).cpu().numpy().astype(np.float16)
+            lo, hi, x_plan = _slab_source(probabilities, x0, x1, plan, same_x)
+            slab = _resample_slab(probabilities[:, lo:hi].float(), x_plan, out_shape[1:])
+            out[:, x0:x1] = slab.numpy().astype(np.float16)
     return out
 
 

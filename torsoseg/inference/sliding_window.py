@@ -317,7 +317,7 @@ def sliding_window_logits(
                 w = weights[0][ix][:, None, None] * weights[1][iy][None, :, None]
                 w = w * weights[2][iz][None, None, :]
                 target = out[(slice(None), *sl)]
-                target += logits[b] * w.to(logits.device)
+                target += logits[b].mul_(w.to(logits.device))
         if tuple(out.shape[1:]) == tuple(data.shape[1:]):
             return out
         return out[(slice(None), *crop)].contiguous()

@@ -39,7 +39,9 @@ class ConvBlock(nn.Module):
         return self.act(self.norm(self.conv(x)))
 
 
-def _stage(in_ch: int, out_ch: int, kernel: Sequence[int], stride: Sequence[int], n_conv: int) -> nn.Sequential:
+def _stage(
+    in_ch: int, out_ch: int, kernel: Sequence[int], stride: Sequence[int], n_conv: int
+) -> nn.Sequential:
     blocks = [ConvBlock(in_ch, out_ch, kernel, stride)]
     blocks += [ConvBlock(out_ch, out_ch, kernel) for _ in range(n_conv - 1)]
     return nn.Sequential(*blocks)
@@ -92,15 +94,21 @@ class UNet3D(nn.Module):
         self.encoder = nn.ModuleList()
         ch = self.in_channels
         for s in range(n):
-            self.encoder.append(_stage(ch, self.features[s], self.kernel_sizes[s], self.strides[s], n_conv_per_stage))
+            self.encoder.append(
+                _stage(ch, self.features[s], self.kernel_sizes[s], self.strides[s], n_conv_per_stage)
+            )
             ch = self.features[s]
         self.upsample = nn.ModuleList()
         self.decoder = nn.ModuleList()
         for s in range(n - 2, -1, -1):  # decoder index d = n-2-s
             st = self.strides[s + 1]
-            self.upsample.append(nn.ConvTranspose3d(self.features[s + 1], self.features[s], st, st, bias=False))
+            self.upsample.append(
+                nn.ConvTranspose3d(self.features[s + 1], self.features[s], st, st, bias=False)
+            )
             self.decoder.append(
-                _stage(2 * self.features[s], self.features[s], self.kernel_sizes[s], (1, 1, 1), n_conv_per_stage)
+                _stage(
+                    2 * self.features[s], self.features[s], self.kernel_sizes[s], (1, 1, 1), n_conv_per_stage
+                )
             )
         # seg_heads[i]: resolution level i (0 = full resolution)
         self.seg_heads = nn.ModuleList(nn.Conv3d(self.features[i], self.num_classes, 1) for i in range(n - 1))

@@ -9,7 +9,15 @@ Example:
     >>> case = generate_case("abdomen", seed=0, size="tiny")  # doctest: +SKIP
 """
 
-from torsoseg.phantom.case import ORIENTATIONS, SIZES, PhantomCase, generate_case
+from torsoseg.phantom.case import (
+    ORIENTATIONS,
+    SIZES,
+    CasePlan,
+    PhantomCase,
+    generate_case,
+    plan_case,
+    render_plan,
+)
 from torsoseg.phantom.intensities import PHASES
 from torsoseg.phantom.labels import KINDS, source_labels
 from torsoseg.phantom.layouts import write_source
@@ -19,8 +27,11 @@ __all__ = [
     "ORIENTATIONS",
     "PHASES",
     "SIZES",
+    "CasePlan",
     "PhantomCase",
     "generate_case",
+    "plan_case",
+    "render_plan",
     "source_labels",
     "write_source",
 ]

@@ -21,6 +21,7 @@ from torsoseg.phantom.labels import KINDS, check_kind, internal_to_source, sourc
 from torsoseg.phantom.layout import Layout, sample_layout
 from torsoseg.phantom.patient import Patient, sample_patient
 from torsoseg.phantom.render import Grid, RenderContext, finish_image, paint
+from torsoseg.phantom.trunk import ARM_GAP
 from torsoseg.phantom.vessels import vessels
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ def scan_grid(kind: str, size: str, pt: Patient, rng: np.random.Generator) -> Gr
     a = float(np.max(np.interp(zz, pt.body_z, pt.body_a)))
     bf = float(np.max(np.interp(zz, pt.body_z, pt.body_bf)))
     bb = float(np.max(np.interp(zz, pt.body_z, pt.body_bb)))
-    fov = 2.0 * max(a, (bf + bb) / 2.0) + float(rng.uniform(25, 80))
+    half = a + (2 * pt.arm_radius + ARM_GAP if pt.arm_radius > 0 else 0.0)
+    fov = 2.0 * max(half, (bf + bb) / 2.0) + float(rng.uniform(25, 80))
     cx = float(rng.uniform(-10, 10))
     cy = (bb - bf) / 2.0 + float(rng.uniform(-5, 15))
     extent_z = top - bottom
@@ -169,6 +171,7 @@ def _anatomy(pt, lay, hu, rng_for):
     parts += trunk.sternum(pt, hu, rng_for("sternum"))
     parts += trunk.pelvis(pt, hu, rng_for("pelvis"))
     parts += trunk.rectus_abdominis(pt, hu, rng_for("rectus"))
+    parts += trunk.arms(pt, hu, rng_for("arms"))
     return parts
 
 

@@ -57,6 +57,8 @@ class Patient:
         height: craniocaudal scale factor (1 = average adult).
         width, depth: lateral and anteroposterior scale factors.
         obesity: 0 (lean) .. 1 (obese): fat thickness and visceral fat.
+        arm_radius: radius of the upper arms when they lie beside the body (arms down), else 0 (arms
+            raised above the head, out of the field of view, as usual for torso CT).
     """
 
     body_z: tuple[float, ...]
@@ -78,6 +80,7 @@ class Patient:
     width: float
     depth: float
     obesity: float
+    arm_radius: float = 0.0
 
     # --- body outline -------------------------------------------------------------------------------
     def outline(self, z, inset_a: float = 0.0, inset_bf: float = 0.0, inset_bb: float = 0.0):
@@ -148,10 +151,12 @@ class Patient:
     # --- spine --------------------------------------------------------------------------------------
     def level_z(self, level: str) -> float:
         """z of the centre of vertebral body ``level`` (``"T12"``, ``"L1"``, ...)."""
+        if level not in LEVELS:
+            raise ValueError(f"unknown vertebral level {level!r}; valid levels: {', '.join(LEVELS)}")
         i = LEVELS.index(level)
         i_l1 = LEVELS.index("L1")
         if i <= i_l1:
-            return self.l1_z + (i_l1 - i) * self.pitch_thoracic + (0 if i == i_l1 else 0.0)
+            return self.l1_z + (i_l1 - i) * self.pitch_thoracic
         return self.l1_z - (i - i_l1) * self.pitch_lumbar
 
     def level_centres(self) -> np.ndarray:
@@ -221,4 +226,5 @@ def sample_patient(rng: np.random.Generator) -> Patient:
         width=width,
         depth=depth,
         obesity=obesity,
+        arm_radius=float(rng.uniform(36, 48) * width * (1 + 0.2 * obesity)) if rng.uniform() < 0.3 else 0.0,
     )

@@ -16,11 +16,12 @@ from torsoseg.phantom.render import Part
 from torsoseg.phantom.shapes import ellipsoid, ellipsoid_local, rotation, shell, to_local
 
 BIG = 1e4
+ARM_GAP = 12.0  #: mm between the trunk and an arm lying beside it
 
 
 def body_box(pt: Patient) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """Bounding box (lo, hi) of the whole body and table in the patient frame."""
-    a = max(pt.body_a) + 5
+    """Bounding box (lo, hi) of the whole body (arms included) and table in the patient frame."""
+    a = max(pt.body_a) + 5 + (2 * pt.arm_radius + ARM_GAP if pt.arm_radius > 0 else 0.0)
     return (-a, -max(pt.body_bf) - 5, pt.body_z[0]), (a, max(pt.body_bb) + 45, pt.body_z[-1])
 
 
@@ -324,4 +325,62 @@ def pelvis(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[
             0,
         )
     )
+    return parts
+
+
+def arms(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[Part]:
+    """Arms lying beside the trunk (patients with ``arm_radius > 0``), unlabelled.
+
+    Skin and fat, muscle, the humerus down to the elbow, then the forearm with radius and ulna.
+    """
+    if pt.arm_radius <= 0:
+        return []
+    r = pt.arm_radius
+    shoulder = pt.level_z("T2")
+    elbow = pt.dome_right - float(rng.uniform(60, 110)) * pt.height
+    wrist = elbow - float(rng.uniform(230, 260)) * pt.height
+    fat = float(rng.uniform(4, 10)) + 12.0 * pt.obesity
+    z_ctrl = [wrist, elbow, shoulder]
+    r_ctrl = [0.6 * r, 0.8 * r, r]
+    reach = float(np.max(pt.body_a)) + ARM_GAP + 2 * r + 10
+    inner = float(np.interp(np.linspace(wrist, shoulder, 32), pt.body_z, pt.body_a).min()) + ARM_GAP - 10
+
+    def radius_at(z):
+        return np.interp(z, z_ctrl, r_ctrl).astype(np.float32)
+
+    parts = []
+    for sign in (-1.0, 1.0):
+        arm_y = float(rng.uniform(-10, 25))
+
+        def centre(z, sign=sign, arm_y=arm_y):
+            a = np.interp(z, pt.body_z, pt.body_a).astype(np.float32)
+            return sign * (a + ARM_GAP + radius_at(z)), np.float32(arm_y)
+
+        def limb(b, inset=0.0, centre=centre):
+            cx, cy = centre(b.zo)
+            d = np.sqrt((b.x - cx) ** 2 + (b.y - cy) ** 2) - radius_at(b.zo) + inset
+            return np.maximum(d, np.maximum(b.z - np.float32(shoulder), np.float32(wrist) - b.z))
+
+        def bones(b, inset=0.0, centre=centre, sign=sign):
+            cx, cy = centre(b.zo)
+            upper = np.sqrt((b.x - cx) ** 2 + (b.y - cy) ** 2) - 11.0 + inset
+            upper = np.where(b.z > elbow, upper, BIG)
+            fx = cx + sign * 9.0
+            fore = np.minimum(
+                np.sqrt((b.x - fx) ** 2 + (b.y - cy + 8) ** 2),
+                np.sqrt((b.x - fx) ** 2 + (b.y - cy - 10) ** 2),
+            )
+            fore = np.where(b.z <= elbow, fore - 7.0 + inset, BIG)
+            d = np.minimum(upper, fore)
+            return np.maximum(d, np.maximum(b.z - np.float32(shoulder - 20), np.float32(wrist) - b.z))
+
+        lo = (-reach if sign < 0 else inner, -r - 40, wrist)
+        hi = (-inner if sign < 0 else reach, r + 40, shoulder)
+        parts += [
+            Part("arm_skin", lo, hi, limb, hu["skin"], 0),
+            Part("arm_fat", lo, hi, lambda b, limb=limb: limb(b, 1.5), hu["fat"], 0),
+            Part("arm_muscle", lo, hi, lambda b, limb=limb: limb(b, fat), hu["muscle"], 0),
+            Part("arm_bone", lo, hi, bones, hu["bone_cortex"], 0),
+            Part("arm_marrow", lo, hi, lambda b, bones=bones: bones(b, 3.0), hu["bone_marrow"] - 100, None),
+        ]
     return parts

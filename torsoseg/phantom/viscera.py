@@ -41,7 +41,7 @@ def _in_abdomen(pt: Patient, b, d, spine_gap: float | None = None):
 def bowel(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generator) -> list[Part]:
     """Small-bowel loops (convoluted tubes from a noise field), the colon and the duodenum."""
     lo, hi = body_box(pt)
-    top = pt.l1_z - 15.0 * pt.height
+    top = pt.l1_z + 25.0 * pt.height
     bottom = lay.bladder.centre[2] - 10.0
     lo_b = (lo[0], lo[1], bottom)
     hi_b = (hi[0], hi[1], top)
@@ -131,6 +131,12 @@ def liver(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generat
     """Liver (two smoothly joined lobes under the right dome) with hepatic veins inside it."""
     r, le = lay.liver_right, lay.liver_left
     lab = INTERNAL["liver"]
+    panc = smooth_path(lay.pancreas_path, 2)
+    panc_r = np.interp(
+        np.linspace(0, 1, len(panc)), np.linspace(0, 1, len(lay.pancreas_radii)), lay.pancreas_radii
+    )
+    duo = smooth_path(lay.duodenum_path, 2)
+    gap = float(rng.uniform(8.0, 16.0))
 
     def sdf(b):
         d = smooth_union(
@@ -139,6 +145,9 @@ def liver(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generat
             25.0,
         )
         d = d + 5.0 * b.noise("liver_shape", 45.0) + 1.0 * b.noise("liver_edge", 8.0)
+        # the visceral surface keeps clear of the pancreas and duodenum (fat, lesser sac between them)
+        keep_out = np.minimum(b.tube(panc, panc_r + gap), b.tube(duo, 11.0 + gap))
+        d = np.maximum(d, -keep_out)
         return _in_abdomen(pt, b, d, spine_gap=40.0)
 
     def liver_hu(b):

@@ -1,1 +1,22 @@
-"""training."""
+"""Training: settings presets, data loading and augmentation, losses, the loop, checkpoints, fine-tuning.
+
+``train_model(dataset_id, fold, preset=..., pretrained=...)`` is the entry point (the CLI
+``torsoseg_train`` calls it). See ``documentation/training.md``.
+"""
+
+from torsoseg.training.settings import PRESETS, AugmentationSettings, TrainingSettings, get_settings
+
+__all__ = ["PRESETS", "AugmentationSettings", "TrainingSettings", "get_settings", "train_model",
+           "load_checkpoint", "save_checkpoint"]
+
+
+def __getattr__(name: str):  # lazy: keeps ``import torsoseg.training`` free of torch until needed
+    if name == "train_model":
+        from torsoseg.training.run import train_model
+
+        return train_model
+    if name in ("load_checkpoint", "save_checkpoint"):
+        from torsoseg.training import checkpoint
+
+        return getattr(checkpoint, name)
+    raise AttributeError(f"module 'torsoseg.training' has no attribute {name!r}")

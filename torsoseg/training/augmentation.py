@@ -18,7 +18,9 @@ import numpy as np
 from torsoseg.training.settings import AugmentationSettings
 
 
-def initial_patch_size(patch_size: Sequence[int], rotation_deg: float, max_scale: float) -> tuple[int, int, int]:
+def initial_patch_size(
+    patch_size: Sequence[int], rotation_deg: float, max_scale: float
+) -> tuple[int, int, int]:
     """Patch to sample before the spatial transform so that rotating by up to ``rotation_deg`` about any axis
     and zooming out by ``max_scale`` (batchgenerators multiplies the sampling grid by the scale) never
     reaches outside it.
@@ -43,15 +45,23 @@ def initial_patch_size(patch_size: Sequence[int], rotation_deg: float, max_scale
 
 
 def _rotation_matrix(ax: float, ay: float, az: float) -> np.ndarray:
-    cx, sx, cy, sy, cz, sz = math.cos(ax), math.sin(ax), math.cos(ay), math.sin(ay), math.cos(az), math.sin(az)
+    cx, sx, cy, sy, cz, sz = (
+        math.cos(ax),
+        math.sin(ax),
+        math.cos(ay),
+        math.sin(ay),
+        math.cos(az),
+        math.sin(az),
+    )
     rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
     return rz @ ry @ rx
 
 
-def mirror_sample(data: np.ndarray, seg: np.ndarray | None, axes: Sequence[int],
-                  swap_table: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def mirror_sample(
+    data: np.ndarray, seg: np.ndarray | None, axes: Sequence[int], swap_table: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Flips one sample along the given spatial axes (deterministic: the axes were sampled before).
 
     Args:
@@ -121,8 +131,9 @@ class FinalizeTransform:
         return batch
 
 
-def training_transforms(patch_size: Sequence[int], aug: AugmentationSettings,
-                        swap_table: np.ndarray | None) -> Any:
+def training_transforms(
+    patch_size: Sequence[int], aug: AugmentationSettings, swap_table: np.ndarray | None
+) -> Any:
     """The batchgenerators ``Compose`` used for training batches.
 
     Args:
@@ -143,24 +154,51 @@ def training_transforms(patch_size: Sequence[int], aug: AugmentationSettings,
     rot = math.radians(aug.rotation_deg)
     transforms = [
         SpatialTransform(
-            tuple(int(p) for p in patch_size), patch_center_dist_from_border=None,
-            do_elastic_deform=False, do_rotation=aug.p_rotation > 0,
-            angle_x=(-rot, rot), angle_y=(-rot, rot), angle_z=(-rot, rot), p_rot_per_axis=1,
-            do_scale=aug.p_scale > 0, scale=tuple(aug.scale_range), border_mode_data="constant",
-            border_cval_data=0, order_data=aug.order_data, border_mode_seg="constant", border_cval_seg=0,
-            order_seg=1, random_crop=False, p_el_per_sample=0, p_scale_per_sample=aug.p_scale,
-            p_rot_per_sample=aug.p_rotation, independent_scale_for_each_axis=False,
+            tuple(int(p) for p in patch_size),
+            patch_center_dist_from_border=None,
+            do_elastic_deform=False,
+            do_rotation=aug.p_rotation > 0,
+            angle_x=(-rot, rot),
+            angle_y=(-rot, rot),
+            angle_z=(-rot, rot),
+            p_rot_per_axis=1,
+            do_scale=aug.p_scale > 0,
+            scale=tuple(aug.scale_range),
+            border_mode_data="constant",
+            border_cval_data=0,
+            order_data=aug.order_data,
+            border_mode_seg="constant",
+            border_cval_seg=0,
+            order_seg=1,
+            random_crop=False,
+            p_el_per_sample=0,
+            p_scale_per_sample=aug.p_scale,
+            p_rot_per_sample=aug.p_rotation,
+            independent_scale_for_each_axis=False,
         ),
         GaussianNoiseTransform(noise_variance=tuple(aug.noise_variance), p_per_sample=aug.p_noise),
-        GaussianBlurTransform(tuple(aug.blur_sigma), different_sigma_per_channel=True,
-                              p_per_sample=aug.p_blur, p_per_channel=0.5),
-        BrightnessMultiplicativeTransform(multiplier_range=tuple(aug.brightness_range),
-                                          p_per_sample=aug.p_brightness),
+        GaussianBlurTransform(
+            tuple(aug.blur_sigma),
+            different_sigma_per_channel=True,
+            p_per_sample=aug.p_blur,
+            p_per_channel=0.5,
+        ),
+        BrightnessMultiplicativeTransform(
+            multiplier_range=tuple(aug.brightness_range), p_per_sample=aug.p_brightness
+        ),
         ContrastAugmentationTransform(contrast_range=tuple(aug.contrast_range), p_per_sample=aug.p_contrast),
-        SimulateLowResolutionTransform(zoom_range=tuple(aug.lowres_zoom), per_channel=True, p_per_channel=0.5,
-                                       order_downsample=0, order_upsample=3, p_per_sample=aug.p_lowres,
-                                       ignore_axes=None),
-        GammaTransform(tuple(aug.gamma_range), True, True, retain_stats=True, p_per_sample=aug.p_gamma_inverted),
+        SimulateLowResolutionTransform(
+            zoom_range=tuple(aug.lowres_zoom),
+            per_channel=True,
+            p_per_channel=0.5,
+            order_downsample=0,
+            order_upsample=3,
+            p_per_sample=aug.p_lowres,
+            ignore_axes=None,
+        ),
+        GammaTransform(
+            tuple(aug.gamma_range), True, True, retain_stats=True, p_per_sample=aug.p_gamma_inverted
+        ),
         GammaTransform(tuple(aug.gamma_range), False, True, retain_stats=True, p_per_sample=aug.p_gamma),
     ]
     if aug.mirror_axes:

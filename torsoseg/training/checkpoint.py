@@ -29,10 +29,18 @@ def rng_state() -> dict[str, Any]:
     py_version, py_state, py_gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-                  "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": {"version": int(py_version), "state": list(py_state),
-                   "gauss": None if py_gauss is None else float(py_gauss)},
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {
+            "version": int(py_version),
+            "state": list(py_state),
+            "gauss": None if py_gauss is None else float(py_gauss),
+        },
     }
 
 
@@ -40,8 +48,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restores what :func:`rng_state` returned."""
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state((n["kind"], np.asarray(n["keys"].numpy(), dtype=np.uint32), n["pos"],
-                         n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (
+            n["kind"],
+            np.asarray(n["keys"].numpy(), dtype=np.uint32),
+            n["pos"],
+            n["has_gauss"],
+            n["cached_gaussian"],
+        )
+    )
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
 
@@ -89,6 +104,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if missing:
         raise ValueError(f"{p}: not a torsoseg checkpoint (missing {', '.join(missing)})")
     if ckpt["format_version"] != CHECKPOINT_FORMAT_VERSION:
-        raise ValueError(f"{p}: checkpoint format_version {ckpt['format_version']!r} is not supported "
-                         f"(expected {CHECKPOINT_FORMAT_VERSION})")
+        raise ValueError(
+            f"{p}: checkpoint format_version {ckpt['format_version']!r} is not supported "
+            f"(expected {CHECKPOINT_FORMAT_VERSION})"
+        )
     return ckpt

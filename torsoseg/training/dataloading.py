@@ -46,8 +46,12 @@ class BackgroundBatches:
         from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
 
         self._aug = NonDetMultiThreadedAugmenter(
-            loader, transform, num_processes=int(workers), num_cached=max(2, 2 * int(workers)),
-            seeds=[int(seed) + i for i in range(int(workers))], pin_memory=False,
+            loader,
+            transform,
+            num_processes=int(workers),
+            num_cached=max(2, 2 * int(workers)),
+            seeds=[int(seed) + i for i in range(int(workers))],
+            pin_memory=False,
         )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

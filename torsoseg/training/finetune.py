@@ -20,8 +20,14 @@ from torsoseg import organs
 from torsoseg.planning.plans import Plans
 
 #: Plan fields that must agree between the pretrained model and the fine-tuning target.
-COMPATIBILITY_FIELDS = ("num_input_channels", "patch_size", "strides", "kernel_sizes", "features",
-                        "n_conv_per_stage")
+COMPATIBILITY_FIELDS = (
+    "num_input_channels",
+    "patch_size",
+    "strides",
+    "kernel_sizes",
+    "features",
+    "n_conv_per_stage",
+)
 #: Fields that should agree (a difference is reported as a warning line, not an error).
 ADVISORY_FIELDS = ("target_spacing", "normalization")
 _HEAD_KEY = re.compile(r"^seg_heads\.(\d+)\.(weight|bias)$")
@@ -67,27 +73,39 @@ def check_compatible(source: Plans, target: Plans, source_name: str = "pretraine
     if errors:
         src_id = source.dataset_name[7:10] if source.dataset_name.startswith("Dataset") else "SRC"
         tgt_id = target.dataset_name[7:10] if target.dataset_name.startswith("Dataset") else "ID"
-        hint = (f"plan the target with the source's plans: torsoseg_plan_and_preprocess {int(tgt_id)} "
-                f"--plans-from {int(src_id)}" if src_id.isdigit() and tgt_id.isdigit()
-                else "plan the target with --plans-from the source dataset")
+        hint = (
+            f"plan the target with the source's plans: torsoseg_plan_and_preprocess {int(tgt_id)} "
+            f"--plans-from {int(src_id)}"
+            if src_id.isdigit() and tgt_id.isdigit()
+            else "plan the target with --plans-from the source dataset"
+        )
         raise IncompatiblePlansError(
-            f"cannot fine-tune {target.dataset_name} from {source.dataset_name} ({source_name}): plans differ\n"
-            + "\n".join(errors) + "\n" + hint
+            f"cannot fine-tune {target.dataset_name} from {source.dataset_name} ({source_name}): "
+            "plans differ\n"
+            + "\n".join(errors)
+            + "\n"
+            + hint
         )
     return warns
 
 
-def head_row_map(source_labels: Mapping[str, int], target_labels: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+def head_row_map(
+    source_labels: Mapping[str, int], target_labels: Mapping[str, int]
+) -> dict[str, tuple[int, int]]:
     """Canonical organ name -> ``(source value, target value)`` for every label both sets share.
 
     Names are matched through :mod:`torsoseg.organs` (so ``"Right Kidney"`` meets ``kidney_right``);
     names outside the vocabulary match only verbatim. Background is always shared.
     """
+
     def canon(labels: Mapping[str, int]) -> dict[str, int]:
         out = {}
         for name, v in labels.items():
-            key = "background" if name == "background" else (
-                organs.canonical_name(name) if organs.is_known(name) else name)
+            key = (
+                "background"
+                if name == "background"
+                else (organs.canonical_name(name) if organs.is_known(name) else name)
+            )
             out[key] = int(v)
         return out
 
@@ -95,8 +113,12 @@ def head_row_map(source_labels: Mapping[str, int], target_labels: Mapping[str, i
     return {k: (s[k], t[k]) for k in sorted(set(s) & set(t), key=lambda k: t[k])}
 
 
-def transfer_weights(model: torch.nn.Module, source_state: Mapping[str, torch.Tensor],
-                     source_labels: Mapping[str, int], target_labels: Mapping[str, int]) -> dict[str, Any]:
+def transfer_weights(
+    model: torch.nn.Module,
+    source_state: Mapping[str, torch.Tensor],
+    source_labels: Mapping[str, int],
+    target_labels: Mapping[str, int],
+) -> dict[str, Any]:
     """Loads the matching part of ``source_state`` into ``model`` (in place).
 
     Args:
@@ -137,10 +159,18 @@ def transfer_weights(model: torch.nn.Module, source_state: Mapping[str, torch.Te
     unused = sorted(set(source_state) - set(target))
     model.load_state_dict({**target, **new_state})
     shared = {k: list(v) for k, v in rows.items()}
-    new = [n for n, v in sorted(target_labels.items(), key=lambda kv: kv[1])
-           if n != "background" and not any(v == tv for _, tv in rows.values())]
-    return {"loaded": loaded, "skipped": skipped, "unused_pretrained": unused, "head_rows": shared,
-            "new_organs": new}
+    new = [
+        n
+        for n, v in sorted(target_labels.items(), key=lambda kv: kv[1])
+        if n != "background" and not any(v == tv for _, tv in rows.values())
+    ]
+    return {
+        "loaded": loaded,
+        "skipped": skipped,
+        "unused_pretrained": unused,
+        "head_rows": shared,
+        "new_organs": new,
+    }
 
 
 def encoder_parameter_names(model: torch.nn.Module) -> list[str]:
@@ -148,8 +178,13 @@ def encoder_parameter_names(model: torch.nn.Module) -> list[str]:
     return [n for n, _ in model.named_parameters() if n.startswith("encoder.")]
 
 
-def find_pretrained_checkpoint(results_root: str | os.PathLike, dataset_id: int | str, fold: str = "all",
-                               plans_name: str | None = None, configuration: str | None = None) -> Path:
+def find_pretrained_checkpoint(
+    results_root: str | os.PathLike,
+    dataset_id: int | str,
+    fold: str = "all",
+    plans_name: str | None = None,
+    configuration: str | None = None,
+) -> Path:
     """The checkpoint of dataset ``dataset_id``'s trained model under ``results_root``.
 
     Looks in every ``<trainer>__<plans>__<config>`` folder of the dataset for ``fold_all``, then
@@ -164,21 +199,31 @@ def find_pretrained_checkpoint(results_root: str | os.PathLike, dataset_id: int 
     ds_dir = find_dataset(results_root, dataset_id)
     models = sorted(p for p in ds_dir.iterdir() if p.is_dir() and p.name.count("__") == 2)
     if plans_name is not None or configuration is not None:
-        models = [m for m in models if (plans_name is None or m.name.split("__")[1] == plans_name)
-                  and (configuration is None or m.name.split("__")[2] == configuration)]
+        models = [
+            m
+            for m in models
+            if (plans_name is None or m.name.split("__")[1] == plans_name)
+            and (configuration is None or m.name.split("__")[2] == configuration)
+        ]
     found = []
     for m in models:
         folds = [m / "fold_all", m / f"fold_{fold}", *sorted(m.glob("fold_*"))]
         for f in folds:
-            c = next((f / n for n in ("checkpoint_final.pt", "checkpoint_best.pt") if (f / n).is_file()), None)
+            c = next(
+                (f / n for n in ("checkpoint_final.pt", "checkpoint_best.pt") if (f / n).is_file()), None
+            )
             if c is not None:
                 found.append(c)
                 break
     if not found:
-        raise FileNotFoundError(f"{ds_dir}: no trained model (checkpoint_final.pt or checkpoint_best.pt in "
-                                f"<trainer>__<plans>__<configuration>/fold_*/); train dataset {dataset_id} first")
+        raise FileNotFoundError(
+            f"{ds_dir}: no trained model (checkpoint_final.pt or checkpoint_best.pt in "
+            f"<trainer>__<plans>__<configuration>/fold_*/); train dataset {dataset_id} first"
+        )
     if len(found) > 1:
-        raise ValueError(f"{ds_dir}: several trained models qualify: "
-                         + ", ".join(str(c.relative_to(ds_dir)) for c in found)
-                         + "; choose one with --pretrained-checkpoint PATH")
+        raise ValueError(
+            f"{ds_dir}: several trained models qualify: "
+            + ", ".join(str(c.relative_to(ds_dir)) for c in found)
+            + "; choose one with --pretrained-checkpoint PATH"
+        )
     return found[0]

@@ -12,8 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def soft_dice(probs: torch.Tensor, onehot: torch.Tensor, batch_dice: bool = True,
-              smooth: float = 1e-5, include_background: bool = False) -> torch.Tensor:
+def soft_dice(
+    probs: torch.Tensor,
+    onehot: torch.Tensor,
+    batch_dice: bool = True,
+    smooth: float = 1e-5,
+    include_background: bool = False,
+) -> torch.Tensor:
     """Per-class soft Dice.
 
     Args:
@@ -41,8 +46,9 @@ def soft_dice(probs: torch.Tensor, onehot: torch.Tensor, batch_dice: bool = True
 class DiceCELoss(nn.Module):
     """``CE + (1 - mean soft Dice over foreground classes)``."""
 
-    def __init__(self, batch_dice: bool = True, smooth: float = 1e-5, weight_ce: float = 1.0,
-                 weight_dice: float = 1.0):
+    def __init__(
+        self, batch_dice: bool = True, smooth: float = 1e-5, weight_ce: float = 1.0, weight_dice: float = 1.0
+    ):
         super().__init__()
         self.batch_dice, self.smooth = batch_dice, smooth
         self.weight_ce, self.weight_dice = weight_ce, weight_dice
@@ -50,8 +56,11 @@ class DiceCELoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
         target = target.long()
-        if target.ndim != logits.ndim - 1 or target.shape[0] != logits.shape[0] or \
-                target.shape[1:] != logits.shape[2:]:
+        if (
+            target.ndim != logits.ndim - 1
+            or target.shape[0] != logits.shape[0]
+            or target.shape[1:] != logits.shape[2:]
+        ):
             raise ValueError(f"loss: target {tuple(target.shape)} does not fit logits {tuple(logits.shape)}")
         k = logits.shape[1]
         ce = F.cross_entropy(logits, target)

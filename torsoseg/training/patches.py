@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 
-def patch_bounds(shape: Sequence[int], patch: Sequence[int], final_patch: Sequence[int] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def patch_bounds(
+    shape: Sequence[int], patch: Sequence[int], final_patch: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Inclusive range ``[lb, ub]`` of a patch's start per axis.
 
     A patch may extend beyond the image by half of ``patch - final_patch`` (the margin the spatial
@@ -37,8 +38,13 @@ def patch_bounds(shape: Sequence[int], patch: Sequence[int], final_patch: Sequen
     return lb, ub
 
 
-def choose_start(shape: Sequence[int], patch: Sequence[int], rng: np.random.Generator,
-                 center: Sequence[int] | None = None, final_patch: Sequence[int] | None = None) -> np.ndarray:
+def choose_start(
+    shape: Sequence[int],
+    patch: Sequence[int],
+    rng: np.random.Generator,
+    center: Sequence[int] | None = None,
+    final_patch: Sequence[int] | None = None,
+) -> np.ndarray:
     """Start voxel of a patch: uniform in the bounds, or centred on ``center`` (clipped to the bounds)."""
     lb, ub = patch_bounds(shape, patch, final_patch)
     if center is None:
@@ -47,7 +53,9 @@ def choose_start(shape: Sequence[int], patch: Sequence[int], rng: np.random.Gene
     return np.clip(start, lb, ub)
 
 
-def crop_padded(array: np.ndarray, start: Sequence[int], patch: Sequence[int], pad_value: float = 0) -> np.ndarray:
+def crop_padded(
+    array: np.ndarray, start: Sequence[int], patch: Sequence[int], pad_value: float = 0
+) -> np.ndarray:
     """``array[..., start:start+patch]`` over the last 3 axes, padded with ``pad_value`` outside the array.
 
     Reads only the overlapping region (cheap on a memory map). Returns a new in-memory array.
@@ -65,8 +73,9 @@ def crop_padded(array: np.ndarray, start: Sequence[int], patch: Sequence[int], p
     return region
 
 
-def pick_foreground_center(class_locations: Mapping[int, np.ndarray], rng: np.random.Generator
-                           ) -> np.ndarray | None:
+def pick_foreground_center(
+    class_locations: Mapping[int, np.ndarray], rng: np.random.Generator
+) -> np.ndarray | None:
     """A voxel of a uniformly chosen present foreground class, or ``None`` when none is present."""
     present = sorted(k for k, v in class_locations.items() if int(k) != 0 and v is not None and len(v) > 0)
     if not present:
@@ -88,9 +97,16 @@ class PatchBatchLoader:
         seed: seed of this loader; each background worker adds its thread id.
     """
 
-    def __init__(self, folder: str | os.PathLike, identifiers: Sequence[str], batch_size: int,
-                 patch_size: Sequence[int], final_patch_size: Sequence[int] | None = None,
-                 oversample_foreground: float = 0.33, seed: int = 0):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        identifiers: Sequence[str],
+        batch_size: int,
+        patch_size: Sequence[int],
+        final_patch_size: Sequence[int] | None = None,
+        oversample_foreground: float = 0.33,
+        seed: int = 0,
+    ):
         if not identifiers:
             raise ValueError(f"{folder}: no cases to sample patches from")
         if batch_size < 1:
@@ -99,7 +115,9 @@ class PatchBatchLoader:
         self.identifiers = list(identifiers)
         self.batch_size = int(batch_size)
         self.patch_size = tuple(int(p) for p in patch_size)
-        self.final_patch_size = self.patch_size if final_patch_size is None else tuple(int(p) for p in final_patch_size)
+        self.final_patch_size = (
+            self.patch_size if final_patch_size is None else tuple(int(p) for p in final_patch_size)
+        )
         self.oversample_foreground = float(oversample_foreground)
         self.seed = int(seed)
         self.thread_id = 0

@@ -31,12 +31,26 @@ class TrainingLog:
     def columns(self) -> list[str]:
         return [*BASE_COLUMNS, *(f"dice_{o}" for o in self.organs)]
 
-    def append(self, epoch: int, train_loss: float, val_loss: float, dice: Sequence[float], ema: float,
-               lr: float, seconds: float) -> dict[str, Any]:
+    def append(
+        self,
+        epoch: int,
+        train_loss: float,
+        val_loss: float,
+        dice: Sequence[float],
+        ema: float,
+        lr: float,
+        seconds: float,
+    ) -> dict[str, Any]:
         finite = [d for d in dice if d == d]
-        row = {"epoch": int(epoch), "train_loss": float(train_loss), "val_loss": float(val_loss),
-               "mean_dice": float(sum(finite) / len(finite)) if finite else float("nan"),
-               "ema_dice": float(ema), "lr": float(lr), "seconds": float(seconds)}
+        row = {
+            "epoch": int(epoch),
+            "train_loss": float(train_loss),
+            "val_loss": float(val_loss),
+            "mean_dice": float(sum(finite) / len(finite)) if finite else float("nan"),
+            "ema_dice": float(ema),
+            "lr": float(lr),
+            "seconds": float(seconds),
+        }
         for o, d in zip(self.organs, dice):
             row[f"dice_{o}"] = float(d)
         self.rows.append(row)
@@ -67,8 +81,9 @@ class TrainingLog:
         import matplotlib.pyplot as plt
 
         ep = [r["epoch"] for r in self.rows]
-        fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(9, 7), sharex=True,
-                                        gridspec_kw={"height_ratios": [3, 1]})
+        fig, (ax, ax_lr) = plt.subplots(
+            2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+        )
         ax.plot(ep, [r["train_loss"] for r in self.rows], color="tab:blue", label="train loss")
         ax.plot(ep, [r["val_loss"] for r in self.rows], color="tab:red", label="val loss")
         ax.set_ylabel("loss")
@@ -95,10 +110,13 @@ class TrainingLog:
 
 def format_epoch_line(row: dict[str, Any], num_epochs: int, organs: Sequence[str]) -> str:
     """``epoch 3/40  train 0.812  val 0.790  dice 0.41 (ema 0.33)  lr 9.3e-03  12.1 s  [liver 0.80 ...]``."""
+
     def f(v: float, spec: str) -> str:
         return "nan" if isinstance(v, float) and math.isnan(v) else format(v, spec)
 
     per = " ".join(f"{o} {f(row.get(f'dice_{o}', float('nan')), '.2f')}" for o in organs)
-    return (f"epoch {row['epoch'] + 1}/{num_epochs}  train {f(row['train_loss'], '.4f')}  "
-            f"val {f(row['val_loss'], '.4f')}  dice {f(row['mean_dice'], '.3f')} "
-            f"(ema {f(row['ema_dice'], '.3f')})  lr {row['lr']:.2e}  {row['seconds']:.1f} s  [{per}]")
+    return (
+        f"epoch {row['epoch'] + 1}/{num_epochs}  train {f(row['train_loss'], '.4f')}  "
+        f"val {f(row['val_loss'], '.4f')}  dice {f(row['mean_dice'], '.3f')} "
+        f"(ema {f(row['ema_dice'], '.3f')})  lr {row['lr']:.2e}  {row['seconds']:.1f} s  [{per}]"
+    )

@@ -28,22 +28,36 @@ def model_dir(results_root: str | os.PathLike, dataset_folder: str, trainer: str
     return Path(results_root) / dataset_folder / f"{trainer}__{plans.plans_name}__{plans.configuration}"
 
 
-def _resume_settings(stored: TrainingSettings, requested: TrainingSettings, overrides: dict[str, Any],
-                     path: Path) -> TrainingSettings:
-    changed = {k: v for k, v in overrides.items() if v is not None and k not in RESUME_MUTABLE
-               and getattr(stored, k) != v}
+def _resume_settings(
+    stored: TrainingSettings, requested: TrainingSettings, overrides: dict[str, Any], path: Path
+) -> TrainingSettings:
+    changed = {
+        k: v
+        for k, v in overrides.items()
+        if v is not None and k not in RESUME_MUTABLE and getattr(stored, k) != v
+    }
     if changed:
-        raise ValueError(f"{path}: cannot change {', '.join(f'{k}={v!r}' for k, v in changed.items())} when "
-                         f"resuming (the run was started with "
-                         f"{', '.join(f'{k}={getattr(stored, k)!r}' for k in changed)})")
+        raise ValueError(
+            f"{path}: cannot change {', '.join(f'{k}={v!r}' for k, v in changed.items())} when "
+            f"resuming (the run was started with "
+            f"{', '.join(f'{k}={getattr(stored, k)!r}' for k in changed)})"
+        )
     keep = {k: overrides[k] for k in RESUME_MUTABLE if overrides.get(k) is not None}
     return stored.__class__(**{**{f: getattr(stored, f) for f in stored.__dataclass_fields__}, **keep})
 
 
-def prepare_job(dataset_id: int | str, fold: str | int = 0, preset: str | None = None,
-                pretrained: int | str | None = None, pretrained_checkpoint: str | os.PathLike | None = None,
-                device: Any = None, resume: bool = False, preprocessed_root: str | os.PathLike | None = None,
-                results_root: str | os.PathLike | None = None, **overrides: Any):
+def prepare_job(
+    dataset_id: int | str,
+    fold: str | int = 0,
+    preset: str | None = None,
+    pretrained: int | str | None = None,
+    pretrained_checkpoint: str | os.PathLike | None = None,
+    device: Any = None,
+    resume: bool = False,
+    preprocessed_root: str | os.PathLike | None = None,
+    results_root: str | os.PathLike | None = None,
+    **overrides: Any,
+):
     """Builds the :class:`~torsoseg.training.trainer.TrainingJob` (see :func:`train_model` for arguments).
 
     Returns:
@@ -71,10 +85,14 @@ def prepare_job(dataset_id: int | str, fold: str | int = 0, preset: str | None =
     cache = cache_folder(pre_dir, plans)
     cases = list_cached_cases(cache)
     if len(cases) < 2 and fold != "all":
-        raise FileNotFoundError(f"{cache}: {len(cases)} complete preprocessed case(s); need >= 2 (run "
-                                f"torsoseg_plan_and_preprocess {dataset_id} first)")
+        raise FileNotFoundError(
+            f"{cache}: {len(cases)} complete preprocessed case(s); need >= 2 (run "
+            f"torsoseg_plan_and_preprocess {dataset_id} first)"
+        )
     if not cases:
-        raise FileNotFoundError(f"{cache}: no preprocessed cases (run torsoseg_plan_and_preprocess {dataset_id})")
+        raise FileNotFoundError(
+            f"{cache}: no preprocessed cases (run torsoseg_plan_and_preprocess {dataset_id})"
+        )
     is_ft = pretrained is not None or pretrained_checkpoint is not None
     preset_name = preset if preset is not None else ("finetune" if is_ft else "default")
     settings = get_settings(preset_name, **overrides)
@@ -93,23 +111,39 @@ def prepare_job(dataset_id: int | str, fold: str | int = 0, preset: str | None =
             settings = _resume_settings(stored, settings, overrides, latest)
             done, planned = int(resume_from["epoch"]), int(resume_from.get("num_epochs", stored.num_epochs))
             if settings.num_epochs < done:
-                raise ValueError(f"{latest}: --epochs {settings.num_epochs} is below the {done} epochs already "
-                                 "trained")
+                raise ValueError(
+                    f"{latest}: --epochs {settings.num_epochs} is below the {done} epochs already trained"
+                )
             if done >= settings.num_epochs:
-                return None, (f"{fold_dir}: already trained {done}/{planned} epochs; nothing to resume "
-                              f"(pass --epochs N > {done} together with --resume to extend the run)")
+                return None, (
+                    f"{fold_dir}: already trained {done}/{planned} epochs; nothing to resume "
+                    f"(pass --epochs N > {done} together with --resume to extend the run)"
+                )
             if settings.num_epochs != planned:
-                log.warning("extending %s from %d to %d epochs: the learning-rate schedule is recomputed for "
-                            "%d epochs from epoch %d on", fold_dir, planned, settings.num_epochs,
-                            settings.num_epochs, done + 1)
+                log.warning(
+                    "extending %s from %d to %d epochs: the learning-rate schedule is recomputed for "
+                    "%d epochs from epoch %d on",
+                    fold_dir,
+                    planned,
+                    settings.num_epochs,
+                    settings.num_epochs,
+                    done + 1,
+                )
     elif latest.is_file() or (fold_dir / "checkpoint_final.pt").is_file():
-        raise FileExistsError(f"{fold_dir}: holds a training run already; pass --resume to continue or extend "
-                              "it, or remove the folder to start over")
+        raise FileExistsError(
+            f"{fold_dir}: holds a training run already; pass --resume to continue or extend "
+            "it, or remove the folder to start over"
+        )
 
     pre = None
-    if is_ft:
-        src_path = Path(pretrained_checkpoint) if pretrained_checkpoint is not None else \
-            find_pretrained_checkpoint(roots.results, pretrained, fold, plans.plans_name, plans.configuration)
+    if is_ft and resume_from is None:  # a resumed fine-tuning run already holds the transferred weights
+        src_path = (
+            Path(pretrained_checkpoint)
+            if pretrained_checkpoint is not None
+            else find_pretrained_checkpoint(
+                roots.results, pretrained, fold, plans.plans_name, plans.configuration
+            )
+        )
         src = ckpt_io.load_checkpoint(src_path)
         src_plans = Plans.from_json(src["plans"], source=f"{src_path} (plans)")
         for line in check_compatible(src_plans, plans, str(src_path)):
@@ -121,17 +155,37 @@ def prepare_job(dataset_id: int | str, fold: str | int = 0, preset: str | None =
     fold_dir.mkdir(parents=True, exist_ok=True)
     plans.save(fold_dir.parent / "plans.json")
     ds.save(fold_dir.parent / "dataset.json")
-    job = TrainingJob(plans=plans, dataset_json=ds, cache_folder=cache, fold_dir=fold_dir, trainer=trainer,
-                      fold=fold, train_ids=train_ids, val_ids=val_ids, settings=settings,
-                      device=torch.device(dev), pretrained=pre, resume_from=resume_from)
+    job = TrainingJob(
+        plans=plans,
+        dataset_json=ds,
+        cache_folder=cache,
+        fold_dir=fold_dir,
+        trainer=trainer,
+        fold=fold,
+        train_ids=train_ids,
+        val_ids=val_ids,
+        settings=settings,
+        device=torch.device(dev),
+        pretrained=pre,
+        resume_from=resume_from,
+    )
     return job, ""
 
 
-def train_model(dataset_id: int | str, fold: str | int = 0, preset: str | None = None,
-                pretrained: int | str | None = None, pretrained_checkpoint: str | os.PathLike | None = None,
-                device: Any = None, resume: bool = False, preprocessed_root: str | os.PathLike | None = None,
-                results_root: str | os.PathLike | None = None, progress: bool = False,
-                echo: Callable[[str], None] | None = None, **overrides: Any) -> dict[str, Any]:
+def train_model(
+    dataset_id: int | str,
+    fold: str | int = 0,
+    preset: str | None = None,
+    pretrained: int | str | None = None,
+    pretrained_checkpoint: str | os.PathLike | None = None,
+    device: Any = None,
+    resume: bool = False,
+    preprocessed_root: str | os.PathLike | None = None,
+    results_root: str | os.PathLike | None = None,
+    progress: bool = False,
+    echo: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
     """Trains (or fine-tunes, or resumes) one fold of a dataset.
 
     Args:
@@ -158,8 +212,18 @@ def train_model(dataset_id: int | str, fold: str | int = 0, preset: str | None =
     """
     from torsoseg.training.trainer import fit
 
-    job, message = prepare_job(dataset_id, fold, preset, pretrained, pretrained_checkpoint, device, resume,
-                               preprocessed_root, results_root, **overrides)
+    job, message = prepare_job(
+        dataset_id,
+        fold,
+        preset,
+        pretrained,
+        pretrained_checkpoint,
+        device,
+        resume,
+        preprocessed_root,
+        results_root,
+        **overrides,
+    )
     if job is None:
         return {"fold_dir": None, "epochs": 0, "best_ema": None, "final_dice": {}, "message": message}
     summary = fit(job, progress=progress, echo=echo)

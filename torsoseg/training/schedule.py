@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-def learning_rate(epoch: int, num_epochs: int, initial_lr: float, exponent: float = 0.9,
-                  warmup_epochs: int = 0) -> float:
+def learning_rate(
+    epoch: int, num_epochs: int, initial_lr: float, exponent: float = 0.9, warmup_epochs: int = 0
+) -> float:
     """Learning rate of ``epoch`` (0-based).
 
     Warm-up epochs ``0..warmup_epochs-1`` ramp linearly ``initial_lr * (e + 1) / (warmup_epochs + 1)``;

@@ -175,8 +175,13 @@ _DEFAULT = TrainingSettings()
 #: cores in minutes; ``finetune*`` use the paper's 10x smaller learning rate with a warm-up.
 PRESETS: dict[str, TrainingSettings] = {
     "default": _DEFAULT,
-    "cpu": replace(_DEFAULT, num_epochs=40, iterations_per_epoch=12, val_iterations=4, num_workers=0,
-                   precision="auto"),
+    # cpu: 24 epochs x 10 steps (+ 4 validation batches each): about 4 minutes for the cpu-budget plan of the
+    # abdomen phantom with bfloat16 on 2 AMX cores (see documentation/training.md). Inline augmentation:
+    # it costs ~1/10 of a step, and a worker process would take a core from the step.
+    "cpu": replace(
+        _DEFAULT, num_epochs=24, iterations_per_epoch=10, val_iterations=4, num_workers=0, precision="auto",
+        augmentation=replace(_DEFAULT.augmentation, order_data=1),
+    ),
     "finetune": replace(_DEFAULT, initial_lr=1e-3, warmup_epochs=10),
 }
 PRESETS["finetune_cpu"] = replace(PRESETS["cpu"], initial_lr=1e-3, warmup_epochs=2)
@@ -203,7 +208,9 @@ def get_settings(preset: str | None = None, **overrides: Any) -> TrainingSetting
     known = {f.name for f in dataclasses.fields(TrainingSettings)}
     unknown = sorted(set(given) - known)
     if unknown:
-        raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        raise ValueError(
+            f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+        )
     return replace(base, **given)
 
 

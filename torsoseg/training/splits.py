@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 FOLDS = ("0", "1", "2", "3", "4", "all")
 
 
-def make_splits(identifiers: Sequence[str], n_folds: int = 5, seed: int = 12345) -> list[dict[str, list[str]]]:
+def make_splits(
+    identifiers: Sequence[str], n_folds: int = 5, seed: int = 12345
+) -> list[dict[str, list[str]]]:
     """KFold splits of the sorted identifiers (shuffled with ``seed``).
 
     With fewer cases than folds, each fold holds out one case (cycling), so every fold exists.
@@ -39,26 +41,27 @@ def make_splits(identifiers: Sequence[str], n_folds: int = 5, seed: int = 12345)
             out.append({"train": [i for i in ids if i not in val], "val": val})
         return out
     kf = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    return [
-        {"train": [ids[i] for i in tr], "val": [ids[i] for i in va]}
-        for tr, va in kf.split(ids)
-    ]
+    return [{"train": [ids[i] for i in tr], "val": [ids[i] for i in va]} for tr, va in kf.split(ids)]
 
 
-def load_or_create_splits(path: str | os.PathLike, identifiers: Sequence[str], n_folds: int = 5,
-                          seed: int = 12345) -> list[dict[str, list[str]]]:
+def load_or_create_splits(
+    path: str | os.PathLike, identifiers: Sequence[str], n_folds: int = 5, seed: int = 12345
+) -> list[dict[str, list[str]]]:
     """Reads ``path`` when it exists (checking its cases exist), else creates and writes it atomically."""
     p = Path(path)
     ids = set(identifiers)
     if p.is_file():
         splits = read_json(p)
-        if not isinstance(splits, list) or not all(isinstance(s, dict) and {"train", "val"} <= set(s)
-                                                   for s in splits):
+        if not isinstance(splits, list) or not all(
+            isinstance(s, dict) and {"train", "val"} <= set(s) for s in splits
+        ):
             raise ValueError(f"{p}: expected a list of {{'train': [...], 'val': [...]}} objects")
         missing = sorted({c for s in splits for c in (*s["train"], *s["val"])} - ids)
         if missing:
-            raise ValueError(f"{p}: case(s) {', '.join(missing[:10])} are not in the preprocessed data; "
-                             "delete splits.json to re-split")
+            raise ValueError(
+                f"{p}: case(s) {', '.join(missing[:10])} are not in the preprocessed data; "
+                "delete splits.json to re-split"
+            )
         return splits
     splits = make_splits(identifiers, n_folds, seed)
     atomic_write_json(p, splits)
@@ -66,8 +69,9 @@ def load_or_create_splits(path: str | os.PathLike, identifiers: Sequence[str], n
     return splits
 
 
-def fold_cases(splits: list[dict[str, list[str]]], fold: str | int, identifiers: Sequence[str]
-               ) -> tuple[list[str], list[str]]:
+def fold_cases(
+    splits: list[dict[str, list[str]]], fold: str | int, identifiers: Sequence[str]
+) -> tuple[list[str], list[str]]:
     """``(train, val)`` identifiers of ``fold`` (``0..n-1`` or ``"all"``: every case in both)."""
     f = str(fold)
     if f == "all":

@@ -97,7 +97,9 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def fit(job: TrainingJob, progress: bool = False, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+def fit(
+    job: TrainingJob, progress: bool = False, echo: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Trains ``job`` to ``settings.num_epochs`` and writes checkpoints, log and plot to ``job.fold_dir``.
 
     Returns:
@@ -114,18 +116,22 @@ def fit(job: TrainingJob, progress: bool = False, echo: Callable[[str], None] | 
     organ_names = [n for n in job.dataset_json.label_names if n != "background"]
     _seed_everything(s.seed)  # identical initial weights on every rank
 
-    model = build_network(job.plans, num_classes=job.dataset_json.num_classes,
-                          deep_supervision=s.deep_supervision)
+    model = build_network(
+        job.plans, num_classes=job.dataset_json.num_classes, deep_supervision=s.deep_supervision
+    )
     transfer = None
     if job.pretrained is not None and job.resume_from is None:
         transfer = transfer_weights(model, job.pretrained["state"], job.pretrained["labels"], labels)
         transfer["checkpoint"] = str(job.pretrained["checkpoint"])
     model = model.to(device).to(memory_format=mem_fmt)
     enc = set(encoder_parameter_names(model))
-    groups = [{"params": [p for n, p in model.named_parameters() if n in enc], "name": "encoder"},
-              {"params": [p for n, p in model.named_parameters() if n not in enc], "name": "decoder"}]
-    optimizer = torch.optim.SGD(groups, lr=s.initial_lr, momentum=s.momentum, nesterov=s.nesterov,
-                                weight_decay=s.weight_decay)
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if n in enc], "name": "encoder"},
+        {"params": [p for n, p in model.named_parameters() if n not in enc], "name": "decoder"},
+    ]
+    optimizer = torch.optim.SGD(
+        groups, lr=s.initial_lr, momentum=s.momentum, nesterov=s.nesterov, weight_decay=s.weight_decay
+    )
     scaler = torch.amp.GradScaler("cuda") if (device.type == "cuda" and amp_dtype is torch.float16) else None
 
     start_epoch, best_ema, ema = 0, -math.inf, None
@@ -145,46 +151,81 @@ def fit(job: TrainingJob, progress: bool = False, echo: Callable[[str], None] | 
         _seed_everything(s.seed + 1000 * info.rank + 7919 * start_epoch)
 
     ddp_model = dist_util.wrap_model(model, device, info)
-    ds_loss = DeepSupervisionLoss(DiceCELoss(), deep_supervision_strides(job.plans)) if s.deep_supervision \
+    ds_loss = (
+        DeepSupervisionLoss(DiceCELoss(), deep_supervision_strides(job.plans))
+        if s.deep_supervision
         else DiceCELoss()
+    )
     patch = job.plans.patch_size
     batch_size = s.batch_size or job.plans.batch_size
     aug = s.augmentation
-    big_patch = initial_patch_size(patch, aug.rotation_deg if aug.p_rotation > 0 else 0.0,
-                                   aug.scale_range[1] if aug.p_scale > 0 else 1.0)
+    big_patch = initial_patch_size(
+        patch, aug.rotation_deg if aug.p_rotation > 0 else 0.0, aug.scale_range[1] if aug.p_scale > 0 else 1.0
+    )
     rank_seed = s.seed + 1000 * info.rank + 7919 * start_epoch
-    train_loader = PatchBatchLoader(job.cache_folder, job.train_ids, batch_size, big_patch, patch,
-                                    s.oversample_foreground, seed=rank_seed)
-    batches = make_batches(train_loader, training_transforms(patch, aug, lr_swap_table(labels)),
-                           s.num_workers, seed=rank_seed + 1)
+    train_loader = PatchBatchLoader(
+        job.cache_folder, job.train_ids, batch_size, big_patch, patch, s.oversample_foreground, seed=rank_seed
+    )
+    batches = make_batches(
+        train_loader,
+        training_transforms(patch, aug, lr_swap_table(labels)),
+        s.num_workers,
+        seed=rank_seed + 1,
+    )
     val_batches: list = []
     if info.is_main and s.val_iterations > 0:
-        vl = PatchBatchLoader(job.cache_folder, job.val_ids, batch_size, patch, patch,
-                              s.oversample_foreground, seed=s.seed + 424242)
-        val_batches = draw_batches(make_batches(vl, validation_transforms(patch), 0, seed=s.seed), s.val_iterations)
+        vl = PatchBatchLoader(
+            job.cache_folder,
+            job.val_ids,
+            batch_size,
+            patch,
+            patch,
+            s.oversample_foreground,
+            seed=s.seed + 424242,
+        )
+        val_batches = draw_batches(
+            make_batches(vl, validation_transforms(patch), 0, seed=s.seed), s.val_iterations
+        )
 
     if info.is_main:
         job.fold_dir.mkdir(parents=True, exist_ok=True)
         if transfer is not None:
             atomic_write_json(job.fold_dir / "pretrained_transfer.json", transfer)
-        log.info("training %s fold %s on %s: %d train / %d val cases, patch %s, batch %d, precision %s%s",
-                 job.plans.dataset_name, job.fold, device, len(job.train_ids), len(job.val_ids), patch,
-                 batch_size, "fp32" if amp_dtype is None else str(amp_dtype).replace("torch.", ""),
-                 ", channels-last" if channels_last else "")
+        log.info(
+            "training %s fold %s on %s: %d train / %d val cases, patch %s, batch %d, precision %s%s",
+            job.plans.dataset_name,
+            job.fold,
+            device,
+            len(job.train_ids),
+            len(job.val_ids),
+            patch,
+            batch_size,
+            "fp32" if amp_dtype is None else str(amp_dtype).replace("torch.", ""),
+            ", channels-last" if channels_last else "",
+        )
 
     def checkpoint(epoch: int) -> dict[str, Any]:
         return {
             "format_version": ckpt_io.CHECKPOINT_FORMAT_VERSION,
             "network_weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "plans": job.plans.to_json(), "dataset_json": job.dataset_json.to_json(),
-            "labels": dict(labels), "settings": s.to_json(), "epoch": epoch, "num_epochs": s.num_epochs,
-            "trainer": job.trainer, "fold": job.fold,
+            "plans": job.plans.to_json(),
+            "dataset_json": job.dataset_json.to_json(),
+            "labels": dict(labels),
+            "settings": s.to_json(),
+            "epoch": epoch,
+            "num_epochs": s.num_epochs,
+            "trainer": job.trainer,
+            "fold": job.fold,
             "optimizer": optimizer.state_dict(),
-            "scheduler": {"epoch": epoch, "num_epochs": s.num_epochs,
-                          "lr": tlog.rows[-1]["lr"] if tlog.rows else s.initial_lr},
-            "rng": ckpt_io.rng_state(), "logging": tlog.to_state(), "best_ema": best_ema,
-            "pretrained": transfer if transfer is not None else
-            (job.resume_from or {}).get("pretrained"),
+            "scheduler": {
+                "epoch": epoch,
+                "num_epochs": s.num_epochs,
+                "lr": tlog.rows[-1]["lr"] if tlog.rows else s.initial_lr,
+            },
+            "rng": ckpt_io.rng_state(),
+            "logging": tlog.to_state(),
+            "best_ema": best_ema,
+            "pretrained": transfer if transfer is not None else (job.resume_from or {}).get("pretrained"),
         }
 
     last_plot = -math.inf
@@ -203,7 +244,11 @@ def fit(job: TrainingJob, progress: bool = False, echo: Callable[[str], None] | 
                 steps = tqdm(steps, desc=f"epoch {epoch + 1}/{s.num_epochs}", leave=False, unit="it")
             for _ in steps:
                 b = next(batches)
-                x = torch.from_numpy(b["data"]).to(device, non_blocking=True).contiguous(memory_format=mem_fmt)
+                x = (
+                    torch.from_numpy(b["data"])
+                    .to(device, non_blocking=True)
+                    .contiguous(memory_format=mem_fmt)
+                )
                 y = torch.from_numpy(b["seg"][:, 0].astype(np.int64)).to(device, non_blocking=True)
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(amp_dtype, device):
@@ -225,8 +270,9 @@ def fit(job: TrainingJob, progress: bool = False, echo: Callable[[str], None] | 
             val_loss, dice = validate(model, val_batches, ds_loss, device, amp_dtype, mem_fmt)
             finite = [d for d in dice if np.isfinite(d)]
             ema = update_ema(ema, float(np.mean(finite)) if finite else float("nan"), s.ema_alpha)
-            row = tlog.append(epoch, float(np.mean(losses)), val_loss, list(dice), ema, lr,
-                              time.perf_counter() - t0)
+            row = tlog.append(
+                epoch, float(np.mean(losses)), val_loss, list(dice), ema, lr, time.perf_counter() - t0
+            )
             is_best = np.isfinite(ema) and ema > best_ema
             if is_best:
                 best_ema = ema
@@ -251,6 +297,12 @@ def fit(job: TrainingJob, progress: bool = False, echo: Callable[[str], None] | 
     finally:
         batches.close()
     last = tlog.rows[-1] if tlog.rows else {}
-    return {"fold_dir": job.fold_dir, "epochs": s.num_epochs, "best_ema": best_ema,
-            "final_dice": {o: last.get(f"dice_{o}") for o in organ_names}, "model": model,
-            "rank": info.rank, "world_size": info.world_size}
+    return {
+        "fold_dir": job.fold_dir,
+        "epochs": s.num_epochs,
+        "best_ema": best_ema,
+        "final_dice": {o: last.get(f"dice_{o}") for o in organ_names},
+        "model": model,
+        "rank": info.rank,
+        "world_size": info.world_size,
+    }

@@ -20,8 +20,12 @@ def draw_batches(batches: Any, n: int) -> list[tuple[torch.Tensor, torch.Tensor]
     out = []
     for _ in range(n):
         b = next(batches)
-        out.append((torch.from_numpy(np.asarray(b["data"], dtype=np.float32)),
-                    torch.from_numpy(np.asarray(b["seg"][:, 0], dtype=np.int64))))
+        out.append(
+            (
+                torch.from_numpy(np.asarray(b["data"], dtype=np.float32)),
+                torch.from_numpy(np.asarray(b["seg"][:, 0], dtype=np.int64)),
+            )
+        )
     return out
 
 
@@ -52,10 +56,14 @@ def dice_from_counts(counts: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-             loss_fn: Callable[[Any, torch.Tensor], torch.Tensor], device: torch.device,
-             amp_dtype: Any = None, memory_format: torch.memory_format = torch.contiguous_format,
-             ) -> tuple[float, np.ndarray]:
+def validate(
+    model: torch.nn.Module,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
+    device: torch.device,
+    amp_dtype: Any = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> tuple[float, np.ndarray]:
     """Mean loss and pseudo Dice per foreground class (over all validation voxels together)."""
     was_training = model.training
     model.eval()

@@ -1,0 +1,186 @@
+"""The report of ``torsoseg_demo``: Table 1 per model, the models side by side, previews, timings."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+from torsoseg.cli.demo_steps import MODELS, Demo
+
+
+def _machine() -> str:
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"{platform.machine()} {platform.processor() or ''}".strip()
+        + f", {cores} cores, torch {torch.__version__}"
+    )
+
+
+def comparison_png(demo: Demo, case: str, models: list[str], path: Path) -> Path | None:
+    """One figure: axial and coronal slices of ``case`` with the reference and each model's labels.
+
+    Colours follow organ names (the same organ has the same colour in every row, whatever its label
+    value in that model). Returns ``None`` when the case's files are missing.
+    """
+    import os
+    import tempfile
+
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from torsoseg import imageio, organs
+    from torsoseg.dataset import DatasetJson, find_dataset
+    from torsoseg.evaluation import load_label_set
+    from torsoseg.inference.preview import label_colors, slice_indices
+
+    raw3 = find_dataset(demo.raw, 3)
+    image_file = raw3 / "imagesTr" / f"{case}_0000.nii.gz"
+    rows = [("reference", raw3 / "labelsTr" / f"{case}.nii.gz", DatasetJson.load(raw3).labels)]
+    for m in models:
+        folder = demo.predictions / m
+        rows.append((m, folder / f"{case}.nii.gz", load_label_set(folder / "labels.json")))
+    if not image_file.is_file() or not all(f.is_file() for _, f, _ in rows):
+        return None
+    names = [n for _, _, labels in rows for n in labels if n != "background"]
+    order = list(dict.fromkeys(organs.canonical_name(n) if organs.is_known(n) else n for n in names))
+    colors = label_colors(len(order) + 1)
+    image, _ = imageio.reorient_to_canonical(imageio.read_image(image_file))
+    arr = image.array.astype(np.float32)
+    sx, sy, sz = image.spacing
+    panels = []
+    for title, f, labels in rows:
+        lab, _ = imageio.reorient_to_canonical(imageio.read_image(f))
+        lut = np.zeros(max(labels.values()) + 1, np.int64)
+        for n, v in labels.items():
+            if n != "background":
+                lut[v] = order.index(organs.canonical_name(n) if organs.is_known(n) else n) + 1
+        panels.append((title, lut[np.clip(lab.array.astype(np.int64), 0, len(lut) - 1)]))
+    ix, iy, iz = slice_indices(panels[0][1])
+    fig = Figure(figsize=(7, 3.2 * len(panels)))
+    axes = fig.subplots(len(panels), 2, squeeze=False)
+    for r, (title, lab) in enumerate(panels):
+        views = [
+            (arr[:, :, iz].T, lab[:, :, iz].T, sy / sx, "upper"),
+            (arr[:, iy, :].T, lab[:, iy, :].T, sz / sx, "lower"),
+        ]
+        for c, (im, lb, aspect, origin) in enumerate(views):
+            ax = axes[r][c]
+            ax.imshow(
+                im, cmap="gray", vmin=-400, vmax=600, aspect=aspect, origin=origin, interpolation="nearest"
+            )
+            ax.imshow(colors[lb], alpha=0.45, aspect=aspect, origin=origin, interpolation="nearest")
+            ax.set_title(f"{title} ({'axial' if c == 0 else 'coronal'})", fontsize=9)
+            ax.axis("off")
+    from matplotlib.patches import Patch
+
+    present = sorted(set(np.unique(panels[0][1]).tolist()) - {0})
+    handles = [Patch(color=colors[v], label=order[v - 1]) for v in present]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.suptitle(f"{case}: reference and predictions")
+    fig.tight_layout(rect=(0, 0.05 if handles else 0, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=80)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_report(demo: Demo, started: float) -> tuple[Path, str]:
+    """Builds ``report.md`` from the saved evaluations; returns its path and the printable part."""
+    from torsoseg.evaluation import ROTH2017_TABLE1_DICE, EvaluationResult, comparison_table
+    from torsoseg.fileio import atomic_write_text
+
+    results = {
+        m: EvaluationResult.load(demo.evaluation / f"{m}.json")
+        for m in MODELS
+        if (demo.evaluation / f"{m}.json").is_file()
+    }
+    torso_order = list(ROTH2017_TABLE1_DICE)
+    main_models = [m for m in ("fine-tuned", "scratch") if m in results]
+    compared = [m for m in MODELS if m in results]  # + the pretrained model where it was evaluated
+    organs = [o for o in torso_order if any(o in results[m].organs for m in results)]
+    organs += [o for m in results for o in results[m].organs if o not in organs]
+    cfg = demo.config
+    tolerance = next(iter(results.values())).tolerance_mm if results else float("nan")
+    lines = [
+        "# torsoseg demo: Roth et al. 2017 on the phantom",
+        "",
+        f"Pretrain on {cfg.cases_1} abdomen phantoms (dataset 1, 7 labels), fine-tune on "
+        f"{cfg.cases_2} VISCERAL phantoms (dataset 2, 20 labels), test on {cfg.cases_3} unseen torso "
+        "phantoms (dataset 3, 8 labels), "
+        "organs matched by name. The control trains dataset 2 from scratch with the same budget "
+        f"({cfg.finetune_epochs} epochs x {cfg.iterations_per_epoch} iterations). The pretrained column is "
+        "the dataset-1 model alone: it knows only the abdominal organs (n/a = organ not in its label set).",
+        "",
+        "## Dice per organ, side by side (avg ± std over the test cases)",
+        "",
+        comparison_table(
+            {m: results[m].summary("dice") for m in compared},
+            organs,
+            reference=ROTH2017_TABLE1_DICE,
+            reference_name="Roth et al. 2017 (real CT)",
+        ),
+    ]
+    printable = "\n".join(lines[4:])
+    for m in main_models:
+        printable += f"\nTable 1 analogue, {m} model (Dice per test case):\n\n" + results[m].table("dice")
+    lines += [
+        "The published column is the paper's Table 1 on real CT, for orientation only: the phantom is "
+        "easier in some respects and harder in others, and this run trains for minutes instead of days.",
+        "",
+        "## HD95 and surface Dice side by side",
+        "",
+        "HD95 in mm (a missed organ counts as the image diagonal):",
+        "",
+        comparison_table({m: results[m].summary("hd95") for m in compared}, organs, digits=1),
+        f"Surface Dice at {tolerance:g} mm:",
+        "",
+        comparison_table({m: results[m].summary("surface_dice") for m in compared}, organs),
+    ]
+    for m, res in results.items():
+        lines += [f"## Table 1: {m} model, Dice per case", "", res.table("dice")]
+        notes = res.report()
+        if notes:
+            lines += ["```", notes, "```", ""]
+    previews = []
+    cases = [c.case for c in results[main_models[0]].cases] if main_models else []
+    for case in cases[:2]:
+        png = comparison_png(demo, case, main_models, demo.out / "previews" / f"{case}.png")
+        if png is not None:
+            previews.append(f"![{case}]({png.relative_to(demo.out).as_posix()})")
+    for m in main_models:
+        for png in sorted((demo.predictions / m).glob("*.png"))[:1]:
+            previews.append(f"![{m} {png.stem}]({png.relative_to(demo.out).as_posix()})")
+    if previews:
+        lines += [
+            "## Previews",
+            "",
+            "Same colour = same organ (matched by name) in every row.",
+            "",
+            *previews,
+            "",
+        ]
+    total = sum(demo.timings.values())
+    cpu_total = sum(demo.cpu_timings.values())
+    lines += ["## Steps and wall time", "", "| step | wall s | CPU s |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.0f} | {demo.cpu_timings.get(k, 0.0):.0f} |" for k, v in demo.timings.items()]
+    lines += [
+        f"| **total (sum of steps)** | {total:.0f} | {cpu_total:.0f} |",
+        "",
+        f"This run: {time.perf_counter() - started:.0f} s of wall time; machine: {_machine()}.",
+        "",
+    ]
+    path = atomic_write_text(demo.out / "report.md", "\n".join(lines))
+    return path, printable

@@ -1,0 +1,330 @@
+"""The steps of ``torsoseg_demo`` (see :mod:`torsoseg.cli.demo`): settings, folders, step markers.
+
+Each step calls the library function of its stage (phantom, converters, planner, preprocessing, training,
+inference, evaluation) with the demo's own roots under ``--out``; :meth:`Demo.run_step` prints a header,
+times the step (wall and CPU) and leaves ``steps/<key>.json`` so that a rerun skips it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+MODELS = ("fine-tuned", "scratch", "pretrained")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo runs. Presets: :data:`PRESETS` (``full``, ``quick``).
+
+    Attributes:
+        cases_1, cases_2, cases_3: cases of the abdomen, VISCERAL and torso phantoms.
+        size: phantom size (``tiny``, ``small``).
+        pretrain_epochs, finetune_epochs: epochs of the dataset-1 training and of both dataset-2
+            trainings (fine-tuned and from scratch get the same budget).
+        iterations_per_epoch: training steps per epoch.
+        val_iterations: validation batches per epoch (monitoring only: the demo trains on every case
+            and tests on dataset 3).
+        seed: phantom seed (datasets use seed, seed + 1000, seed + 2000: no case is shared).
+        tta: mirror test-time augmentation at prediction.
+    """
+
+    cases_1: int = 10
+    cases_2: int = 6
+    cases_3: int = 4
+    size: str = "small"
+    pretrain_epochs: int = 30
+    finetune_epochs: int = 30
+    iterations_per_epoch: int = 12
+    val_iterations: int = 2
+    seed: int = 0
+    tta: bool = False
+
+
+PRESETS: dict[str, DemoConfig] = {
+    "full": DemoConfig(),
+    "quick": DemoConfig(
+        cases_1=4,
+        cases_2=3,
+        cases_3=2,
+        size="small",
+        pretrain_epochs=8,
+        finetune_epochs=8,
+        iterations_per_epoch=10,
+    ),
+}
+
+
+class DemoError(RuntimeError):
+    """A step failed; the message names the step and what to do."""
+
+
+def say(msg: str = "") -> None:
+    """The demo talks on stdout (flushed, so that progress bars on stderr stay in order)."""
+    print(msg, flush=True)
+
+
+@dataclass
+class Demo:
+    """The demo's folders, settings and step bookkeeping."""
+
+    out: Path
+    config: DemoConfig
+    device: str | None = None
+    precision: str | None = None
+    workers: int = 2
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.source = self.out / "source"
+        self.raw = self.out / "raw"
+        self.preprocessed = self.out / "preprocessed"
+        self.results = self.out / "results"
+        self.predictions = self.out / "predictions"
+        self.evaluation = self.out / "evaluation"
+        self.steps = self.out / "steps"
+        self.timings: dict[str, float] = {}
+        self.cpu_timings: dict[str, float] = {}
+
+    # -- bookkeeping -----------------------------------------------------------------------------------
+    def check_config(self) -> None:
+        """Writes ``demo.json`` on the first run; a rerun with other settings is refused."""
+        from torsoseg.fileio import atomic_write_json, read_json
+
+        path = self.out / "demo.json"
+        now = asdict(self.config)
+        if path.is_file():
+            before = read_json(path)
+            diff = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
+            if diff:
+                txt = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+                raise DemoError(
+                    f"{self.out} holds a demo run with other settings ({txt}); use another --out, "
+                    "or delete the folder to start over"
+                )
+        else:
+            atomic_write_json(path, now)
+
+    def run_step(self, index: int, total: int, key: str, title: str, fn: Callable[[], dict | None]) -> dict:
+        """Runs ``fn`` unless its marker exists; prints a header and the time taken."""
+        from torsoseg.fileio import atomic_write_json, read_json
+
+        marker = self.steps / f"{key}.json"
+        if marker.is_file():
+            info = read_json(marker)
+            self.timings[key] = float(info.get("seconds", 0.0))
+            self.cpu_timings[key] = float(info.get("cpu_seconds", 0.0))
+            say(f"[{index}/{total}] {title}: done in an earlier run ({self.timings[key]:.0f} s), skipped")
+            return info
+        say(f"\n[{index}/{total}] {title}")
+        t0, c0 = time.perf_counter(), _cpu_seconds()
+        try:
+            info = fn() or {}
+        except Exception as e:
+            raise DemoError(f"step {key!r} ({title}) failed: {type(e).__name__}: {e}") from e
+        seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        info = {"step": key, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), **info}
+        atomic_write_json(marker, info)
+        self.timings[key] = seconds
+        self.cpu_timings[key] = cpu
+        say(f"    {title}: {seconds:.0f} s ({cpu:.0f} s of CPU time)")
+        return info
+
+    # -- steps -----------------------------------------------------------------------------------------
+    def generate(self, jobs: list[tuple[str, int, int]]) -> dict:
+        """Writes the phantom source datasets, two kinds at a time (generation uses one core).
+
+        Args:
+            jobs: ``(kind, cases, seed)``; a kind finished in an earlier run (its marker exists) is kept.
+        """
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        from torsoseg.fileio import atomic_write_json, read_json
+
+        todo, info = [], {}
+        for kind, n, seed in jobs:
+            marker = self.steps / f"phantom_{kind}.json"
+            if marker.is_file():
+                info[kind] = read_json(marker)
+                say(f"    {kind}: generated in an earlier run")
+                continue
+            folder = self.source / kind
+            if folder.exists():
+                shutil.rmtree(folder)  # a half-written source of an interrupted run
+            todo.append((kind, n, seed, folder))
+        if not todo:
+            return info
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=sum(n for _, n, _, _ in todo), desc="phantoms", unit="case")
+        ctx = _fork_context()
+        try:
+            with ProcessPoolExecutor(max_workers=min(2, len(todo)), mp_context=ctx) as pool:
+                futures = {
+                    pool.submit(_write_phantom, kind, n, str(folder), seed, self.config.size): (
+                        kind,
+                        n,
+                        folder,
+                    )
+                    for kind, n, seed, folder in todo
+                }
+                for fut in as_completed(futures):
+                    kind, n, folder = futures[fut]
+                    seconds = fut.result()
+                    done = {"kind": kind, "cases": n, "folder": str(folder), "seconds": round(seconds, 1)}
+                    atomic_write_json(self.steps / f"phantom_{kind}.json", done)
+                    info[kind] = done
+                    if bar is not None:
+                        bar.update(n)
+                    msg = f"    {kind}: {n} case(s) in {folder} ({seconds:.0f} s)"
+                    if bar is not None:
+                        bar.write(msg)
+                    else:
+                        say(msg)
+        finally:
+            if bar is not None:
+                bar.close()
+        return info
+
+    def convert(self, kind: str, dataset_id: int) -> dict:
+        from torsoseg.dataset_conversion import convert
+
+        path = convert(kind, self.source / kind, self.raw, dataset_id, progress=self.progress, overwrite=True)
+        say(f"    raw dataset {path}")
+        return {"dataset": str(path)}
+
+    def plan_and_preprocess(self, dataset_id: int, plans_from: int | None = None) -> dict:
+        from torsoseg.dataset import find_dataset
+        from torsoseg.planning import plan_dataset
+        from torsoseg.preprocessing import preprocess_dataset
+
+        raw = find_dataset(self.raw, dataset_id)
+        plans = plan_dataset(
+            raw,
+            self.preprocessed,
+            budget="cpu",
+            plans_from=plans_from,
+            workers=self.workers,
+            progress=self.progress,
+        )
+        say(
+            f"    plans: patch {tuple(plans.patch_size)}, spacing "
+            f"{tuple(round(s, 2) for s in plans.target_spacing)}, batch {plans.batch_size}"
+        )
+        preprocess_dataset(
+            raw, self.preprocessed / raw.name, plans, workers=self.workers, progress=self.progress
+        )
+        return {"patch_size": list(plans.patch_size), "target_spacing": list(plans.target_spacing)}
+
+    def train(self, dataset_id: int, epochs: int, pretrained: int | None = None) -> dict:
+        from torsoseg.training.run import train_model
+
+        preset = "finetune_cpu" if pretrained is not None else "cpu"
+        overrides: dict[str, Any] = {
+            "num_epochs": epochs,
+            "iterations_per_epoch": self.config.iterations_per_epoch,
+            "val_iterations": self.config.val_iterations,
+        }
+        if self.precision is not None:
+            overrides["precision"] = self.precision
+        summary = train_model(
+            dataset_id,
+            fold="all",
+            preset=preset,
+            pretrained=pretrained,
+            device=self.device,
+            resume=True,
+            preprocessed_root=self.preprocessed,
+            results_root=self.results,
+            progress=self.progress,
+            echo=lambda line: say("    " + line),
+            **overrides,
+        )
+        if summary.get("message"):
+            say("    " + summary["message"])
+        # the model folder, also when the run had finished before (then train_model has nothing to do)
+        from torsoseg.dataset import find_dataset
+        from torsoseg.planning.plans import Plans
+        from torsoseg.training.run import model_dir
+        from torsoseg.training.settings import trainer_name
+
+        pre_dir = find_dataset(self.preprocessed, dataset_id)
+        plans = Plans.load(pre_dir / "plans.json")
+        folder = model_dir(self.results, pre_dir.name, trainer_name(pretrained is not None, preset), plans)
+        return {
+            "model_dir": str(folder),
+            "preset": preset,
+            "epochs": summary.get("epochs"),
+            "final_dice": summary.get("final_dice"),
+        }
+
+    def model_dir(self, key: str) -> Path:
+        from torsoseg.fileio import read_json
+
+        info = read_json(self.steps / f"{key}.json")
+        if info.get("model_dir"):
+            return Path(info["model_dir"])
+        raise DemoError(f"{self.steps / (key + '.json')}: no model folder recorded; delete it to retrain")
+
+    def predict(self, model: str, model_dir: Path) -> dict:
+        from torsoseg.dataset import find_dataset
+        from torsoseg.inference import Predictor
+        from torsoseg.inference.batch import find_cases, predict_cases
+
+        raw3 = find_dataset(self.raw, 3)
+        predictor = Predictor.from_model_dir(
+            model_dir,
+            folds="all",
+            device=self.device,
+            precision=self.precision or "auto",
+            tta=self.config.tta,
+        )
+        cases = find_cases(raw3 / "imagesTr")
+        out = self.predictions / model
+        report = predict_cases(predictor, cases, out, preview=True, resume=True, progress=self.progress)
+        if report.failed:
+            raise DemoError(f"prediction with {model_dir} failed for {report.failed}")
+        return {"folder": str(out), "cases": len(cases), "seconds_per_case": report.seconds}
+
+    def evaluate(self, model: str) -> dict:
+        from torsoseg.dataset import find_dataset
+        from torsoseg.evaluation import evaluate_folders
+
+        raw3 = find_dataset(self.raw, 3)
+        res = evaluate_folders(raw3, self.predictions / model, workers=self.workers, progress=self.progress)
+        path = res.save(self.evaluation / f"{model}.json")
+        say(f"    {path}")
+        notes = res.report()
+        if notes:
+            say("    " + notes.replace("\n", "\n    "))
+        return {"results": str(path)}
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished child processes."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _fork_context():
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
+def _write_phantom(kind: str, n: int, folder: str, seed: int, size: str) -> float:
+    """Worker: writes one kind's source dataset; returns the seconds it took."""
+    from torsoseg.phantom import write_source
+
+    t0 = time.perf_counter()
+    write_source(kind, n, folder, seed=seed, size=size)
+    return time.perf_counter() - t0
