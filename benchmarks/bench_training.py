@@ -183,10 +183,15 @@ def main(argv: list[str] | None = None) -> int:
                 "threads": torch.get_num_threads(),
             }
             r = subprocess.run(
-                [py, str(HERE / "_nnunet_training_probe.py"), json.dumps(job)], capture_output=True, text=True
+                [py, "-W", "ignore", str(HERE / "_nnunet_training_probe.py"), json.dumps(job)],
+                capture_output=True,
+                text=True,
             )
             if r.returncode != 0:
-                print("nnU-Net probe failed:\n" + r.stderr[-3000:])
+                print(
+                    f"nnU-Net probe failed (exit status {r.returncode}; negative = killed by a signal):\n"
+                    + r.stderr[-3000:]
+                )
             else:
                 out = json.loads(r.stdout.strip().splitlines()[-1])
                 res["nnunet_step_s_fp32"] = out["step_s"]

@@ -7,6 +7,7 @@ The demo's real run (phantom -> ... -> evaluation) is exercised by ``tests/test_
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -64,10 +65,11 @@ def test_rerun_with_other_settings_is_refused(tmp_path):
 
 
 def test_report_puts_models_side_by_side(tmp_path):
-    raw, pred = make_folders(tmp_path / "data")
-    demo = Demo(tmp_path / "demo", PRESETS["quick"], progress=False)
+    raw, pred = make_folders(tmp_path)  # tmp/raw/Dataset003_Torso: the demo's dataset 3
+    demo = Demo(tmp_path, PRESETS["quick"], progress=False)
     res = evaluate_folders(raw, pred)
     for model in ("fine-tuned", "scratch"):
+        shutil.copytree(pred, demo.predictions / model)
         res.save(demo.evaluation / f"{model}.json")
     demo.timings = {"train_1": 12.0}
     path, printable = write_report(demo, started=0.0)
@@ -76,3 +78,6 @@ def test_report_puts_models_side_by_side(tmp_path):
     assert "| liver | 1.000 ± 0.000 | 1.000 ± 0.000 | 0.95 |" in printable
     assert "Table 1 analogue, scratch model" in printable
     assert "## Table 1: fine-tuned model, Dice per case" in text and "| train_1 | 12 | 0 |" in text
+    # one comparison figure per test case (reference and both models), linked from the report
+    assert (tmp_path / "previews" / "case_000.png").stat().st_size > 1000
+    assert "![case_000](previews/case_000.png)" in text

@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="phantom seed")
     p.add_argument("--tta", action="store_true", default=None, help="mirror test-time augmentation")
     p.add_argument(
+        "--skip-pretrained",
+        action="store_true",
+        default=None,
+        help="do not predict/evaluate dataset 3 with the dataset-1 model alone",
+    )
+    p.add_argument(
         "--device", default=None, choices=("cpu", "cuda", "auto"), help="training/inference device"
     )
     p.add_argument("--precision", default=None, choices=("fp32", "bf16", "auto"), help="numeric precision")
@@ -106,6 +112,7 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
             "iterations_per_epoch": args.iterations,
             "seed": args.seed,
             "tta": args.tta,
+            "predict_pretrained": False if args.skip_pretrained else None,
         }.items()
         if v is not None
     }
@@ -201,11 +208,6 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: demo.predict("scratch", demo.model_dir("scratch_2")),
             ),
             (
-                "predict_pretrained",
-                "predict dataset 3 with the pretrained (dataset-1) model",
-                lambda: demo.predict("pretrained", demo.model_dir("train_1")),
-            ),
-            (
                 "evaluate_finetuned",
                 "evaluate the fine-tuned model by organ name",
                 lambda: demo.evaluate("fine-tuned"),
@@ -215,12 +217,20 @@ def main(argv: list[str] | None = None) -> int:
                 "evaluate the from-scratch model by organ name",
                 lambda: demo.evaluate("scratch"),
             ),
-            (
-                "evaluate_pretrained",
-                "evaluate the pretrained model by organ name",
-                lambda: demo.evaluate("pretrained"),
-            ),
         ]
+        if cfg.predict_pretrained:
+            steps += [
+                (
+                    "predict_pretrained",
+                    "predict dataset 3 with the pretrained (dataset-1) model",
+                    lambda: demo.predict("pretrained", demo.model_dir("train_1")),
+                ),
+                (
+                    "evaluate_pretrained",
+                    "evaluate the pretrained model by organ name",
+                    lambda: demo.evaluate("pretrained"),
+                ),
+            ]
         for i, (key, title, fn) in enumerate(steps, start=1):
             demo.run_step(i, len(steps) + 1, key, title, fn)
         say(f"\n[{len(steps) + 1}/{len(steps) + 1}] write the report")
@@ -233,9 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     say("\n" + printable)
     say(f"report: {path}")
-    say(
-        f"total: {sum(demo.timings.values()):.0f} s of steps, {time.perf_counter() - started:.0f} s this run"
-    )
+    say(f"total: {sum(demo.timings.values()):.0f} s of steps, {time.perf_counter() - started:.0f} s this run")
     return 0
 
 

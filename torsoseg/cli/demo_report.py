@@ -6,7 +6,7 @@ import platform
 import time
 from pathlib import Path
 
-from torsoseg.cli.demo_steps import MODELS, Demo
+from torsoseg.cli.demo_steps import MODELS, Demo, say
 
 
 def _machine() -> str:
@@ -157,7 +157,11 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
     previews = []
     cases = [c.case for c in results[main_models[0]].cases] if main_models else []
     for case in cases[:2]:
-        png = comparison_png(demo, case, main_models, demo.out / "previews" / f"{case}.png")
+        try:
+            png = comparison_png(demo, case, main_models, demo.out / "previews" / f"{case}.png")
+        except (OSError, ValueError) as e:  # a preview must not cost the report
+            say(f"    preview of {case} skipped: {e}")
+            png = None
         if png is not None:
             previews.append(f"![{case}]({png.relative_to(demo.out).as_posix()})")
     for m in main_models:
