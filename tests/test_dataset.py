@@ -72,7 +72,9 @@ def test_bad_label_sets_are_rejected(labels, message):
 def test_dataset_json_errors_name_the_file(tmp_path):
     p = tmp_path / "dataset.json"
     p.write_text('{"labels": {"background": 0}}')
-    with pytest.raises(ValueError, match=r"dataset.json: missing key\(s\) channel_names, numTraining, file_ending"):
+    with pytest.raises(
+        ValueError, match=r"dataset.json: missing key\(s\) channel_names, numTraining, file_ending"
+    ):
         DatasetJson.load(p)
     p.write_text("{not json")
     with pytest.raises(ValueError, match="dataset.json: not valid JSON"):
@@ -81,7 +83,9 @@ def test_dataset_json_errors_name_the_file(tmp_path):
 
 def test_ids_and_folder_names(tmp_path):
     assert dataset_dir_name(1, "Abdomen") == "Dataset001_Abdomen"
-    assert parse_dataset_id("Dataset012_Foo") == 12 and parse_dataset_id("3") == 3 and parse_dataset_id(4) == 4
+    assert (
+        parse_dataset_id("Dataset012_Foo") == 12 and parse_dataset_id("3") == 3 and parse_dataset_id(4) == 4
+    )
     with pytest.raises(ValueError, match="not a dataset id"):
         parse_dataset_id("abc")
     with pytest.raises(ValueError, match="name"):
@@ -111,9 +115,13 @@ def test_verify_finds_every_problem_in_one_run(tmp_path, rng):
     (img_dir / "case_001_0000.nii.gz").unlink()
     # 3 shape mismatch
     img, _ = make_case(rng)
-    imageio.write_image(Volume(np.zeros((12, 10, 7), np.uint8), SPACING, img.origin), lab_dir / "case_002.nii.gz")
+    imageio.write_image(
+        Volume(np.zeros((12, 10, 7), np.uint8), SPACING, img.origin), lab_dir / "case_002.nii.gz"
+    )
     # 4 geometry mismatch (spacing)
-    imageio.write_image(Volume(np.zeros((12, 10, 6), np.uint8), (0.8, 0.8, 5.0), img.origin), lab_dir / "case_003.nii.gz")
+    imageio.write_image(
+        Volume(np.zeros((12, 10, 6), np.uint8), (0.8, 0.8, 5.0), img.origin), lab_dir / "case_003.nii.gz"
+    )
     # 5 undeclared label value
     lab = np.zeros((12, 10, 6), np.uint8)
     lab[1, 1, 1] = 9
@@ -123,7 +131,9 @@ def test_verify_finds_every_problem_in_one_run(tmp_path, rng):
     flab[1, 1, 1] = 0.5
     imageio.write_image(Volume(flab, SPACING, img.origin), lab_dir / "case_005.nii.gz")
     # 7 an image with another origin than its label
-    imageio.write_image(Volume(np.zeros((12, 10, 6), np.int16), SPACING, (0, 0, 99)), img_dir / "case_006_0000.nii.gz")
+    imageio.write_image(
+        Volume(np.zeros((12, 10, 6), np.int16), SPACING, (0, 0, 99)), img_dir / "case_006_0000.nii.gz"
+    )
     # 8 a 4D image and 9 a 2D image
     sitk.WriteImage(sitk.Image([12, 10, 6, 2], sitk.sitkInt16), str(img_dir / "case_007_0000.nii.gz"))
     imageio.write_image(Volume(np.zeros((12, 10, 1), np.int16), SPACING), img_dir / "case_008_0000.nii.gz")

@@ -22,10 +22,13 @@ def oblique_direction(angle_deg: float = 17.0) -> np.ndarray:
 @pytest.fixture
 def oblique_volume(rng) -> Volume:
     arr = rng.integers(-1024, 2000, size=(7, 9, 5)).astype(np.int16)
-    return Volume(arr, spacing=(0.7, 0.85, 3.0), origin=(-120.5, 33.25, -801.0), direction=oblique_direction())
+    return Volume(
+        arr, spacing=(0.7, 0.85, 3.0), origin=(-120.5, 33.25, -801.0), direction=oblique_direction()
+    )
 
 
 # --- fixture: hand-computed geometry ---------------------------------------------------------------
+
 
 def test_index_to_world_by_hand():
     # axis 0 along -x (R), axis 1 along +y (P), axis 2 along +z (S): an RPS image
@@ -47,6 +50,7 @@ def test_sitk_array_axis_order_is_itk_index_order(tmp_path):
 
 
 # --- round trips -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
 def test_write_read_round_trip_keeps_geometry_and_voxels(tmp_path, oblique_volume, suffix):
@@ -103,6 +107,7 @@ def test_reorientation_record_survives_json(oblique_volume):
 
 
 # --- real samples ----------------------------------------------------------------------------------
+
 
 def test_read_dicom_series(shared_data):
     ct = imageio.read_image(shared_data / "ts_dicom_ct")
@@ -168,6 +173,7 @@ def test_canonical_orientation_puts_patient_left_at_larger_axis0_index(shared_da
 
 
 # --- bad input -------------------------------------------------------------------------------------
+
 
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.nii.gz"):

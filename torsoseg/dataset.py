@@ -100,7 +100,9 @@ class DatasetJson:
             except (TypeError, ValueError):
                 raise ValueError(f"{source}: label {k!r} has non-integer value {v!r}") from None
         extra = {
-            k: v for k, v in d.items() if k not in ("name", "channel_names", "labels", "numTraining", "file_ending")
+            k: v
+            for k, v in d.items()
+            if k not in ("name", "channel_names", "labels", "numTraining", "file_ending")
         }
         try:
             return cls(
@@ -189,7 +191,9 @@ class Case:
     label: Path | None
 
 
-def list_cases(dataset_dir: str | os.PathLike, subset: str = "Tr", ds: DatasetJson | None = None) -> list[Case]:
+def list_cases(
+    dataset_dir: str | os.PathLike, subset: str = "Tr", ds: DatasetJson | None = None
+) -> list[Case]:
     """Cases of ``imagesTr`` (``subset="Tr"``) or ``imagesTs`` (``"Ts"``), sorted by identifier.
 
     A case is identified from its ``_0000`` channel file; the label is ``labelsTr/CASE{file_ending}``
@@ -229,7 +233,9 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-def verify_dataset(dataset_dir: str | os.PathLike, check_voxels: bool = True, progress: bool = False) -> list[Problem]:
+def verify_dataset(
+    dataset_dir: str | os.PathLike, check_voxels: bool = True, progress: bool = False
+) -> list[Problem]:
     """Checks a raw dataset and returns every problem found (empty list = clean).
 
     Checks: dataset.json present and valid (background 0, consecutive values, known organ names warn
@@ -297,14 +303,22 @@ def verify_dataset(dataset_dir: str | os.PathLike, check_voxels: bool = True, pr
             continue
         idents.setdefault(m.group(1), []).append(f)
     label_files = (
-        {f.name[: -len(ending)]: f for f in lab_dir.iterdir() if f.name.endswith(ending) and not f.name.startswith(".")}
+        {
+            f.name[: -len(ending)]: f
+            for f in lab_dir.iterdir()
+            if f.name.endswith(ending) and not f.name.startswith(".")
+        }
         if lab_dir.is_dir()
         else {}
     )
     if not idents:
         problems.append(Problem(str(img_dir), "empty dataset: no training images"))
     if raw.get("numTraining") != len(idents):
-        problems.append(Problem(str(js), f"numTraining is {raw.get('numTraining')} but imagesTr holds {len(idents)} cases"))
+        problems.append(
+            Problem(
+                str(js), f"numTraining is {raw.get('numTraining')} but imagesTr holds {len(idents)} cases"
+            )
+        )
     for ident in sorted(set(label_files) - set(idents)):
         problems.append(Problem(str(label_files[ident]), "label without image"))
 
@@ -340,7 +354,10 @@ def verify_dataset(dataset_dir: str | os.PathLike, check_voxels: bool = True, pr
                 problems.append(Problem(str(f), f"image is effectively 2D (shape {g.shape})"))
             if lab_geo is not None and not g.same_grid(lab_geo):
                 problems.append(
-                    Problem(str(lab), f"geometry differs from {f.name}: label {lab_geo.describe()}; image {g.describe()}")
+                    Problem(
+                        str(lab),
+                        f"geometry differs from {f.name}: label {lab_geo.describe()}; image {g.describe()}",
+                    )
                 )
         if not check_voxels:
             continue
@@ -358,7 +375,9 @@ def verify_dataset(dataset_dir: str | os.PathLike, check_voxels: bool = True, pr
             values = set(np.unique(arr).astype(np.int64).tolist())
             undeclared = sorted(values - declared)
             if undeclared:
-                problems.append(Problem(str(lab), f"label values {undeclared} are not declared in dataset.json"))
+                problems.append(
+                    Problem(str(lab), f"label values {undeclared} are not declared in dataset.json")
+                )
     return problems
 
 

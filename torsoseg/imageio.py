@@ -244,9 +244,7 @@ def read_image(path: str | os.PathLike) -> Volume:
             series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(p))
             if not series:
                 raise ValueError("folder holds no DICOM series")
-            files = max(
-                (sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(p), s) for s in series), key=len
-            )
+            files = max((sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(p), s) for s in series), key=len)
             reader = sitk.ImageSeriesReader()
             reader.SetFileNames(files)
             image = reader.Execute()
@@ -327,7 +325,7 @@ _NEG_LETTERS = ("R", "A", "I")
 
 
 def orientation_code(geometry_or_direction) -> str:
-    """ITK-style three-letter code: letter ``a`` names where array axis ``a`` points (e.g. ``LPS``, ``RAS``)."""
+    """ITK-style code: letter ``a`` names where array axis ``a`` points (e.g. ``LPS``, ``RAS``)."""
     d = geometry_or_direction
     m = d.direction_matrix if isinstance(d, Geometry) else np.asarray(d, dtype=np.float64).reshape(3, 3)
     letters = []
@@ -398,7 +396,9 @@ def reorient_to_canonical(volume: Volume) -> tuple[Volume, Reorientation]:
     return out, Reorientation(axes, flips, geo)
 
 
-def restore_orientation(array: np.ndarray, reorientation: Reorientation, channel_first: bool = False) -> Volume | np.ndarray:
+def restore_orientation(
+    array: np.ndarray, reorientation: Reorientation, channel_first: bool = False
+) -> Volume | np.ndarray:
     """Undoes :func:`reorient_to_canonical` for an array on the canonical grid.
 
     Args:

@@ -29,6 +29,8 @@ def default_roots(
     h = Path(home or env.get("TORSOSEG_HOME") or Path.home() / "torsoseg_data").expanduser()
     return Roots(
         raw=Path(raw or env.get("TORSOSEG_RAW") or h / "raw").expanduser(),
-        preprocessed=Path(preprocessed or env.get("TORSOSEG_PREPROCESSED") or h / "preprocessed").expanduser(),
+        preprocessed=Path(
+            preprocessed or env.get("TORSOSEG_PREPROCESSED") or h / "preprocessed"
+        ).expanduser(),
         results=Path(results or env.get("TORSOSEG_RESULTS") or h / "results").expanduser(),
     )

@@ -334,7 +334,7 @@ class Predictor:
         Returns:
             A :class:`Prediction` whose label map lies on exactly ``volume``'s grid.
         """
-        from torsoseg.preprocessing.case import preprocess_volume
+        from torsoseg.preprocessing import preprocess_volume
 
         t0 = time.perf_counter()
         data, props = preprocess_volume(volume, self.plans)

@@ -129,7 +129,9 @@ class Plans:
     def problems(self) -> list[str]:
         p = []
         if self.format_version != PLANS_FORMAT_VERSION:
-            p.append(f"format_version {self.format_version} is not supported (expected {PLANS_FORMAT_VERSION})")
+            p.append(
+                f"format_version {self.format_version} is not supported (expected {PLANS_FORMAT_VERSION})"
+            )
         if len(self.target_spacing) != 3 or any(s <= 0 for s in self.target_spacing):
             p.append(f"target_spacing must be 3 positive numbers, got {self.target_spacing}")
         if len(self.patch_size) != 3 or any(int(s) < 1 for s in self.patch_size):
@@ -148,7 +150,9 @@ class Plans:
             ts = self.total_stride
             for a in range(3):
                 if self.patch_size[a] % ts[a]:
-                    p.append(f"patch_size {self.patch_size} axis {a} is not divisible by total stride {ts[a]}")
+                    p.append(
+                        f"patch_size {self.patch_size} axis {a} is not divisible by total stride {ts[a]}"
+                    )
         if self.labels.get("background") != 0:
             p.append("labels must contain 'background': 0")
         return p
@@ -170,9 +174,20 @@ class Plans:
             raise ValueError(f"{source}: expected a JSON object")
         version = d.get("format_version")
         if version != PLANS_FORMAT_VERSION:
-            raise ValueError(f"{source}: format_version {version!r} is not supported (expected {PLANS_FORMAT_VERSION})")
-        required = ["dataset_name", "labels", "target_spacing", "patch_size", "batch_size", "strides",
-                     "kernel_sizes", "features", "normalization"]
+            raise ValueError(
+                f"{source}: format_version {version!r} is not supported (expected {PLANS_FORMAT_VERSION})"
+            )
+        required = [
+            "dataset_name",
+            "labels",
+            "target_spacing",
+            "patch_size",
+            "batch_size",
+            "strides",
+            "kernel_sizes",
+            "features",
+            "normalization",
+        ]
         missing = [k for k in required if k not in d]
         if missing:
             raise ValueError(f"{source}: missing key(s) {', '.join(missing)}")
