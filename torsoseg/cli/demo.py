@@ -81,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="phantom seed")
     p.add_argument("--tta", action="store_true", default=None, help="mirror test-time augmentation")
     p.add_argument(
-        "--skip-pretrained",
+        "--with-pretrained",
         action="store_true",
         default=None,
-        help="do not predict/evaluate dataset 3 with the dataset-1 model alone",
+        help="also predict/evaluate dataset 3 with the dataset-1 model alone",
     )
     p.add_argument(
         "--device", default=None, choices=("cpu", "cuda", "auto"), help="training/inference device"
@@ -112,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
             "iterations_per_epoch": args.iterations,
             "seed": args.seed,
             "tta": args.tta,
-            "predict_pretrained": False if args.skip_pretrained else None,
+            "predict_pretrained": True if args.with_pretrained else None,
         }.items()
         if v is not None
     }

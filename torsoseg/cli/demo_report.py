@@ -121,8 +121,13 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
         f"{cfg.cases_2} VISCERAL phantoms (dataset 2, 20 labels), test on {cfg.cases_3} unseen torso "
         "phantoms (dataset 3, 8 labels), "
         "organs matched by name. The control trains dataset 2 from scratch with the same budget "
-        f"({cfg.finetune_epochs} epochs x {cfg.iterations_per_epoch} iterations). The pretrained column is "
-        "the dataset-1 model alone: it knows only the abdominal organs (n/a = organ not in its label set).",
+        f"({cfg.finetune_epochs} epochs x {cfg.iterations_per_epoch} iterations)."
+        + (
+            " The pretrained column is the dataset-1 model alone: it knows only the abdominal organs "
+            "(n/a = organ not in its label set)."
+            if "pretrained" in results
+            else ""
+        ),
         "",
         "## Dice per organ, side by side (avg ± std over the test cases)",
         "",
