@@ -18,12 +18,13 @@ axis 0 is further to the patient's left.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from torsoseg.fileio import atomic_path
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 
@@ -302,17 +303,9 @@ def write_image(volume: Volume, path: str | os.PathLike, compress: bool = True) 
     p = Path(path)
     if not has_image_suffix(p) or p.name.lower().endswith(".mhd"):
         raise ValueError(f"{p}: unsupported output suffix (use one of .nii.gz, .nii, .nrrd, .mha)")
-    p.parent.mkdir(parents=True, exist_ok=True)
     suffix = next(s for s in IMAGE_SUFFIXES if p.name.lower().endswith(s))
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=suffix, dir=p.parent)
-    os.close(fd)
-    try:
-        sitk.WriteImage(to_sitk(volume), tmp, compress)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(p, suffix=suffix) as tmp:
+        sitk.WriteImage(to_sitk(volume), str(tmp), compress)
     return p
 
 

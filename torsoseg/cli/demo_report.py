@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from torsoseg.cli.demo_steps import MODELS, Demo, say
+from torsoseg.fileio import atomic_path
 
 
 def _machine() -> str:
@@ -27,8 +28,6 @@ def comparison_png(demo: Demo, case: str, models: list[str], path: Path) -> Path
     Colours follow organ names (the same organ has the same colour in every row, whatever its label
     value in that model). Returns ``None`` when the case's files are missing.
     """
-    import os
-    import tempfile
 
     import numpy as np
     from matplotlib.figure import Figure
@@ -84,16 +83,8 @@ def comparison_png(demo: Demo, case: str, models: list[str], path: Path) -> Path
         fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
     fig.suptitle(f"{case}: reference and predictions")
     fig.tight_layout(rect=(0, 0.05 if handles else 0, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=80)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -12,11 +12,9 @@ optionally ``<case>.npz`` (``probabilities`` float16 ``(K, *shape)`` in the inpu
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from torsoseg import imageio
-from torsoseg.fileio import atomic_write_json
+from torsoseg.fileio import atomic_path, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -123,18 +121,8 @@ def output_path(out_dir: str | os.PathLike, case: InputCase) -> Path:
 
 
 def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            buf = io.BytesIO()
-            np.savez_compressed(buf, **arrays)
-            f.write(buf.getbuffer())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def predict_cases(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from torsoseg.fileio import atomic_path
 from torsoseg.imageio import Volume, reorient_to_canonical
 
 DEFAULT_WINDOW = (-400.0, 600.0)
@@ -119,15 +119,6 @@ def save_preview(
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, legend_h / height, 1, 0.96))
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".png", dir=p.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=90)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
+    return Path(path)

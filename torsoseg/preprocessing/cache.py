@@ -16,14 +16,13 @@ complete file or a ``.tmp`` leftover, never a truncated array under the final na
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from torsoseg.fileio import atomic_write_json, read_json
+from torsoseg.fileio import atomic_path, atomic_write_json, read_json
 
 CACHE_FORMAT_VERSION = 1
 MAX_LOCATIONS_PER_CLASS = 10_000
@@ -97,15 +96,8 @@ def class_locations(
 
 
 def _atomic_save(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def write_case(
