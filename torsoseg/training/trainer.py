@@ -84,6 +84,15 @@ def deep_supervision_strides(plans: Plans) -> list[tuple[int, int, int]]:
     return out
 
 
+def make_optimizer(s: TrainingSettings, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    """SGD (Nesterov, the method's optimiser) or AdamW (the short CPU budgets), per ``s.optimizer``."""
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=s.initial_lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(
+        groups, lr=s.initial_lr, momentum=s.momentum, nesterov=s.nesterov, weight_decay=s.weight_decay
+    )
+
+
 def use_channels_last(settings: TrainingSettings, device: torch.device, amp_dtype: Any) -> bool:
     """``settings.channels_last`` or, when ``None``, the measured winner: CPU with bfloat16."""
     if settings.channels_last is not None:
@@ -129,9 +138,7 @@ def fit(
         {"params": [p for n, p in model.named_parameters() if n in enc], "name": "encoder"},
         {"params": [p for n, p in model.named_parameters() if n not in enc], "name": "decoder"},
     ]
-    optimizer = torch.optim.SGD(
-        groups, lr=s.initial_lr, momentum=s.momentum, nesterov=s.nesterov, weight_decay=s.weight_decay
-    )
+    optimizer = make_optimizer(s, groups)
     scaler = torch.amp.GradScaler("cuda") if (device.type == "cuda" and amp_dtype is torch.float16) else None
 
     start_epoch, best_ema, ema = 0, -math.inf, None
