@@ -13,6 +13,8 @@ def test_presets_hand_values():
     assert PRESETS["finetune"].initial_lr == pytest.approx(PRESETS["default"].initial_lr / 10)
     assert PRESETS["finetune"].warmup_epochs > 0
     assert PRESETS["finetune_cpu"].initial_lr == pytest.approx(PRESETS["cpu"].initial_lr / 10)
+    assert PRESETS["default"].optimizer == "sgd" and PRESETS["finetune"].optimizer == "sgd"
+    assert PRESETS["cpu"].optimizer == PRESETS["finetune_cpu"].optimizer == "adamw"
 
 
 def test_overrides_and_none_ignored():
@@ -37,6 +39,8 @@ def test_trainer_names():
 def test_bad_values_messages():
     with pytest.raises(ValueError, match="unknown training preset 'fast'; valid: cpu, default"):
         get_settings("fast")
+    with pytest.raises(ValueError, match="optimizer must be one of sgd, adamw, got 'adam'"):
+        get_settings("cpu", optimizer="adam")
     with pytest.raises(ValueError, match="num_epochs must be >= 1"):
         get_settings("default", num_epochs=0)
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, auto"):

@@ -24,7 +24,10 @@ def _rows(fold_dir):
     return list(csv.DictReader(open(fold_dir / "training_log.csv")))
 
 
-def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots):
+# SGD (lr 1e-2, momentum 0.99) first drops the cross-entropy fast by predicting background; AdamW
+# (lr 1e-3, the cpu preset) falls more slowly in 24 steps (measured 0.92x) but learns organs sooner.
+@pytest.mark.parametrize("optimizer, lr, factor", [("sgd", 1e-2, 0.8), ("adamw", 1e-3, 0.95)])
+def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots, optimizer, lr, factor):
     out = train_model(
         990,
         fold=0,
@@ -34,12 +37,15 @@ def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots):
         num_epochs=4,
         iterations_per_epoch=6,
         val_iterations=2,
-        **tiny_roots,
+        optimizer=optimizer,
+        initial_lr=lr,
+        results_root=tiny_roots["results_root"] / optimizer,
+        preprocessed_root=tiny_roots["preprocessed_root"],
     )
     fold = out["fold_dir"]
     rows = _rows(fold)
     assert len(rows) == 4
-    assert float(rows[-1]["train_loss"]) < 0.8 * float(rows[0]["train_loss"])
+    assert float(rows[-1]["train_loss"]) < factor * float(rows[0]["train_loss"])
     for name in ("checkpoint_latest.pt", "checkpoint_best.pt", "checkpoint_final.pt", "progress.png"):
         assert (fold / name).is_file()
     assert (fold.parent / "plans.json").is_file() and (fold.parent / "dataset.json").is_file()
