@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from torsoseg.organs import ORGANS
+
 KINDS: tuple[str, ...] = ("abdomen", "visceral", "torso")
 
 #: Internal structures the renderer labels. ``artery`` here means the arteries other than the aorta.
@@ -41,29 +43,8 @@ STRUCTURES: tuple[str, ...] = (
 
 INTERNAL: dict[str, int] = {name: i + 1 for i, name in enumerate(STRUCTURES)}
 
-# VISCERAL Anatomy3: the 20 structures, ordered by RadLex ID.
-_VISCERAL = (
-    "liver",
-    "spleen",
-    "pancreas",
-    "gallbladder",
-    "urinary_bladder",
-    "aorta",
-    "trachea",
-    "lung_right",
-    "lung_left",
-    "sternum",
-    "thyroid_gland",
-    "vertebrae_L1",
-    "kidney_right",
-    "kidney_left",
-    "adrenal_gland_right",
-    "adrenal_gland_left",
-    "psoas_major_right",
-    "psoas_major_left",
-    "rectus_abdominis_right",
-    "rectus_abdominis_left",
-)
+# VISCERAL Anatomy3: the 20 structures, ordered by RadLex ID (from the organ vocabulary).
+_VISCERAL = tuple(o.name for o in sorted((o for o in ORGANS.values() if o.radlex), key=lambda o: o.radlex))
 
 #: kind -> source label name -> (value, internal structures gathered into it)
 KIND_LABELS: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {
