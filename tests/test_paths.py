@@ -17,5 +17,6 @@ def test_roots_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("TORSOSEG_RAW", str(tmp_path / "envraw"))
     r = default_roots()
     assert r.raw == tmp_path / "envraw" and r.preprocessed == tmp_path / "h" / "preprocessed"
+    assert r.home == tmp_path / "h"  # the demo's default output lives here, not beside a moved raw root
     r = default_roots(raw=tmp_path / "flag")
     assert r.raw == Path(tmp_path / "flag")

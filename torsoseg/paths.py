@@ -13,6 +13,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Roots:
+    home: Path
     raw: Path
     preprocessed: Path
     results: Path
@@ -28,6 +29,7 @@ def default_roots(
     env = os.environ
     h = Path(home or env.get("TORSOSEG_HOME") or Path.home() / "torsoseg_data").expanduser()
     return Roots(
+        home=h,
         raw=Path(raw or env.get("TORSOSEG_RAW") or h / "raw").expanduser(),
         preprocessed=Path(
             preprocessed or env.get("TORSOSEG_PREPROCESSED") or h / "preprocessed"

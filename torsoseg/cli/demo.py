@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from torsoseg.paths import default_roots
 
-        out = default_roots().raw.parent / ("demo_quick" if args.quick else "demo")
+        out = default_roots().home / ("demo_quick" if args.quick else "demo")
     demo = Demo(
         out.expanduser().resolve(),
         cfg,
