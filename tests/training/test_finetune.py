@@ -126,3 +126,83 @@ def test_finetune_end_to_end(tmp_path):
     write_tiny_dataset(pre, tiny_plans("Dataset003_Bad", patch=(16, 16, 16)), 2)
     with pytest.raises(IncompatiblePlansError, match="patch_size: pretrained"):
         train_model(3, fold="all", pretrained=1, **kw)
+
+
+def test_zero_init_gives_new_rows_no_favourite():
+    torch.manual_seed(0)
+    src = build_network(tiny_plans(labels=SRC))
+    tgt = build_network(tiny_plans(labels=TGT))
+    rec = transfer_weights(tgt, src.state_dict(), SRC, TGT, new_row_init="zero")
+    s, t = src.state_dict(), tgt.state_dict()
+    assert rec["new_row_init"] == "zero" and rec["new_organs"] == ["kidney_left"]
+    for i in range(len(tgt.seg_heads)):
+        w, b = t[f"seg_heads.{i}.weight"], t[f"seg_heads.{i}.bias"]
+        assert torch.count_nonzero(w[2]) == 0  # kidney_left: new, no spatial preference
+        torch.testing.assert_close(b[2], s[f"seg_heads.{i}.bias"][1:].mean())
+        torch.testing.assert_close(w[1], s[f"seg_heads.{i}.weight"][3])  # kidney_right: transferred
+    with pytest.raises(ValueError, match="new_row_init"):
+        transfer_weights(tgt, src.state_dict(), SRC, TGT, new_row_init="ones")
+
+
+def _finetune_movement(tmp_path, preset: str, **extra) -> tuple[float, float, dict, dict]:
+    """Fine-tunes a few steps; returns (mean |change| of new head rows, of body weights, before, after).
+
+    ``before`` is the transferred model with zero-initialised new rows (``new_row_init`` must be "zero").
+    """
+    from torsoseg.training.run import train_model
+
+    pre, res = tmp_path / "pre", tmp_path / "res"
+    if not (pre / "Dataset001_Src").exists():
+        write_tiny_dataset(
+            pre, tiny_plans("Dataset001_Src", labels={"background": 0, "liver": 1, "spleen": 2}), 3
+        )
+        write_tiny_dataset(pre, tiny_plans("Dataset002_Tgt"), 3)
+    kw = dict(preprocessed_root=pre, results_root=res, device="cpu", val_iterations=0, precision="fp32")
+    if not (res / "Dataset001_Src").exists():
+        train_model(1, fold="all", preset="cpu", num_epochs=1, iterations_per_epoch=2, **kw)
+    src = torch.load(
+        res / "Dataset001_Src" / "Trainer_cpu__torsoseg_plans__3d_fullres" / "fold_all"
+        / "checkpoint_final.pt",
+        weights_only=True,
+    )
+    torch.manual_seed(0)
+    before = build_network(tiny_plans("Dataset002_Tgt"))
+    transfer_weights(
+        before, src["network_weights"], src["labels"], tiny_plans("Dataset002_Tgt").labels,
+        extra.get("new_row_init", "zero"),
+    )
+    out = train_model(
+        2, fold="all", pretrained=1, preset=preset, num_epochs=2, iterations_per_epoch=3, **kw, **extra
+    )
+    after = out["model"].state_dict()
+    b0 = before.state_dict()
+    new_rows = [2, 3]  # kidney_right, kidney_left
+    head = torch.cat(
+        [(after[k][new_rows] - b0[k][new_rows]).abs().flatten() for k in after if "seg_heads" in k]
+    )
+    body = torch.cat(
+        [(after[k] - b0[k]).abs().flatten() for k in after if k.endswith("conv.weight") and "seg_" not in k]
+    )
+    return float(head.mean()), float(body.mean()), b0, after
+
+
+def test_new_rows_move_several_times_further_than_the_body(tmp_path):
+    head, body, before, after = _finetune_movement(tmp_path, "finetune_cpu")
+    assert head > 4 * body > 0, (head, body)
+    last = max(int(k.split(".")[1]) for k in after if k.startswith("seg_heads"))
+    for k in after:
+        # every trained head (the lowest deep-supervision output has loss weight 0) has left its zero init
+        if k.startswith("seg_heads") and k.endswith("weight") and int(k.split(".")[1]) < last:
+            for row in (2, 3):
+                assert torch.count_nonzero(after[k][row]) == after[k][row].numel()
+    # the paper's plain rule (same start) moves new rows and body alike: the test above can fail
+    head_p, body_p, _, _ = _finetune_movement(tmp_path, "finetune_cpu_plain", new_row_init="zero")
+    assert head_p < 2.5 * body_p, (head_p, body_p)
+
+
+def test_head_first_phase_keeps_the_body(tmp_path):
+    head, body, before, after = _finetune_movement(tmp_path, "finetune_cpu", head_first_epochs=2)
+    assert body == 0.0 and head > 0.0
+    for k, v in after.items():
+        if not k.startswith("seg_heads"):
+            torch.testing.assert_close(v, before[k], rtol=0, atol=0)

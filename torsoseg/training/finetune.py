@@ -113,11 +113,40 @@ def head_row_map(
     return {k: (s[k], t[k]) for k in sorted(set(s) & set(t), key=lambda k: t[k])}
 
 
+def init_new_rows(
+    head: torch.Tensor, source_head: torch.Tensor, new_rows: list[int], kind: str = "weight"
+) -> torch.Tensor:
+    """The ``zero`` initialisation of the rows of new organs in one output head tensor.
+
+    Weights of new rows are 0, so every new organ starts with the same logit everywhere: neither organ of
+    a left/right pair is favoured by a lucky random row, and the data alone breaks the tie (the gradient
+    of a zero row is not zero). Biases of new rows are the mean bias of the source model's foreground
+    organs: a new organ starts as likely as a typical known organ, not far behind it or ahead of it.
+
+    Args:
+        head: target head tensor, ``(K_target, C, 1, 1, 1)`` weight or ``(K_target,)`` bias (modified copy
+            returned).
+        source_head: the pretrained tensor of the same head, ``(K_source, ...)``.
+        new_rows: target row indices of the new organs.
+        kind: ``"weight"`` or ``"bias"``.
+    """
+    out = head.clone()
+    if not new_rows:
+        return out
+    if kind == "weight":
+        out[new_rows] = 0.0
+    else:
+        fg = source_head[1:] if source_head.shape[0] > 1 else source_head
+        out[new_rows] = fg.float().mean().to(out.dtype)
+    return out
+
+
 def transfer_weights(
     model: torch.nn.Module,
     source_state: Mapping[str, torch.Tensor],
     source_labels: Mapping[str, int],
     target_labels: Mapping[str, int],
+    new_row_init: str = "random",
 ) -> dict[str, Any]:
     """Loads the matching part of ``source_state`` into ``model`` (in place).
 
@@ -125,13 +154,18 @@ def transfer_weights(
         model: the freshly built target network.
         source_state: the pretrained ``network_weights``.
         source_labels, target_labels: name -> value of the two label sets.
+        new_row_init: ``"random"`` (keep the fresh init of the rows of new organs) or ``"zero"``
+            (:func:`init_new_rows`).
 
     Returns:
         The transfer record: ``loaded`` (names), ``skipped`` (name -> reason), ``head_rows``
         (organ -> [source value, target value]), ``new_organs`` (target organs with fresh rows).
     """
+    if new_row_init not in ("random", "zero"):
+        raise ValueError(f"new_row_init must be 'random' or 'zero', got {new_row_init!r}")
     target = model.state_dict()
     rows = head_row_map(source_labels, target_labels)
+    shared_rows = {t for _, t in rows.values()}
     loaded, skipped = [], {}
     new_state = {}
     for name, tensor in target.items():
@@ -144,6 +178,9 @@ def transfer_weights(
                 skipped[name] = f"shape {tuple(src.shape)} vs {tuple(tensor.shape)}"
                 continue
             t = tensor.clone()
+            if new_row_init == "zero":
+                fresh = [r for r in range(t.shape[0]) if r not in shared_rows]
+                t = init_new_rows(t, src, fresh, _HEAD_KEY.match(name).group(2))
             for s_val, t_val in rows.values():
                 if s_val < src.shape[0] and t_val < t.shape[0]:
                     t[t_val] = src[s_val]
@@ -170,12 +207,9 @@ def transfer_weights(
         "unused_pretrained": unused,
         "head_rows": shared,
         "new_organs": new,
+        "new_row_init": new_row_init,
     }
 
-
-def encoder_parameter_names(model: torch.nn.Module) -> list[str]:
-    """Names of the encoder's parameters (frozen during the first fine-tuning epochs when asked)."""
-    return [n for n, _ in model.named_parameters() if n.startswith("encoder.")]
 
 
 def find_pretrained_checkpoint(

@@ -16,6 +16,9 @@ from typing import Any
 from torsoseg.network.precision import PRECISIONS
 
 OPTIMIZERS = ("sgd", "adamw")
+#: How the output rows of organs new to a fine-tuned model start (see
+#: :func:`torsoseg.training.finetune.init_new_rows`).
+NEW_ROW_INITS = ("zero", "random")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,14 @@ class TrainingSettings:
         poly_exponent: ``lr = initial_lr * (1 - e / num_epochs) ** poly_exponent``.
         warmup_epochs: linear warm-up epochs before the poly decay (0: none).
         freeze_encoder_epochs: epochs in which the encoder's learning rate is 0 (fine-tuning).
+        head_lr_factor: learning rate of the output heads (``seg_heads``, deep supervision included)
+            relative to ``initial_lr``. Fine-tuning presets set 10: the transferred body learns at the
+            paper's 10x smaller rate, the rows of new organs at the from-scratch rate.
+        head_first_epochs: epochs in which only the heads train (body frozen): "linear probing, then
+            fine-tuning".
+        new_row_init: how the head rows of organs new to a fine-tuned model start: ``zero`` (zero weights,
+            the transferred organs' mean bias: no paired organ starts favoured and no new organ starts
+            ahead of or far behind the transferred rows) or ``random`` (the network's fresh init).
         grad_clip: maximal gradient norm.
         oversample_foreground: share of each batch centred on a voxel of a random present class.
         batch_size: patches per step and rank; ``None`` = the plans' batch size.
@@ -111,6 +122,9 @@ class TrainingSettings:
     poly_exponent: float = 0.9
     warmup_epochs: int = 0
     freeze_encoder_epochs: int = 0
+    head_lr_factor: float = 1.0
+    head_first_epochs: int = 0
+    new_row_init: str = "zero"
     grad_clip: float = 12.0
     oversample_foreground: float = 0.33
     batch_size: int | None = None
@@ -127,11 +141,19 @@ class TrainingSettings:
         for name in ("num_epochs", "iterations_per_epoch"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("val_iterations", "warmup_epochs", "freeze_encoder_epochs", "num_workers"):
+        for name in (
+            "val_iterations", "warmup_epochs", "freeze_encoder_epochs", "head_first_epochs", "num_workers"
+        ):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not self.head_lr_factor > 0:
+            problems.append(f"head_lr_factor must be > 0, got {self.head_lr_factor}")
+        if self.new_row_init not in NEW_ROW_INITS:
+            problems.append(
+                f"new_row_init must be one of {', '.join(NEW_ROW_INITS)}, got {self.new_row_init!r}"
+            )
         if not self.initial_lr > 0:
             problems.append(f"initial_lr must be > 0, got {self.initial_lr}")
         if not 0.0 <= self.oversample_foreground <= 1.0:
@@ -187,14 +209,30 @@ PRESETS: dict[str, TrainingSettings] = {
     # cpu: 24 epochs x 10 steps (+ 4 validation batches each): about 4 minutes for the cpu-budget plan of the
     # abdomen phantom with bfloat16 on 2 AMX cores (see documentation/training.md). Inline augmentation:
     # it costs ~1/10 of a step, and a worker process would take a core from the step.
+    # No mirroring on the cpu presets: after reorientation every CT is in one canonical orientation, so a
+    # mirrored torso never occurs at test time, and a net trained on left-right mirrors learns side-blind
+    # features (a liver on either side), which a fine-tuned model must then unlearn to tell a left lung
+    # from a right one (issue 12; TotalSegmentator trains without mirroring for the same reason).
     "cpu": replace(
         _DEFAULT, num_epochs=24, iterations_per_epoch=10, val_iterations=4, num_workers=0, precision="auto",
-        optimizer="adamw", initial_lr=1e-3, augmentation=replace(_DEFAULT.augmentation, order_data=1),
+        optimizer="adamw", initial_lr=1e-3,
+        augmentation=replace(_DEFAULT.augmentation, order_data=1, mirror_axes=()),
     ),
-    "finetune": replace(_DEFAULT, initial_lr=1e-3, warmup_epochs=10),
+    # the paper's rule (everything at 10x smaller than from scratch), with per-group rates: the output
+    # heads, which hold the rows of organs new to the model, learn at the from-scratch rate
+    "finetune": replace(_DEFAULT, initial_lr=1e-3, warmup_epochs=10, head_lr_factor=10.0),
 }
-# the paper's rule on the cpu preset: 10x smaller than its from-scratch rate
-PRESETS["finetune_cpu"] = replace(PRESETS["cpu"], initial_lr=1e-4, warmup_epochs=2)
+# the paper's plain rule: every parameter at lr / 10, new rows at their random init
+PRESETS["finetune_plain"] = replace(PRESETS["finetune"], head_lr_factor=1.0, new_row_init="random")
+# fine-tuning strategies on the cpu preset (compared in documentation/training.md):
+#   finetune_cpu_plain      every parameter at 1e-4 (the cpu preset's 1e-3 / 10), random new rows
+#   finetune_cpu            body at 1e-4, heads at 1e-3, new rows zero-initialised
+#   finetune_cpu_headfirst  as finetune_cpu after a head-only phase (body frozen)
+PRESETS["finetune_cpu_plain"] = replace(
+    PRESETS["cpu"], initial_lr=1e-4, warmup_epochs=2, new_row_init="random"
+)
+PRESETS["finetune_cpu"] = replace(PRESETS["finetune_cpu_plain"], head_lr_factor=10.0, new_row_init="zero")
+PRESETS["finetune_cpu_headfirst"] = replace(PRESETS["finetune_cpu"], head_first_epochs=4, warmup_epochs=0)
 
 #: The preset each trainer uses when none is named (no ``_<preset>`` suffix in its folder name).
 TRAINER_DEFAULT_PRESET = {"Trainer": "default", "FineTuneTrainer": "finetune"}

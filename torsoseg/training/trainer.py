@@ -29,8 +29,9 @@ from torsoseg.training import checkpoint as ckpt_io
 from torsoseg.training import distributed as dist_util
 from torsoseg.training.augmentation import initial_patch_size, training_transforms, validation_transforms
 from torsoseg.training.dataloading import make_batches
-from torsoseg.training.finetune import encoder_parameter_names, transfer_weights
+from torsoseg.training.finetune import transfer_weights
 from torsoseg.training.losses import DeepSupervisionLoss, DiceCELoss
+from torsoseg.training.param_groups import apply_group_rates, group_rates, parameter_groups
 from torsoseg.training.patches import PatchBatchLoader
 from torsoseg.training.progress import TrainingLog, format_epoch_line
 from torsoseg.training.schedule import learning_rate
@@ -130,15 +131,12 @@ def fit(
     )
     transfer = None
     if job.pretrained is not None and job.resume_from is None:
-        transfer = transfer_weights(model, job.pretrained["state"], job.pretrained["labels"], labels)
+        transfer = transfer_weights(
+            model, job.pretrained["state"], job.pretrained["labels"], labels, s.new_row_init
+        )
         transfer["checkpoint"] = str(job.pretrained["checkpoint"])
     model = model.to(device).to(memory_format=mem_fmt)
-    enc = set(encoder_parameter_names(model))
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if n in enc], "name": "encoder"},
-        {"params": [p for n, p in model.named_parameters() if n not in enc], "name": "decoder"},
-    ]
-    optimizer = make_optimizer(s, groups)
+    optimizer = make_optimizer(s, parameter_groups(model))
     scaler = torch.amp.GradScaler("cuda") if (device.type == "cuda" and amp_dtype is torch.float16) else None
 
     start_epoch, best_ema, ema = 0, -math.inf, None
@@ -240,8 +238,7 @@ def fit(
         for epoch in range(start_epoch, s.num_epochs):
             t0 = time.perf_counter()
             lr = learning_rate(epoch, s.num_epochs, s.initial_lr, s.poly_exponent, s.warmup_epochs)
-            for g in optimizer.param_groups:
-                g["lr"] = 0.0 if (g["name"] == "encoder" and epoch < s.freeze_encoder_epochs) else lr
+            apply_group_rates(optimizer, group_rates(s, epoch, lr), toggle_grad=not info.active)
             ddp_model.train()
             losses = []
             steps = range(s.iterations_per_epoch)
