@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from torsoseg.network.cpu_conv import Conv3d
 from torsoseg.planning.plans import Plans
 
 
@@ -31,7 +32,7 @@ class ConvBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, kernel: Sequence[int], stride: Sequence[int] = (1, 1, 1)):
         super().__init__()
         pad = tuple(int(k) // 2 for k in kernel)
-        self.conv = nn.Conv3d(in_ch, out_ch, tuple(kernel), tuple(stride), pad, bias=True)
+        self.conv = Conv3d(in_ch, out_ch, tuple(kernel), tuple(stride), pad, bias=True)
         self.norm = nn.InstanceNorm3d(out_ch, eps=1e-5, affine=True)
         self.act = nn.LeakyReLU(0.01, inplace=True)
 
@@ -148,7 +149,8 @@ def build_network(plans: Plans, num_classes: int | None = None, deep_supervision
         A :class:`UNet3D` in float32 on the CPU, in training mode.
 
     Example:
-        >>> from torsoseg.planning.plans import Plans
+        >>> from torsoseg.network.cpu_conv import Conv3d
+from torsoseg.planning.plans import Plans
         >>> net = build_network(Plans.load("preprocessed/Dataset001_Abdomen"))  # doctest: +SKIP
         >>> net(torch.zeros(1, 1, *plans.patch_size))[0].shape  # doctest: +SKIP
     """
