@@ -31,6 +31,7 @@ from pathlib import Path
 
 from torsoseg.cli.demo_report import write_report
 from torsoseg.cli.demo_steps import PRESETS, Demo, DemoConfig, DemoError, say
+from torsoseg.phantom.case import SIZES
 
 __all__ = [
     "Demo",
@@ -68,7 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases-1", type=int, default=None, help="abdomen phantoms (dataset 1, pretraining)")
     p.add_argument("--cases-2", type=int, default=None, help="VISCERAL phantoms (dataset 2, fine-tuning)")
     p.add_argument("--cases-3", type=int, default=None, help="torso phantoms (dataset 3, test)")
-    p.add_argument("--size", default=None, choices=("tiny", "small"), help="phantom size")
+    p.add_argument(
+        "--size", default=None, choices=SIZES, help="phantom size of the pretraining set (dataset 1)"
+    )
+    p.add_argument("--finetune-size", default=None, choices=SIZES, help="phantom size of dataset 2")
+    p.add_argument(
+        "--test-size", default=None, choices=SIZES, help="phantom size of the test set (dataset 3)"
+    )
+    p.add_argument(
+        "--finetune-preset",
+        default=None,
+        help="training preset (fine-tuning strategy) of the fine-tuned model, e.g. finetune_cpu, "
+        "finetune_cpu_plain, finetune_cpu_headfirst",
+    )
     p.add_argument("--epochs", type=int, default=None, help="epochs of every training (sets both below)")
     p.add_argument("--pretrain-epochs", type=int, default=None, help="epochs of the dataset-1 training")
     p.add_argument(
@@ -78,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="epochs of both dataset-2 trainings (fine-tuned and from scratch)",
     )
     p.add_argument("--iterations", type=int, default=None, help="training iterations per epoch")
-    p.add_argument("--seed", type=int, default=None, help="phantom seed")
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed of the whole experiment (phantoms and trainings)"
+    )
     p.add_argument("--tta", action="store_true", default=None, help="mirror test-time augmentation")
     p.add_argument(
         "--with-pretrained",
@@ -107,6 +122,9 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
             "cases_2": args.cases_2,
             "cases_3": args.cases_3,
             "size": args.size,
+            "finetune_size": args.finetune_size,
+            "test_size": args.test_size,
+            "finetune_preset": args.finetune_preset,
             "pretrain_epochs": args.pretrain_epochs if args.pretrain_epochs is not None else args.epochs,
             "finetune_epochs": args.finetune_epochs if args.finetune_epochs is not None else args.epochs,
             "iterations_per_epoch": args.iterations,
@@ -122,6 +140,13 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
         for k in ("cases_1", "cases_3", "pretrain_epochs", "finetune_epochs", "iterations_per_epoch")
         if getattr(cfg, k) < 1
     ]
+    from torsoseg.training.settings import PRESETS as TRAINING_PRESETS
+
+    if cfg.finetune_preset not in TRAINING_PRESETS:
+        bad.append(
+            f"unknown fine-tuning preset {cfg.finetune_preset!r}; valid: "
+            + ", ".join(sorted(TRAINING_PRESETS))
+        )
     if cfg.cases_2 < 2:
         bad.append(f"cases_2 must be >= 2 (fine-tuning needs a training set), got {cfg.cases_2}")
     if bad:
@@ -164,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             (
                 "phantoms",
                 f"generate the phantoms: {cfg.cases_1} abdomen, {cfg.cases_2} VISCERAL, {cfg.cases_3} torso "
-                f"({cfg.size}, source layouts)",
+                f"({cfg.size} / {cfg.finetune_size} / {cfg.test_size}, source layouts)",
                 lambda: demo.generate(
                     [
                         ("visceral", cfg.cases_2, s + 1000),
@@ -189,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
             (
                 "finetune_2",
-                f"fine-tune the dataset-1 model on dataset 2 ({cfg.finetune_epochs} epochs, lr / 10)",
+                f"fine-tune the dataset-1 model on dataset 2 ({cfg.finetune_epochs} epochs, preset "
+                f"{cfg.finetune_preset})",
                 lambda: demo.train(2, cfg.finetune_epochs, pretrained=1),
             ),
             (

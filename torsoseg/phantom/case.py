@@ -26,10 +26,13 @@ from torsoseg.phantom.vessels import vessels
 
 logger = logging.getLogger(__name__)
 
-SIZES: tuple[str, ...] = ("tiny", "small", "full")
+SIZES: tuple[str, ...] = ("tiny", "medium", "small", "full")
 
 #: voxels per in-plane axis and per slice axis (ranges) for the reduced sizes
 _REDUCED = {"tiny": ((48, 60), (48, 64)), "small": ((112, 144), (100, 160))}
+#: spacing ranges (mm, in-plane and slice) of the sizes drawn like a scanner: a fixed voxel size, the
+#: voxel count following the patient's field of view
+_SPACED = {"medium": ((4.0, 5.0), (4.0, 5.0))}
 _FULL_SLICE_MM = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
 
 #: storage orientations and how often each is drawn
@@ -54,7 +57,7 @@ class PhantomCase:
         phase: ``"native"``, ``"arterial"`` or ``"portal_venous"``.
         kind: ``"abdomen"``, ``"visceral"`` or ``"torso"``.
         seed: the seed it was generated from.
-        size: ``"tiny"``, ``"small"`` or ``"full"``.
+        size: ``"tiny"``, ``"medium"``, ``"small"`` or ``"full"``.
         orientation: storage orientation code (``"LPS"``, ``"RAS"``, ...).
     """
 
@@ -123,6 +126,13 @@ def scan_grid(kind: str, size: str, pt: Patient, rng: np.random.Generator) -> Gr
         s_z = float(rng.choice(_FULL_SLICE_MM))
         n_z = int(round(extent_z / s_z)) + 1
         rng.uniform()  # keep the number of draws the same for every size
+    elif size in _SPACED:
+        (lo_xy, hi_xy), (lo_z, hi_z) = _SPACED[size]
+        s_xy = float(rng.uniform(lo_xy, hi_xy))
+        s_z = float(rng.uniform(lo_z, hi_z))
+        n_xy = int(np.ceil(fov / s_xy))
+        n_z = int(round(extent_z / s_z)) + 1
+        s_z = extent_z / (n_z - 1)
     else:
         (lo_xy, hi_xy), (lo_z, hi_z) = _REDUCED[size]
         n_xy = int(rng.integers(lo_xy, hi_xy + 1))
@@ -273,7 +283,7 @@ def render_plan(plan: CasePlan) -> PhantomCase:
     deform = FourierField(rng_for("deformation"), 3, 4, (160.0, 420.0), 2.0)
     hu_arr, internal = paint(parts, grid, ctx, deform)
     g = rng_for("scanner")
-    noise_std = {"tiny": (4, 10), "small": (6, 15), "full": (10, 25)}[plan.size]
+    noise_std = {"tiny": (4, 10), "medium": (5, 12), "small": (6, 15), "full": (10, 25)}[plan.size]
     image = finish_image(
         hu_arr,
         g,
@@ -319,7 +329,9 @@ def generate_case(
         kind: ``"abdomen"`` (abdominal field of view, 7 labels, portal-venous), ``"visceral"``
             (thorax-abdomen, the 20 VISCERAL structures) or ``"torso"`` (thorax-abdomen, 8 labels).
         seed: any non-negative integer; it fixes the patient, the scan and the noise.
-        size: ``"tiny"`` (about 48-64 voxels per axis, for tests), ``"small"`` (100-160) or ``"full"``
+        size: ``"tiny"`` (about 48-64 voxels per axis, for tests), ``"medium"`` (4-5 mm voxels, as a
+            scanner draws them: the voxel count follows the field of view), ``"small"`` (100-160) or
+            ``"full"``
             (512 x 512 in-plane at 0.6-1.0 mm, slices 1-5 mm).
         phase: force a contrast phase (``"native"``, ``"arterial"``, ``"portal_venous"``); default: drawn
             for the kind. Forcing it changes intensities only, not the anatomy or the grid.

@@ -106,7 +106,7 @@ def write_source(
         n: number of cases (>= 1).
         out_dir: output folder (created; existing files of the same names are replaced atomically).
         seed: seed of the first case; case ``i`` uses ``seed + i``.
-        size: ``"tiny"``, ``"small"`` or ``"full"``.
+        size: ``"tiny"``, ``"medium"``, ``"small"`` or ``"full"``.
         progress: show a progress bar.
 
     Returns:
