@@ -351,7 +351,6 @@ def verify_dataset(
         >>> for p in verify_dataset("raw/Dataset001_Abdomen"):  # doctest: +SKIP
         ...     print(p)
     """
-    from torsoseg import imageio
 
     d = Path(dataset_dir)
     problems: list[Problem] = []

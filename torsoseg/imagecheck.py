@@ -109,9 +109,13 @@ def check_nifti_file(path: str | os.PathLike, full: bool = True) -> None:
         CorruptImageError: naming the file, the expected and the found byte counts.
     """
     p = Path(path)
-    gz = p.name.lower().endswith(".gz")
+    with open(p, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"  # a ".nii.gz" that is not gzip at all is checked as plain NIfTI
     total = check_gzip_stream(p) if gz and full else None  # first: ITK may not parse a damaged stream
-    expected = nifti_expected_bytes(p)
+    try:
+        expected = nifti_expected_bytes(p)
+    except RuntimeError:
+        return  # not a NIfTI header ITK understands: its reader reports that
     if expected is None:
         return
     if not gz:

@@ -63,8 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which part (0-based) this run predicts (default: 0)")
     p.add_argument("--continue", dest="resume", action="store_true", default=None,
                    help="skip cases whose label map already exists in OUT")
+    p.add_argument("--dicom-series", default=None, metavar="UID",
+                   help="series instance UID to read when a DICOM folder holds several series "
+                   "(the error lists them)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of unexpected errors")
     return p
+
+
+def check_output_folder(out: Path) -> None:
+    """Creates ``out`` and checks it is a writable folder; raises ValueError with one clear line."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: -o must be a folder, but this is an existing file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"{out}: the output folder is not writable")
 
 
 def find_model_dir(results_root: Path, dataset: str, trainer: str | None = None) -> Path:
@@ -102,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         inp = Path(args.input)
         if inp.is_dir() and out.resolve() == inp.resolve():
             raise ValueError(f"{out}: the output folder must differ from the input folder")
+        check_output_folder(out)
         if args.num_parts is not None or args.part_id is not None:
             cases = split_parts(cases, args.num_parts or 1, args.part_id or 0)
         if args.model:
@@ -119,10 +138,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"torsoseg_predict: {e}", file=sys.stderr)
         return 2
     print(f"torsoseg_predict: {len(cases)} case(s) with {predictor!r}")
-    report = predict_cases(
-        predictor, cases, out, save_probabilities=bool(args.save_probabilities), preview=bool(args.preview),
-        resume=bool(args.resume), progress=not args.no_progress,
-    )
+    extra = {"dicom_series": args.dicom_series} if args.dicom_series else {}
+    try:
+        report = predict_cases(
+            predictor, cases, out, save_probabilities=bool(args.save_probabilities),
+            preview=bool(args.preview), resume=bool(args.resume), progress=not args.no_progress, **extra,
+        )
+    except Exception as e:
+        if args.verbose:
+            raise
+        print(f"torsoseg_predict: {type(e).__name__}: {e} (run with -v for the traceback)", file=sys.stderr)
+        return 1
     for name in report.done:
         print(f"  {name}: written ({report.seconds[name]:.1f} s)")
     if report.skipped:

@@ -10,7 +10,8 @@ EPILOG = """examples:
   torsoseg_verify -d 1
   torsoseg_verify -d Dataset002_VISCERAL --raw /data/torsoseg_raw
   torsoseg_verify --folder /data/raw/Dataset003_Torso --headers-only
-exit code: 0 when the dataset is clean (warnings allowed), 1 when problems were found, 2 on usage\nerrors. Warnings: all-background label maps, spacing outside 0.1..20 mm."""
+exit code: 0 when the dataset is clean (warnings allowed), 1 when problems were found, 2 on usage
+errors. Warnings: all-background label maps, spacing outside 0.1..20 mm."""
 
 
 def build_parser() -> argparse.ArgumentParser:

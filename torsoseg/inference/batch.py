@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from torsoseg import imageio
-from torsoseg.fileio import atomic_path, atomic_write_json
+from torsoseg.fileio import atomic_path, atomic_write_json, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def split_parts(cases: Sequence[InputCase], num_parts: int, part_id: int) -> lis
     return list(cases[part_id::num_parts])
 
 
-def read_case(case: InputCase, num_channels: int) -> imageio.Volume:
+def read_case(case: InputCase, num_channels: int, dicom_series: str | None = None) -> imageio.Volume:
     """Reads a case's single CT channel, with clear errors for a wrong channel count, 2D or 4D input."""
     if len(case.channels) != num_channels:
         names = ", ".join(c.name for c in case.channels)
@@ -113,7 +113,7 @@ def read_case(case: InputCase, num_channels: int) -> imageio.Volume:
         )
     if num_channels != 1:
         raise ValueError(f"case {case.name!r}: models with {num_channels} input channels are not supported")
-    return imageio.read_image(case.channels[0])
+    return imageio.read_image(case.channels[0], series=dicom_series)
 
 
 def output_path(out_dir: str | os.PathLike, case: InputCase) -> Path:
@@ -133,6 +133,7 @@ def predict_cases(
     preview: bool = False,
     resume: bool = False,
     progress: bool = False,
+    dicom_series: str | None = None,
 ) -> BatchReport:
     """Predicts every case and writes its outputs; a failing case is recorded and the rest go on.
 
@@ -144,12 +145,15 @@ def predict_cases(
         preview: also write ``<case>.png`` (see :mod:`torsoseg.inference.preview`).
         resume: skip cases whose label map already exists in ``out_dir``.
         progress: tqdm bar over cases.
+        dicom_series: series instance UID to read from DICOM folders holding several series.
 
     Returns:
         A :class:`BatchReport`.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if remove_stale_temporaries(out):
+        logger.info("%s: removed temporary files of an interrupted run", out)
     atomic_write_json(out / "labels.json", dict(predictor.labels))
     report = BatchReport()
     iterator: Any = cases
@@ -165,7 +169,7 @@ def predict_cases(
         if progress:
             iterator.set_postfix_str(case.name)
         try:
-            volume = read_case(case, predictor.plans.num_input_channels)
+            volume = read_case(case, predictor.plans.num_input_channels, dicom_series)
             result = predictor.predict_case(volume, probabilities=save_probabilities)
             if result.probabilities is not None:
                 _save_npz_atomic(out / f"{case.name}.npz", probabilities=result.probabilities)
