@@ -71,4 +71,69 @@ CHECKS: dict[str, Check] = {
         r"DICOM series in one folder: .*choose one with --dicom-series",
         "tests/test_imagecheck.py, tests/cli/test_integrity_cli.py",
     ),
+    "unpaired": Check(
+        "image without label, label without image, image without the `_0000` channel suffix, case id "
+        "starting with `.` or holding `..`",
+        "verify (each file), plan_and_preprocess (refused unless `--skip-bad-cases`)",
+        "Dataset001_Synth: 2 file(s) of imagesTr/labelsTr do not pair up (nothing is dropped silently; fix "
+        "them or pass --skip-bad-cases): .../imagesTr/case_001.nii.gz: missing channel suffix _0000 "
+        "(expected case_001_0000.nii.gz); .../labelsTr/case_001.nii.gz: its image lacks the channel suffix: "
+        "rename imagesTr/case_001.nii.gz to imagesTr/case_001_0000.nii.gz",
+        r"do not pair up|missing channel suffix _0000",
+        "tests/cli/test_integrity_cli.py",
+    ),
+    "bad_name": Check(
+        "a name from JSON that is not a plain name (`plans_name: ../../ESCAPE`, a configuration with `/`, "
+        "a case id with `..`)",
+        "every command that loads plans.json (train, predict, preprocess); plan_and_preprocess for case ids",
+        "plans.json: invalid plans for 'Dataset999_Tiny': plans_name '../../../../ESCAPE_plans' is not a "
+        "valid name (letters, digits, '_', '-', '.', '+', starting with a letter or digit; no '..' and no "
+        "path separators)",
+        r"plans_name '\.\./.*' is not a valid name",
+        "tests/cli/test_integrity_cli.py",
+    ),
+    "zero_spacing": Check(
+        "a file with zero or negative spacing (e.g. an `.mha` with `ElementSpacing = 0 0 0`)",
+        "verify (listed; the other cases are still checked), every reader",
+        "labelsTr/case_002.mha: spacing must be positive, got (0.0, 0.0, 0.0)",
+        r"spacing must be positive",
+        "tests/cli/test_integrity_cli.py",
+    ),
+    "all_background": Check(
+        "a label map without any organ (all background)",
+        "verify (warning), plan_and_preprocess (warning, log)",
+        "labelsTr/case_000.nii.gz: warning: label map is all background (no organ labelled)",
+        r"label map is all background",
+        "tests/cli/test_integrity_cli.py",
+    ),
+    "spacing_nonfinite": Check(
+        "implausible spacing (< 0.1 mm or > 20 mm); NaN/inf intensities",
+        "verify (warning for spacing, problem for NaN/inf), plan_and_preprocess (warning naming the case)",
+        "case case_007: implausible spacing (0.8, 0.8, 50.0) mm (outside 0.1..20.0 mm); case case_007: 2 "
+        "NaN/inf intensities (set to the lowest intensity)",
+        r"implausible spacing|NaN/inf intensities",
+        "tests/cli/test_integrity_cli.py, tests/test_dataset.py",
+    ),
+    "predict_output": Check(
+        "`torsoseg_predict -o` on an existing file, under a file, or on an unwritable path",
+        "predict (exit 2)",
+        "torsoseg_predict: out/file: -o must be a folder, but this is an existing file",
+        r"-o must be a folder|cannot create the output folder|not writable",
+        "tests/cli/test_integrity_cli.py",
+    ),
+    "stale_tmp": Check(
+        "temporary files of a killed run (`.case.nii.gz.XXXX.tmp` in a predict output, "
+        "`.DatasetNNN_Name.XXXX.tmp` in the raw root)",
+        "predict, convert, preprocess (removed on start; logged with -v)",
+        "(removed silently; nothing for the user to do)",
+        r"",
+        "tests/cli/test_integrity_cli.py",
+    ),
+    "orphans": Check(
+        "`kill -9` of the plan/preprocess parent",
+        "plan_and_preprocess (workers die with their parent: PR_SET_PDEATHSIG)",
+        "(no orphan workers)",
+        r"",
+        "tests/preprocessing/test_workers.py",
+    ),
 }
