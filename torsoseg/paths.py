@@ -66,10 +66,3 @@ def check_name(value: object, what: str, source: str | os.PathLike | None = None
         )
     return s
 
-
-def inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """``path`` resolved, after checking it stays inside ``root`` (resolved too); raises otherwise."""
-    r, p = Path(root).resolve(), Path(path).resolve()
-    if p != r and r not in p.parents:
-        raise ValueError(f"{path}: resolves to {p}, outside its root {r}")
-    return p
