@@ -122,7 +122,20 @@ def test_intact_dicom_series_is_read(dicom_copy):
 
 
 def _write_series(folder: Path, uid: str, n: int, description: str) -> None:
-    """A small synthetic CT series written slice by slice with SimpleITK (GDCM)."""
+    """A small synthetic CT series written slice by slice with SimpleITK (GDCM).
+
+    GDCM's writer sets the process locale to "C"; it is restored so later tests read UTF-8 text.
+    """
+    import locale
+
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_slices(folder, uid, n, description)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_slices(folder: Path, uid: str, n: int, description: str) -> None:
     import SimpleITK as sitk
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="series instance UID to read when a DICOM folder holds several series "
                    "(the error lists them)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of unexpected errors")
+    p.add_argument("-v", "--verbose", action="store_true", default=None,
+                   help="show tracebacks of unexpected errors")
     return p
 
 
