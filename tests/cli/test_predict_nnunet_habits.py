@@ -45,7 +45,8 @@ def image(tmp_path):
 def test_trainer_prefix_matches_folder_with_preset_suffix(results):
     ds = results / "Dataset999_Tiny"
     assert find_model_dir(results, "999", "FineTuneTrainer").name.startswith("FineTuneTrainer_finetune_cpu")
-    assert find_model_dir(results, "999", "Trainer") == ds / "Trainer__torsoseg_plans__3d_fullres"  # exact wins
+    exact = find_model_dir(results, "999", "Trainer")  # an exact trainer name wins over prefixes
+    assert exact == ds / "Trainer__torsoseg_plans__3d_fullres"
     assert find_model_dir(results, "999", "FineTuneTrainer_finetune_cpu", configuration="3d_fullres").is_dir()
     with pytest.raises(ValueError, match="several model folders match"):
         find_model_dir(results, "999")
@@ -57,8 +58,8 @@ def test_trainer_prefix_matches_folder_with_preset_suffix(results):
 
 def test_nnunet_spellings_parse_to_the_same_options():
     p = build_parser()
-    nn = p.parse_args(["-i", "x", "-o", "y", "-d", "2", "-tr", "FineTuneTrainer", "-c", "3d_fullres", "-f", "0",
-                       "1", "-chk", "checkpoint_best.pth", "--save_probabilities", "--disable_tta",
+    nn = p.parse_args(["-i", "x", "-o", "y", "-d", "2", "-tr", "FineTuneTrainer", "-c", "3d_fullres",
+                       "-f", "0", "1", "-chk", "checkpoint_best.pth", "--save_probabilities", "--disable_tta",
                        "-device", "cpu"])
     assert (nn.dataset, nn.trainer, nn.configuration, nn.folds, nn.checkpoint) == (
         "2", "FineTuneTrainer", "3d_fullres", ["0", "1"], "best")
@@ -77,7 +78,8 @@ def test_predict_with_trainer_prefix_statistics_subset_split_and_probabilities(r
     out = tmp_path / "out"
     rc = main(["-i", str(image.parent), "-o", str(out), "-d", "999", "--results", str(results),
                "-tr", "FineTuneTrainer", "-f", "0", "-device", "cpu", "--threads", "1", "--statistics",
-               "--roi-subset", "kidney_left,Liver", "--split-organs", "--save_probabilities", "--no-progress"])
+               "--roi-subset", "kidney_left,Liver", "--split-organs", "--save_probabilities",
+               "--no-progress"])
     assert rc == 0
     labels = read_json(out / "labels.json")
     assert labels == {"background": 0, "liver": 1, "kidney_left": 3}
@@ -116,7 +118,8 @@ def test_predict_with_trainer_prefix_statistics_subset_split_and_probabilities(r
 
 def test_bad_subset_and_conflicting_model_choice_are_usage_errors(results, image, tmp_path, capsys):
     base = ["-i", str(image.parent), "-o", str(tmp_path / "o"), "--no-progress"]
-    assert main([*base, "-d", "999", "--results", str(results), "-tr", "Trainer", "--roi-subset", "lesion"]) == 2
+    rc = main([*base, "-d", "999", "--results", str(results), "-tr", "Trainer", "--roi-subset", "lesion"])
+    assert rc == 2
     assert "does not predict lesion" in capsys.readouterr().err
     model = find_model_dir(results, "999", "Trainer")
     assert main([*base, "-m", str(model), "-tr", "Trainer"]) == 2
