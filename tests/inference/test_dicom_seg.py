@@ -109,7 +109,8 @@ def test_non_dicom_input_and_missing_highdicom_are_clear(tmp_path, monkeypatch):
     from torsoseg.imageio import Volume
     from torsoseg.inference.dicom_seg import write_dicom_seg
 
-    vol = Volume(np.ones((4, 4, 2), np.uint8), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), ((1, 0, 0), (0, 1, 0), (0, 0, 1)))
+    eye = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+    vol = Volume(np.ones((4, 4, 2), np.uint8), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), eye)
     with pytest.raises(ValueError, match="needs a DICOM series folder"):
         write_dicom_seg(tmp_path / "ct.nii.gz", vol, {"background": 0, "liver": 1}, tmp_path / "x.dcm")
     monkeypatch.setitem(sys.modules, "highdicom", None)
