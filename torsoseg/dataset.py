@@ -15,6 +15,7 @@ source labels merged into it), ``annotated`` (case -> organs annotated in that c
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -376,12 +377,18 @@ def verify_dataset(
             int_labels[k] = v
     for msg in label_set_problems(int_labels):
         problems.append(Problem(str(js), msg))
-    for k in int_labels:
-        if k != "background" and not organs.is_known(k):
-            try:
-                organs.canonical_name(k)
-            except organs.UnknownOrganError as e:
-                problems.append(Problem(str(js), f"label {k!r} is not in the organ vocabulary ({e})"))
+    custom = [k for k in int_labels if k != "background" and not organs.is_known(k)]
+    for k in custom:
+        # a custom label (lesion, tumor) is fine; a near miss of an organ name is almost surely a typo
+        keys = [organs.normalize_key(n) for n in organs.ORGANS]
+        close = difflib.get_close_matches(organs.normalize_key(k), keys, n=1, cutoff=0.85)
+        if close:
+            twin = next(n for n in organs.ORGANS if organs.normalize_key(n) == close[0])
+            problems.append(Problem(str(js), f"label {k!r} is not in the organ vocabulary but close to "
+                                    f"{twin!r}: rename it (custom labels are matched by exact name only)"))
+    if custom:
+        log.info("%s: custom labels (outside the organ vocabulary, matched by exact name): %s", js,
+             ", ".join(custom))
     if any(p.path == str(js) and "missing key" in p.message for p in problems):
         return problems
     ending = str(raw["file_ending"])
