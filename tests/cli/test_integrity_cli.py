@@ -172,7 +172,9 @@ def test_batch_predict_finishes_the_others_then_fails_naming_the_truncated_case(
     assert rc == 1
     err = capsys.readouterr().err
     assert "case1: FAILED" in err and "truncated gzip stream" in err
-    assert sorted(p.name for p in out.iterdir()) == ["case0.nii.gz", "case2.nii.gz", "labels.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "case0.nii.gz", "case2.nii.gz", "labels.json", "labels_itksnap.txt", "labels_slicer.ctbl"
+    ]
 
 
 def test_predict_output_errors_are_one_line_exit_2(results, tmp_path, capsys):
