@@ -116,3 +116,34 @@ def test_non_dicom_input_and_missing_highdicom_are_clear(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "highdicom", None)
     with pytest.raises(ValueError, match=r"pip install 'torsoseg\[dicom\]'"):
         require_highdicom()
+
+
+def test_folder_with_two_series_needs_the_series_uid_of_the_prediction(series, tmp_path):
+    """--dicom-series (issue 16) picks the series that is read; the DICOM-SEG references the same one."""
+    from pydicom.uid import generate_uid
+
+    from torsoseg.inference.dicom_seg import write_dicom_seg
+
+    d = tmp_path / "two"
+    d.mkdir()
+    other = "1.2.826.0.1.3680043.8.498.3333"
+    for k, f in enumerate(sorted(series.iterdir())):
+        ds = pydicom.dcmread(f)
+        ds.save_as(d / f.name)
+        if k < 3:  # a second, shorter series beside it
+            ds.SeriesInstanceUID, ds.SOPInstanceUID = other, generate_uid()
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.save_as(d / f"other_{f.name}")
+    ct = read_image(d, series=SERIES_UID)
+    lab = np.zeros(ct.shape, np.uint8)
+    lab[200:260, 200:300, 3:9] = 1
+    labels = {"background": 0, "liver": 1}
+    with pytest.raises(ValueError, match="choose one with --dicom-series"):
+        write_dicom_seg(d, ct.with_array(lab), labels, tmp_path / "x.dcm")
+    path = write_dicom_seg(d, ct.with_array(lab), labels, tmp_path / "x.dcm", series=SERIES_UID)
+    seg = pydicom.dcmread(path)
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == SERIES_UID
+    assert len(seg.ReferencedSeriesSequence) == 1
+    assert len(seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence) == ct.shape[2]
+    with pytest.raises(ValueError, match="no DICOM series '9.9'"):
+        write_dicom_seg(d, ct.with_array(lab), labels, tmp_path / "y.dcm", series="9.9")

@@ -145,7 +145,8 @@ def predict_cases(
         resume: skip cases whose label map already exists in ``out_dir``.
         progress: tqdm bar over cases.
         options: every optional output at once (its flags are or-ed with the two above).
-        dicom_series: series instance UID to read from DICOM folders holding several series.
+        dicom_series: series instance UID to read from DICOM folders holding several series (also the
+            series a DICOM-SEG references).
 
     Returns:
         A :class:`BatchReport`.
@@ -198,7 +199,8 @@ def predict_cases(
             if opts.output_type == "dicom-seg":
                 from torsoseg.inference.dicom_seg import write_dicom_seg
 
-                write_dicom_seg(case.channels[0], label_map, labels, out / f"{case.name}.dcm")
+                write_dicom_seg(case.channels[0], label_map, labels, out / f"{case.name}.dcm",
+                                series=dicom_series)
             # the label map last: its presence marks the case finished for --continue
             imageio.write_image(label_map, target)
         except MemoryError:

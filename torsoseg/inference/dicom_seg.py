@@ -35,11 +35,15 @@ def require_highdicom():
     return highdicom
 
 
-def read_series_datasets(folder: str | os.PathLike) -> list:
+def read_series_datasets(folder: str | os.PathLike, series: str | None = None) -> list:
     """The pydicom datasets of a DICOM series folder (every readable DICOM file with pixel data).
 
+    Args:
+        folder: the series folder.
+        series: the series instance UID to take when the folder holds several series.
+
     Raises:
-        ValueError: the folder holds no DICOM image, or several series.
+        ValueError: the folder holds no DICOM image, several series and no ``series``, or not ``series``.
     """
     import pydicom
 
@@ -56,9 +60,13 @@ def read_series_datasets(folder: str | os.PathLike) -> list:
             datasets.append(ds)
     if not datasets:
         raise ValueError(f"{d}: no DICOM image; DICOM-SEG output needs a DICOM series folder as input")
-    series = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
-    if len(series) > 1:
-        raise ValueError(f"{d}: {len(series)} DICOM series in one folder; keep one series per folder")
+    if series is not None:
+        datasets = [ds for ds in datasets if str(ds.get("SeriesInstanceUID", "")) == series]
+        if not datasets:
+            raise ValueError(f"{d}: no DICOM series {series!r} to reference in the DICOM-SEG")
+    uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
+    if len(uids) > 1:
+        raise ValueError(f"{d}: {len(uids)} DICOM series in one folder; choose one with --dicom-series UID")
     _fill_missing_uids(datasets, d)
     return datasets
 
@@ -113,7 +121,7 @@ def _frames(datasets: list, label_map: Volume) -> np.ndarray:
 
 
 def write_dicom_seg(source: str | os.PathLike, label_map: Volume, labels: Mapping[str, int],
-                    path: str | os.PathLike) -> Path:
+                    path: str | os.PathLike, series: str | None = None) -> Path:
     """Writes a DICOM-SEG of ``label_map`` referencing the DICOM series in ``source``.
 
     Args:
@@ -121,6 +129,7 @@ def write_dicom_seg(source: str | os.PathLike, label_map: Volume, labels: Mappin
         label_map: integer labels on exactly that series' grid.
         labels: name -> value; every non-empty foreground label becomes a segment.
         path: the ``.dcm`` file to write (atomically).
+        series: the series instance UID the label map was predicted from, when ``source`` holds several.
 
     Returns:
         ``path``.
@@ -131,7 +140,7 @@ def write_dicom_seg(source: str | os.PathLike, label_map: Volume, labels: Mappin
     hd = require_highdicom()
     from pydicom.sr.codedict import codes
 
-    datasets = read_series_datasets(source)
+    datasets = read_series_datasets(source, series)
     frames = _frames(datasets, label_map)
     present = set(np.unique(frames).tolist()) - {0}
     chosen = [(n, int(v)) for n, v in sorted(labels.items(), key=lambda kv: kv[1])
