@@ -123,6 +123,25 @@ def output_path(out_dir: str | os.PathLike, case: InputCase) -> Path:
     return Path(out_dir) / f"{case.name}{OUTPUT_SUFFIX}"
 
 
+def _write_extras(case: InputCase, volume: imageio.Volume, label_map: imageio.Volume,
+                  labels: dict[str, int], out: Path, opts: PredictionOptions, preview: bool,
+                  dicom_series: str | None) -> None:
+    """One case's optional outputs besides probabilities: preview, statistics, split organs, DICOM-SEG."""
+    if preview:
+        from torsoseg.inference.preview import save_preview
+
+        save_preview(volume, label_map, labels, out / f"{case.name}.png", title=case.name)
+    if opts.statistics:
+        atomic_write_json(out / f"{case.name}_statistics.json",
+                          outputs.organ_statistics(volume, label_map, labels))
+    if opts.split_organs:
+        outputs.write_split_organs(label_map, labels, out / case.name)
+    if opts.output_type == "dicom-seg":
+        from torsoseg.inference.dicom_seg import write_dicom_seg
+
+        write_dicom_seg(case.channels[0], label_map, labels, out / f"{case.name}.dcm", series=dicom_series)
+
+
 def predict_cases(
     predictor: Any,
     cases: Sequence[InputCase],
@@ -186,21 +205,7 @@ def predict_cases(
             if result.probabilities is not None:
                 outputs.write_probabilities(result.probabilities, volume.geometry, predictor.labels,
                                             out / f"{case.name}.npz")
-            if want_preview:
-                from torsoseg.inference.preview import save_preview
-
-                png = out / f"{case.name}.png"
-                save_preview(volume, label_map, labels, png, title=case.name)
-            if opts.statistics:
-                atomic_write_json(out / f"{case.name}_statistics.json",
-                                  outputs.organ_statistics(volume, label_map, labels))
-            if opts.split_organs:
-                outputs.write_split_organs(label_map, labels, out / case.name)
-            if opts.output_type == "dicom-seg":
-                from torsoseg.inference.dicom_seg import write_dicom_seg
-
-                write_dicom_seg(case.channels[0], label_map, labels, out / f"{case.name}.dcm",
-                                series=dicom_series)
+            _write_extras(case, volume, label_map, labels, out, opts, want_preview, dicom_series)
             # the label map last: its presence marks the case finished for --continue
             imageio.write_image(label_map, target)
         except MemoryError:
