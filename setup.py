@@ -23,7 +23,10 @@ setup(
         "matplotlib>=3.6",
     ],
     extras_require={
-        "test": ["pytest>=7", "ruff>=0.4"],
+        # DICOM-SEG output (torsoseg_predict --output-type dicom-seg); brings pydicom
+        "dicom": ["highdicom>=0.22"],
+        # the tests exercise DICOM-SEG too, so they install its extra
+        "test": ["pytest>=7", "ruff>=0.4", "highdicom>=0.22"],
     },
     entry_points={
         "console_scripts": [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,6 +143,15 @@ def conditions(rec: dict) -> str:
     return "machine busy (reported)" if rec.get("load_note") else "load unknown"
 
 
+def portable_command(command: str) -> str:
+    """A recorded command as a reader types it: the nnU-Net interpreter becomes ``$TORSOSEG_BENCH_PYTHON``.
+
+    Result files written before ``display_command`` did this hold the absolute interpreter path of the
+    machine that ran them, which does not exist on a reader's machine.
+    """
+    return re.sub(r"(--nnunet-python)[ =]\S+", r"\1 $TORSOSEG_BENCH_PYTHON", command)
+
+
 def section(name: str, rec: dict | str | None, level: int) -> tuple[str, list[Goal]]:
     t = TEXT[name]
     rerun = f"python benchmarks/run_all.py --only {name}"
@@ -156,7 +166,7 @@ def section(name: str, rec: dict | str | None, level: int) -> tuple[str, list[Go
             body, goals = SECTIONS[name](rec["result"])
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
             body = f"**Result has an unexpected layout** ({type(e).__name__}: {e}); re-run it."
-        command = rec.get("command", "?")
+        command = portable_command(str(rec.get("command", "?")))
         parts += [f"Reproduce: `{rerun}`, which runs:\n\n```bash\n{command}\n```", run_line(rec), body]
         if goals:
             parts.append("Goals:\n\n" + goals_list(goals))

@@ -20,7 +20,11 @@ The whole set runs with `make bench` (it builds the nnU-Net v2 / MONAI compariso
 takes hours on a 2-core CPU and needs about 8 GB of free memory. Timings taken while other jobs use the
 cores are inflated and their ratios noisy: every section states the load average before its run, and a
 result flagged **machine busy** should be re-run on a quiet machine before it is quoted. Memory figures
-do not depend on the load."""
+do not depend on the load.
+
+In the commands below, `$WORK` is the scratch folder of the run (`run_all.py --work`) and
+`$TORSOSEG_BENCH_PYTHON` the interpreter of the nnU-Net v2 / MONAI comparison environment
+(`.bench-venv/bin/python` after `make bench`, or any interpreter that imports nnunetv2 and monai)."""
 
 INFERENCE_GROUP = """\
 Script: `benchmarks/bench_inference.py` (sections `sliding-window`, `e2e`, `memory`, `precision`; each is

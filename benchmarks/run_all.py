@@ -305,11 +305,18 @@ def comparison_versions(python: str) -> dict:
 def display_command(argv: list[str], work: Path) -> str:
     """The command as a reader would type it: ``python``, paths relative to the repository, ``$WORK``."""
     marker = "@@WORK@@"  # shell-safe, so shlex leaves it unquoted
+    py_marker = "@@BENCH_PYTHON@@"
     out = []
-    for a in argv:
-        a = "python" if a == sys.executable else a.replace(str(work), marker).replace(str(REPO) + os.sep, "")
+    for i, a in enumerate(argv):
+        if i and argv[i - 1] == "--nnunet-python":
+            a = py_marker  # this machine's interpreter path means nothing on a reader's machine
+        elif a == sys.executable:
+            a = "python"
+        else:
+            a = a.replace(str(work), marker).replace(str(REPO) + os.sep, "")
         out.append(a)
-    return shlex.join(out).replace(marker, "$WORK")
+    return shlex.join(out).replace(marker, "$WORK").replace(py_marker, "$TORSOSEG_BENCH_PYTHON")
+
 
 
 def compact(obj, digits: int = 6):

@@ -195,6 +195,21 @@ def test_runner_helpers(run_all, tmp_path):
         tmp_path,
     )
     assert cmd == "python benchmarks/x.py $WORK/d/plans.json"
+    cmd = run_all.display_command([run_all.sys.executable, "b.py", "--nnunet-python", "/opt/v/bin/python"],
+                                  tmp_path)
+    assert cmd == "python b.py --nnunet-python $TORSOSEG_BENCH_PYTHON"
+
+
+def test_recorded_interpreter_paths_render_portably(run_all, tmp_path):
+    results = tmp_path / "results"
+    rec = record("training", TRAINING)
+    rec["command"] = ("python benchmarks/bench_training.py --nnunet-python /work/benchvenv/bin/python "
+                      "--steps 3")
+    write(results, "training", rec)
+    text = render(run_all, results, tmp_path)
+    assert "/work/benchvenv" not in text
+    assert "--nnunet-python $TORSOSEG_BENCH_PYTHON --steps 3" in text
+    assert "`$TORSOSEG_BENCH_PYTHON` the interpreter" in text
 
 
 def test_bad_input_is_reported(run_all, tmp_path):

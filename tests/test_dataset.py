@@ -156,7 +156,7 @@ def test_verify_finds_every_problem_in_one_run(tmp_path, rng):
         ("imagesTr/case_007_0000.nii.gz", "got 4D"),
         ("imagesTr/case_008_0000.nii.gz", "2D"),
         ("dataset.json", "consecutive"),
-        ("dataset.json", "'spleenn' is not in the organ vocabulary"),
+        ("dataset.json", "'spleenn' is not in the organ vocabulary but close to 'spleen'"),
         ("dataset.json", "numTraining is 8 but imagesTr holds 8"),
     ]
     for path, message in expected[:-1]:

@@ -294,3 +294,24 @@ def test_canonical_names_are_fixed_points():
         assert organs.canonical_name(name) == name
         for s in o.synonyms:
             assert organs.canonical_name(organs.canonical_name(s)) == name
+
+
+def test_vocabulary_covers_totalsegmentator_v2_total_with_pairs(shared_data):
+    import json
+
+    from torsoseg import organs as vocab
+
+    names = json.loads((shared_data / "ts_labels_total_v2.json").read_text()).values()
+    assert len(names) == 117
+    assert all(vocab.is_known(n) and vocab.canonical_name(n) == n for n in names)
+    assert vocab.pair_of("rib_left_7") == "rib_right_7" and vocab.side_of("rib_right_12") == "right"
+    assert vocab.pair_of("gluteus_minimus_right") == "gluteus_minimus_left"
+    assert vocab.pair_of("iliac_vena_left") == "iliac_vena_right"
+    assert vocab.pair_of("atrial_appendage_left") is None  # no right twin
+    assert vocab.pair_of("sacrum") is None and vocab.side_of("sacrum") is None
+    assert vocab.canonical_name("lumbar vertebra 3") == "vertebrae_L3"
+    assert vocab.swap_side_in_name("lesion_left") == "lesion_right"
+    assert vocab.swap_side_in_name("left_right_thing") is None  # ambiguous: two side words
+    table = vocab.lr_swap_table({"background": 0, "lesion_left": 1, "lesion_right": 2, "rib_left_3": 3,
+                                 "rib_right_3": 4})
+    assert table.tolist() == [0, 2, 1, 4, 3]

@@ -15,6 +15,8 @@ source labels merged into it), ``annotated`` (case -> organs annotated in that c
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +30,7 @@ from torsoseg import organs
 from torsoseg.fileio import atomic_write_json, read_json
 
 _DATASET_DIR = re.compile(r"^Dataset(\d{3})_(.+)$")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,102 @@ def list_cases(
     return cases
 
 
+def _candidate_files(folder: Path) -> list[Path]:
+    """Files of ``folder`` that could be meant as data: not our temporaries, not macOS ``._`` files."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        f
+        for f in folder.iterdir()
+        if f.is_file() and not f.name.startswith("._") and not f.name.endswith(".tmp")
+    )
+
+
+def unpaired_files(dataset_dir: str | os.PathLike, ending: str, channels: list[str]) -> list[Problem]:
+    """Every file of ``imagesTr``/``labelsTr`` that does not form a valid training case, with the reason.
+
+    Reasons: a missing channel suffix (``CASE.nii.gz`` instead of ``CASE_0000.nii.gz``), a case id that is
+    not a valid name (e.g. starts with ``.`` or holds ``..``), an image without its label, a label without
+    its image, and other names that are no ``CASE_XXXX{ending}``.
+    """
+    from torsoseg.paths import check_name
+
+    d = Path(dataset_dir)
+    img_dir, lab_dir = d / "imagesTr", d / "labelsTr"
+    labels = {f.name[: -len(ending)]: f for f in _candidate_files(lab_dir) if f.name.endswith(ending)}
+    problems: list[Problem] = []
+    idents: set[str] = set()
+    suffixless: set[str] = set()
+    pattern = re.compile(r"(.+)_(\d{4})" + re.escape(ending))
+    for f in _candidate_files(img_dir):
+        m = pattern.fullmatch(f.name)
+        if not m:
+            if f.name.endswith(ending):
+                stem = f.name[: -len(ending)]
+                suffixless.add(stem)
+                problems.append(
+                    Problem(str(f), f"missing channel suffix _0000 (expected {stem}_0000{ending})")
+                )
+            elif not f.name.startswith("."):
+                problems.append(Problem(str(f), f"name does not follow CASE_XXXX{ending}"))
+            continue
+        try:
+            check_name(m.group(1), "case id")
+        except ValueError as e:
+            problems.append(Problem(str(f), str(e)))
+            continue
+        idents.add(m.group(1))
+    for ident in sorted(idents):
+        if ident not in labels:
+            problems.append(Problem(str(lab_dir / f"{ident}{ending}"), "label missing for image"))
+    for ident in sorted(set(labels) - idents):
+        if ident in suffixless:
+            problems.append(
+                Problem(str(labels[ident]), f"its image lacks the channel suffix: rename imagesTr/{ident}"
+                        f"{ending} to imagesTr/{ident}_0000{ending}")
+            )
+        else:
+            problems.append(Problem(str(labels[ident]), "label without image"))
+    return problems
+
+
+def training_cases(
+    dataset_dir: str | os.PathLike, ds: DatasetJson | None = None, skip_bad_cases: bool = False
+) -> list[Case]:
+    """The training cases of a raw dataset, refusing a dataset whose images and labels do not pair up.
+
+    Args:
+        dataset_dir: the raw ``DatasetXXX_Name`` folder.
+        ds: its dataset.json (read when None).
+        skip_bad_cases: log every unpaired file as a warning and go on with the paired cases instead.
+
+    Raises:
+        ValueError: naming every unpaired file and why (unless ``skip_bad_cases``).
+    """
+    d = Path(dataset_dir)
+    ds = ds or DatasetJson.load(d)
+    problems = unpaired_files(d, ds.file_ending, list(ds.channel_names))
+    if problems:
+        listing = "; ".join(str(p) for p in problems)
+        if not skip_bad_cases:
+            raise ValueError(
+                f"{d}: {len(problems)} file(s) of imagesTr/labelsTr do not pair up (nothing is dropped "
+                f"silently; fix them or pass --skip-bad-cases): {listing}"
+            )
+        log.warning("%s: skipping %d unpaired file(s) (--skip-bad-cases): %s", d, len(problems), listing)
+    from torsoseg.paths import check_name
+
+    cases = []
+    for c in list_cases(d, "Tr", ds):
+        try:
+            check_name(c.identifier, "case id")
+        except ValueError:
+            continue
+        if c.label is not None:
+            cases.append(c)
+    return cases
+
+
 # ---------------------------------------------------------------------------------------------------
 # verification
 # ---------------------------------------------------------------------------------------------------
@@ -228,9 +327,10 @@ class Problem:
 
     path: str
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return f"{self.path}: {'warning: ' if self.warning else ''}{self.message}"
 
 
 def verify_dataset(
@@ -252,7 +352,6 @@ def verify_dataset(
         >>> for p in verify_dataset("raw/Dataset001_Abdomen"):  # doctest: +SKIP
         ...     print(p)
     """
-    from torsoseg import imageio
 
     d = Path(dataset_dir)
     problems: list[Problem] = []
@@ -278,12 +377,18 @@ def verify_dataset(
             int_labels[k] = v
     for msg in label_set_problems(int_labels):
         problems.append(Problem(str(js), msg))
-    for k in int_labels:
-        if k != "background" and not organs.is_known(k):
-            try:
-                organs.canonical_name(k)
-            except organs.UnknownOrganError as e:
-                problems.append(Problem(str(js), f"label {k!r} is not in the organ vocabulary ({e})"))
+    custom = [k for k in int_labels if k != "background" and not organs.is_known(k)]
+    for k in custom:
+        # a custom label (lesion, tumor) is fine; a near miss of an organ name is almost surely a typo
+        keys = [organs.normalize_key(n) for n in organs.ORGANS]
+        close = difflib.get_close_matches(organs.normalize_key(k), keys, n=1, cutoff=0.85)
+        if close:
+            twin = next(n for n in organs.ORGANS if organs.normalize_key(n) == close[0])
+            problems.append(Problem(str(js), f"label {k!r} is not in the organ vocabulary but close to "
+                                    f"{twin!r}: rename it (custom labels are matched by exact name only)"))
+    if custom:
+        log.info("%s: custom labels (outside the organ vocabulary, matched by exact name): %s", js,
+             ", ".join(custom))
     if any(p.path == str(js) and "missing key" in p.message for p in problems):
         return problems
     ending = str(raw["file_ending"])
@@ -294,23 +399,12 @@ def verify_dataset(
     if not img_dir.is_dir():
         problems.append(Problem(str(img_dir), "folder missing"))
         return problems
-    image_files = [f for f in sorted(img_dir.iterdir()) if f.is_file() and not f.name.startswith(".")]
+    problems.extend(unpaired_files(d, ending, channels))
     idents: dict[str, list[Path]] = {}
-    for f in image_files:
+    for f in _candidate_files(img_dir):
         m = re.fullmatch(r"(.+)_(\d{4})" + re.escape(ending), f.name)
-        if not m:
-            problems.append(Problem(str(f), f"name does not follow CASE_XXXX{ending}"))
-            continue
-        idents.setdefault(m.group(1), []).append(f)
-    label_files = (
-        {
-            f.name[: -len(ending)]: f
-            for f in lab_dir.iterdir()
-            if f.name.endswith(ending) and not f.name.startswith(".")
-        }
-        if lab_dir.is_dir()
-        else {}
-    )
+        if m and not any(p.path == str(f) for p in problems):
+            idents.setdefault(m.group(1), []).append(f)
     if not idents:
         problems.append(Problem(str(img_dir), "empty dataset: no training images"))
     if raw.get("numTraining") != len(idents):
@@ -319,65 +413,100 @@ def verify_dataset(
                 str(js), f"numTraining is {raw.get('numTraining')} but imagesTr holds {len(idents)} cases"
             )
         )
-    for ident in sorted(set(label_files) - set(idents)):
-        problems.append(Problem(str(label_files[ident]), "label without image"))
-
     items = sorted(idents.items())
     if progress:
         from tqdm import tqdm
 
         items = tqdm(items, desc="verify", unit="case")
     for ident, files in items:
-        expected = {f"{ident}_{int(c):04d}{ending}" for c in channels}
-        have = {f.name for f in files}
-        for name in sorted(expected - have):
-            problems.append(Problem(str(img_dir / name), "channel file missing"))
-        for name in sorted(have - expected):
-            problems.append(Problem(str(img_dir / name), "unexpected channel (not in channel_names)"))
-        lab = label_files.get(ident)
-        if lab is None:
-            problems.append(Problem(str(lab_dir / f"{ident}{ending}"), "label missing for image"))
-        geos = {}
-        for f in sorted(files):
-            try:
-                geos[f] = imageio.read_geometry(f)
-            except ValueError as e:
-                problems.append(Problem(str(f), str(e).split(": ", 1)[-1]))
-        lab_geo = None
-        if lab is not None:
-            try:
-                lab_geo = imageio.read_geometry(lab)
-            except ValueError as e:
-                problems.append(Problem(str(lab), str(e).split(": ", 1)[-1]))
-        for f, g in geos.items():
-            if min(g.shape) < 2:
-                problems.append(Problem(str(f), f"image is effectively 2D (shape {g.shape})"))
-            if lab_geo is not None and not g.same_grid(lab_geo):
-                problems.append(
-                    Problem(
-                        str(lab),
-                        f"geometry differs from {f.name}: label {lab_geo.describe()}; image {g.describe()}",
-                    )
+        lab = lab_dir / f"{ident}{ending}"
+        try:
+            problems.extend(
+                _verify_case(ident, files, lab if lab.is_file() else None, channels, ending, declared,
+                             check_voxels)
+            )
+        except Exception as e:  # one broken case must not hide the others' problems
+            problems.append(Problem(str(files[0]), f"could not be checked ({type(e).__name__}: {e})"))
+    return problems
+
+
+SPACING_RANGE_MM = (0.1, 20.0)
+
+
+def _verify_case(
+    ident: str,
+    files: list[Path],
+    lab: Path | None,
+    channels: list[str],
+    ending: str,
+    declared: set[int],
+    check_voxels: bool,
+) -> list[Problem]:
+    """The problems (and warnings) of one case; see :func:`verify_dataset`."""
+    from torsoseg import imageio
+
+    problems: list[Problem] = []
+    img_dir = files[0].parent
+    expected = {f"{ident}_{int(c):04d}{ending}" for c in channels}
+    have = {f.name for f in files}
+    for name in sorted(expected - have):
+        problems.append(Problem(str(img_dir / name), "channel file missing"))
+    for name in sorted(have - expected):
+        problems.append(Problem(str(img_dir / name), "unexpected channel (not in channel_names)"))
+    geos = {}
+    for f in sorted(files):
+        try:
+            geos[f] = imageio.read_geometry(f)
+        except ValueError as e:
+            problems.append(Problem(str(f), str(e).split(": ", 1)[-1]))
+    lab_geo = None
+    if lab is not None:
+        try:
+            lab_geo = imageio.read_geometry(lab)
+        except ValueError as e:
+            problems.append(Problem(str(lab), str(e).split(": ", 1)[-1]))
+    for f, g in geos.items():
+        if min(g.shape) < 2:
+            problems.append(Problem(str(f), f"image is effectively 2D (shape {g.shape})"))
+        lo, hi = SPACING_RANGE_MM
+        if any(s < lo or s > hi for s in g.spacing):
+            problems.append(Problem(str(f), f"implausible spacing {imageio.spacing_str(g.spacing)} mm "
+                                    f"(outside {lo}..{hi} mm): check the header", warning=True))
+        if lab_geo is not None and not g.same_grid(lab_geo):
+            problems.append(
+                Problem(
+                    str(lab),
+                    f"geometry differs from {f.name}: label {lab_geo.describe()}; image {g.describe()}",
                 )
-        if not check_voxels:
-            continue
-        for f in geos:
+            )
+    if not check_voxels:
+        return problems
+    for f in geos:
+        try:
             arr = imageio.read_image(f).array
-            if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-                n = int((~np.isfinite(arr)).sum())
-                problems.append(Problem(str(f), f"{n} NaN/inf intensities"))
-        if lab is not None and lab_geo is not None:
+        except ValueError as e:
+            problems.append(Problem(str(f), str(e).split(": ", 1)[-1]))
+            continue
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            n = int((~np.isfinite(arr)).sum())
+            problems.append(Problem(str(f), f"{n} NaN/inf intensities"))
+    if lab is not None and lab_geo is not None:
+        try:
             arr = imageio.read_image(lab).array
-            if np.issubdtype(arr.dtype, np.floating):
-                if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
-                    problems.append(Problem(str(lab), "label map has non-integer values"))
-                    continue
-            values = set(np.unique(arr).astype(np.int64).tolist())
-            undeclared = sorted(values - declared)
-            if undeclared:
-                problems.append(
-                    Problem(str(lab), f"label values {undeclared} are not declared in dataset.json")
-                )
+        except ValueError as e:
+            problems.append(Problem(str(lab), str(e).split(": ", 1)[-1]))
+            return problems
+        if np.issubdtype(arr.dtype, np.floating):
+            if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
+                problems.append(Problem(str(lab), "label map has non-integer values"))
+                return problems
+        values = set(np.unique(arr).astype(np.int64).tolist())
+        undeclared = sorted(values - declared)
+        if undeclared:
+            problems.append(Problem(str(lab), f"label values {undeclared} are not declared in dataset.json"))
+        if values <= {0}:
+            problems.append(Problem(str(lab), "label map is all background (no organ labelled)",
+                                    warning=True))
     return problems
 
 

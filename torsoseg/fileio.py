@@ -99,3 +99,22 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, prefix: str = "") -> int:
+    """Removes the temporaries (``.{prefix}*.tmp`` files and folders) an interrupted run left in ``folder``.
+
+    Every command that writes outputs calls this on start for its own output folder, so a ``kill -9``
+    leaves nothing behind after the next run. Returns how many were removed.
+    """
+    d = Path(folder)
+    if not d.is_dir():
+        return 0
+    n = 0
+    for t in d.glob(f".{prefix}*.tmp"):
+        if t.is_dir() and not t.is_symlink():
+            shutil.rmtree(t, ignore_errors=True)
+        else:
+            t.unlink(missing_ok=True)
+        n += 1
+    return n

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from torsoseg import imagecheck
 from torsoseg.fileio import atomic_path
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
@@ -218,42 +219,161 @@ def is_dicom_dir(path: str | os.PathLike) -> bool:
     return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(p)))
 
 
-def read_image(path: str | os.PathLike) -> Volume:
-    """Reads a NIfTI, NRRD, MHA/MHD file or a DICOM series folder into a :class:`Volume`.
+def _is_nifti(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(".nii") or name.endswith(".nii.gz")
+
+
+def _read_file_checked(p: Path):
+    """``SimpleITK.ReadImage`` with the integrity checks of :mod:`torsoseg.imagecheck` (NIfTI).
+
+    A ``.nii.gz`` is streamed through zlib in a thread while ITK reads it (both release the GIL).
+    """
+    import SimpleITK as sitk
+
+    if not _is_nifti(p):
+        return sitk.ReadImage(str(p))
+    if not p.name.lower().endswith(".gz"):
+        imagecheck.check_nifti_file(p)
+        return sitk.ReadImage(str(p))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        check = pool.submit(imagecheck.check_nifti_file, p)
+        try:
+            image = sitk.ReadImage(str(p))
+        except RuntimeError:
+            check.result()  # a CorruptImageError names the problem better than ITK
+            raise
+        check.result()
+    return image
+
+
+def list_dicom_series(folder: str | os.PathLike) -> list[tuple[str, int, str]]:
+    """The DICOM series of ``folder``: ``(series instance UID, number of files, description)`` each."""
+    import SimpleITK as sitk
+
+    out = []
+    for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)):
+        files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
+        desc = ""
+        try:
+            r = sitk.ImageFileReader()
+            r.SetFileName(files[0])
+            r.ReadImageInformation()
+            if r.HasMetaDataKey("0008|103e"):
+                desc = r.GetMetaData("0008|103e").strip()
+        except RuntimeError:
+            pass
+        out.append((uid, len(files), desc))
+    return out
+
+
+def _describe_series(series: list[tuple[str, int, str]]) -> str:
+    return "; ".join(f"{uid or '(no UID)'} ({n} files{', ' + d if d else ''})" for uid, n, d in series)
+
+
+def _read_dicom_checked(p: Path, series: str | None):
+    """Reads one DICOM series of folder ``p``, refusing stray/unreadable slices and uneven positions."""
+    import SimpleITK as sitk
+
+    ids = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(p)))
+    if not ids:
+        raise ValueError("folder holds no DICOM series")
+    if series is None and len(ids) > 1:
+        raise ValueError(
+            f"{len(ids)} DICOM series in one folder: {_describe_series(list_dicom_series(p))}; "
+            "choose one with --dicom-series UID"
+        )
+    uid = ids[0] if series is None else series
+    if uid not in ids:
+        raise ValueError(
+            f"no DICOM series {series!r}; the folder holds {_describe_series(list_dicom_series(p))}"
+        )
+    every = [f for s in ids for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(p), s)]
+    stray = imagecheck.stray_dicom_files(p, every)
+    if stray:
+        names = ", ".join(f.name for f in stray[:5]) + (" ..." if len(stray) > 5 else "")
+        raise imagecheck.CorruptImageError(
+            f"{len(stray)} file(s) are not readable slices of any DICOM series (corrupt, truncated or not "
+            f"DICOM): {names}; remove them or restore the slices"
+        )
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(p), uid)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # our own check below reports uneven slices
+    try:
+        image = reader.Execute()
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+    positions = []
+    for i, f in enumerate(files):
+        if reader.HasMetaDataKey(i, "0020|0032"):
+            positions.append([float(v) for v in reader.GetMetaData(i, "0020|0032").split("\\")])
+        else:
+            r = sitk.ImageFileReader()
+            r.SetFileName(f)
+            r.ReadImageInformation()
+            positions.append(list(r.GetOrigin())[:3])
+    imagecheck.check_dicom_positions(p, positions, image.GetDirection())
+    return image
+
+
+def _header_readable(p: Path) -> bool:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(p))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return False
+    return True
+
+
+def read_image(path: str | os.PathLike, series: str | None = None) -> Volume:
+    """Reads a NIfTI, NRRD, MHA/MHD file or a DICOM series folder into a :class:`Volume`, checked.
+
+    Every read is checked for integrity (see :mod:`torsoseg.imagecheck`): a truncated or corrupt file
+    (gzip CRC/length, data shorter than the header) and a DICOM series with uneven slice positions or
+    unreadable slice files are refused rather than read as zeros or a stretched grid.
 
     Args:
-        path: an image file, or a folder holding one DICOM series (the largest series if several).
+        path: an image file, or a folder holding a DICOM series.
+        series: the series instance UID to read when the folder holds several series.
 
     Returns:
         The volume with the file's geometry.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file cannot be read or is not a 3D scalar image (message names the file).
+        ValueError: the file cannot be read, is damaged (:class:`~torsoseg.imagecheck.CorruptImageError`)
+            or is not a 3D scalar image; the message names the file.
 
     Example:
         >>> vol = read_image("imagesTr/case_000_0000.nii.gz")  # doctest: +SKIP
         >>> vol.shape, vol.spacing  # doctest: +SKIP
     """
-    import SimpleITK as sitk
-
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file or folder")
     try:
-        if p.is_dir():
-            series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(p))
-            if not series:
-                raise ValueError("folder holds no DICOM series")
-            files = max((sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(p), s) for s in series), key=len)
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(files)
-            image = reader.Execute()
-        else:
-            image = sitk.ReadImage(str(p))
+        image = _read_dicom_checked(p, series) if p.is_dir() else _read_file_checked(p)
+    except imagecheck.CorruptImageError as e:
+        msg = str(e)
+        raise imagecheck.CorruptImageError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
+    except ValueError as e:
+        raise ValueError(f"{p}: {e}") from None
     except RuntimeError as e:  # SimpleITK's read errors
-        first = str(e).strip().splitlines()
-        raise ValueError(f"{p}: cannot be read as an image ({first[-1] if first else e})") from None
+        reason = imagecheck.itk_error_line(e)
+        if p.is_file() and _header_readable(p):
+            raise imagecheck.CorruptImageError(
+                f"{p}: the header reads but the voxel data does not: the data is shorter than the header "
+                f"says, or damaged ({reason})"
+            ) from None
+        raise ValueError(f"{p}: cannot be read as an image ({reason})") from None
     if image.GetDimension() == 4 and image.GetSize()[3] == 1:
         image = image[:, :, :, 0]
     if image.GetDimension() != 3:
@@ -262,11 +382,18 @@ def read_image(path: str | os.PathLike) -> Volume:
         raise ValueError(
             f"{p}: expected a single-channel image, got {image.GetNumberOfComponentsPerPixel()} components"
         )
-    return from_sitk(image)
+    try:
+        return from_sitk(image)
+    except ValueError as e:
+        raise ValueError(f"{p}: {e}") from None
 
 
 def read_geometry(path: str | os.PathLike) -> Geometry:
-    """Reads only the header of an image file (fast; no voxels)."""
+    """Reads only the header of an image file (fast; no voxels).
+
+    The O(1) integrity checks run too: an uncompressed NIfTI shorter than its header, and a ``.nii.gz``
+    whose gzip length trailer disagrees with the header (then the stream is checked in full).
+    """
     import SimpleITK as sitk
 
     p = Path(path)
@@ -278,8 +405,10 @@ def read_geometry(path: str | os.PathLike) -> Geometry:
     reader.SetFileName(str(p))
     try:
         reader.ReadImageInformation()
+        if _is_nifti(p):
+            imagecheck.check_nifti_file(p, full=False)
     except RuntimeError as e:
-        raise ValueError(f"{p}: cannot be read as an image ({str(e).strip().splitlines()[-1]})") from None
+        raise ValueError(f"{p}: cannot be read as an image ({imagecheck.itk_error_line(e)})") from None
     dim = reader.GetDimension()
     size = reader.GetSize()
     if dim == 4 and size[3] == 1:
@@ -290,6 +419,8 @@ def read_geometry(path: str | os.PathLike) -> Geometry:
     else:
         spacing, origin = reader.GetSpacing(), reader.GetOrigin()
         d = np.asarray(reader.GetDirection()).reshape(3, 3)
+    if not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f"{p}: spacing must be positive, got {tuple(spacing)}")
     return Geometry(tuple(int(s) for s in size), tuple(spacing), tuple(origin), _as_direction(d))
 
 

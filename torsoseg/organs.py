@@ -44,17 +44,15 @@ class Organ:
 
     @property
     def side(self) -> str | None:
-        """``"right"``, ``"left"`` or ``None`` (from the name)."""
-        if self.name.endswith("_right"):
-            return "right"
-        if self.name.endswith("_left"):
-            return "left"
-        return None
+        """``"right"``, ``"left"`` or ``None`` (from a ``right``/``left`` word of the name)."""
+        return side_in_name(self.name)
 
 
 def _o(name: str, *synonyms: str, radlex: int | None = None, part_of: str | None = None) -> Organ:
     return Organ(name, tuple(synonyms), radlex, part_of)
 
+
+_VERTEBRA_WORDS = {"C": "cervical", "T": "thoracic", "L": "lumbar", "S": "sacral"}
 
 # Order matters only for documentation. Synonyms list the spellings of the public datasets.
 _ORGAN_LIST: tuple[Organ, ...] = (
@@ -118,6 +116,48 @@ _ORGAN_LIST: tuple[Organ, ...] = (
     _o("iliopsoas_right",),
     _o("iliopsoas_left",),
     _o("body", "body_trunc", "skin"),
+    # --- the rest of TotalSegmentator v2's whole-body ``total`` task (117 classes in all) ---
+    _o("kidney_cyst_left",),
+    _o("kidney_cyst_right",),
+    _o("sacrum", "os_sacrum"),
+    *(_o(f"vertebrae_{v}", f"vertebra_{v}", f"{_VERTEBRA_WORDS[v[0]]} vertebra {v[1:]}")
+      for v in ("S1", "L5", "L4", "L3", "L2", "T12", "T11", "T10", "T9", "T8", "T7", "T6", "T5", "T4", "T3",
+                "T2", "T1", "C7", "C6", "C5", "C4", "C3", "C2", "C1")),
+    _o("pulmonary_vein", "pulmonary_veins"),
+    _o("brachiocephalic_trunk",),
+    _o("subclavian_artery_right",),
+    _o("subclavian_artery_left",),
+    _o("common_carotid_artery_right",),
+    _o("common_carotid_artery_left",),
+    _o("brachiocephalic_vein_left",),
+    _o("brachiocephalic_vein_right",),
+    _o("atrial_appendage_left", "left atrial appendage"),
+    _o("superior_vena_cava", "svc", "superior vena cava"),
+    _o("iliac_artery_left", "common_iliac_artery_left", "left iliac artery"),
+    _o("iliac_artery_right", "common_iliac_artery_right", "right iliac artery"),
+    _o("iliac_vena_left", "iliac_vein_left", "common_iliac_vein_left", "left iliac vein"),
+    _o("iliac_vena_right", "iliac_vein_right", "common_iliac_vein_right", "right iliac vein"),
+    _o("humerus_left",),
+    _o("humerus_right",),
+    _o("scapula_left",),
+    _o("scapula_right",),
+    _o("clavicula_left", "clavicle_left"),
+    _o("clavicula_right", "clavicle_right"),
+    _o("femur_left", "left femur"),
+    _o("femur_right", "right femur"),
+    _o("hip_left", "hip_bone_left", "left hip"),
+    _o("hip_right", "hip_bone_right", "right hip"),
+    _o("gluteus_maximus_left",),
+    _o("gluteus_maximus_right",),
+    _o("gluteus_medius_left",),
+    _o("gluteus_medius_right",),
+    _o("gluteus_minimus_left",),
+    _o("gluteus_minimus_right",),
+    _o("autochthon_left", "autochthonous_muscle_left", "erector_spinae_left"),
+    _o("autochthon_right", "autochthonous_muscle_right", "erector_spinae_right"),
+    _o("skull", "cranium"),
+    *(_o(f"rib_{side}_{k}", f"{side} rib {k}") for side in ("left", "right") for k in range(1, 13)),
+    _o("costal_cartilages", "costal_cartilage"),
 )
 
 # Tumour / lesion labels that converters merge into their host organ (MSD, KiTS style).
@@ -202,21 +242,34 @@ def side_of(name: str) -> str | None:
     return organ(name).side
 
 
-def pair_of(name: str) -> str | None:
-    """The left/right twin's canonical name, or ``None`` for midline structures."""
-    n = canonical_name(name)
-    if n.endswith("_right"):
-        twin = n[: -len("_right")] + "_left"
-    elif n.endswith("_left"):
-        twin = n[: -len("_left")] + "_right"
-    else:
+def side_in_name(name: str) -> str | None:
+    """``"right"`` or ``"left"`` when exactly one ``_``-separated word of ``name`` says so, else ``None``.
+
+    Works for any name, in the vocabulary or not: ``kidney_left`` and ``rib_left_7`` are left.
+    """
+    words = str(name).lower().split("_")
+    sides = [w for w in words if w in ("right", "left")]
+    return sides[0] if len(sides) == 1 else None
+
+
+def swap_side_in_name(name: str) -> str | None:
+    """``name`` with its ``right``/``left`` word swapped (``rib_left_7`` -> ``rib_right_7``) or ``None``."""
+    side = side_in_name(name)
+    if side is None:
         return None
+    other = "left" if side == "right" else "right"
+    return "_".join(other if w.lower() == side else w for w in str(name).split("_"))
+
+
+def pair_of(name: str) -> str | None:
+    """The left/right twin's canonical name, or ``None`` for midline structures and unpaired ones."""
+    twin = swap_side_in_name(canonical_name(name))
     return twin if twin in ORGANS else None
 
 
 def lr_pairs() -> list[tuple[str, str]]:
     """Every (right, left) pair of the vocabulary."""
-    return [(n, pair_of(n)) for n in ORGANS if n.endswith("_right") and pair_of(n) is not None]
+    return [(n, pair_of(n)) for n in ORGANS if side_in_name(n) == "right" and pair_of(n) is not None]
 
 
 def whole_of(name: str) -> str | None:
@@ -238,17 +291,19 @@ def lr_swap_table(labels: Mapping[str, int]) -> np.ndarray:
 
     Returns:
         ``table`` (int64, length max value + 1) with ``mirrored_label = table[label]``: each paired
-        organ maps to its twin when both are in the set, everything else to itself.
+        organ maps to its twin when both are in the set (custom names pair by their ``left``/``right``
+        word, e.g. ``lesion_left`` <-> ``lesion_right``), everything else to itself.
     """
     n = max(int(v) for v in labels.values()) + 1
     table = np.arange(n, dtype=np.int64)
     canon = {}
     for k, v in labels.items():
-        if k == "background" or not is_known(k):
+        if k == "background":
             continue
-        canon[canonical_name(k)] = int(v)
+        canon[canonical_name(k) if is_known(k) else str(k)] = int(v)
     for name, value in canon.items():
-        twin = pair_of(name)
+        # vocabulary organs through their twin; custom names (``lesion_left``) by the swapped side word
+        twin = pair_of(name) if name in ORGANS else swap_side_in_name(name)
         if twin is not None and twin in canon:
             table[value] = canon[twin]
     return table

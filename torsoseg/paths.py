@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,3 +37,32 @@ def default_roots(
         ).expanduser(),
         results=Path(results or env.get("TORSOSEG_RESULTS") or h / "results").expanduser(),
     )
+
+
+# Names read from JSON (plans name, configuration, trainer, case ids, dataset names) become parts of
+# paths. They are data, never paths: one strict pattern, checked before anything touches the filesystem.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]{0,127}")
+
+
+def check_name(value: object, what: str, source: str | os.PathLike | None = None) -> str:
+    """Returns ``value`` when it is a safe single path component, else raises naming it.
+
+    A safe name starts with a letter or digit, then holds letters, digits, ``_ - . +`` (at most 128
+    characters), and never ``..``: no separators, no parent references, no hidden files.
+
+    Raises:
+        ValueError: ``"<source>: <what> '<value>' is not a valid name ..."``.
+
+    Example:
+        >>> check_name("torsoseg_plans", "plans_name")
+        'torsoseg_plans'
+    """
+    s = value if isinstance(value, str) else None
+    if s is None or not _SAFE_NAME.fullmatch(s) or ".." in s:
+        where = f"{source}: " if source else ""
+        raise ValueError(
+            f"{where}{what} {value!r} is not a valid name (letters, digits, '_', '-', '.', '+', starting "
+            "with a letter or digit; no '..' and no path separators)"
+        )
+    return s
+

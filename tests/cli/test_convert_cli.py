@@ -44,8 +44,15 @@ def test_cli_failure_exit_codes(tmp_path, capsys):
                "--region", "CTce_ThAb"])
     assert rc == 1
     assert "unknown option(s) ['region']" in capsys.readouterr().err
-    assert main(["nosuchformat", "-i", str(tmp_path / "src"), "-d", "4", "--raw", str(tmp_path / "raw")]) == 1
+    with pytest.raises(SystemExit) as e:  # a usage error: exit 2, as --help promises
+        main(["nosuchformat", "-i", str(tmp_path / "src"), "-d", "4", "--raw", str(tmp_path / "raw")])
+    assert e.value.code == 2
     assert "valid formats: abdomen, visceral, torso" in capsys.readouterr().err
+    for bad in (["-d", "1000"], ["-d", "4", "--name", "../../escaped"]):
+        with pytest.raises(SystemExit) as e:
+            main(["labelmap", "-i", str(tmp_path / "src"), "--raw", str(tmp_path / "raw"), *bad])
+        assert e.value.code == 2
+        assert "torsoseg_convert: error:" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["labelmap", "-i", str(tmp_path / "src"), "-d", "four"])
     assert e.value.code == 2

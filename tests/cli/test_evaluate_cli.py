@@ -43,7 +43,7 @@ def test_failed_case_exit_one_and_bad_input_exit_two(tmp_path, capsys):
     write(pred / "case_002.nii.gz", pred_map(), spacing=(1.0, 1.0, 1.0))
     assert main(["--ref", str(raw), "--pred", str(pred), "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "case case_002 failed:" in err and "different voxel grids" in err
+    assert "case case_002 failed:" in err and "describe different voxels" in err
     assert main(["--ref", str(raw), "--pred", str(pred), "--organs", "livr", "--no-progress"]) == 2
     assert "unknown organ name 'livr'" in capsys.readouterr().err
     assert main(["--ref", str(tmp_path / "nope"), "--pred", str(pred)]) == 2

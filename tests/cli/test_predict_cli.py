@@ -50,7 +50,8 @@ def test_predict_folder_with_dataset_id_and_results_root(results, inputs, tmp_pa
                "--precision", "fp32", "--device", "cpu", "--no-progress"])
     assert rc == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["case0.nii.gz", "case1.nii.gz", "case2.nii.gz", "labels.json"]
+    assert names == ["case0.nii.gz", "case1.nii.gz", "case2.nii.gz", "labels.json", "labels_itksnap.txt",
+                     "labels_slicer.ctbl"]
     assert read_json(out / "labels.json") == TINY_LABELS
     for k in range(3):
         seg = read_image(out / f"case{k}.nii.gz")
@@ -65,7 +66,9 @@ def test_predict_single_file_with_model_folder_and_extras(results, inputs, tmp_p
                "--checkpoint", "final", "--step", "0.75", "--tta", "--save-probabilities", "--preview",
                "--no-progress"])
     assert rc == 0
-    assert sorted(p.name for p in out.iterdir()) == ["case1.nii.gz", "case1.npz", "case1.png", "labels.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "case1.nii.gz", "case1.npz", "case1.png", "case1_probabilities.json", "labels.json",
+        "labels_itksnap.txt", "labels_slicer.ctbl"]
 
 
 def test_parts_continue_and_a_failing_case(results, inputs, tmp_path, capsys):

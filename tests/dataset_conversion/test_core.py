@@ -144,13 +144,18 @@ def test_unreadable_and_undeclared_and_non_integer(tmp_path):
     assert _nothing_left(tmp_path / "raw") == []
 
 
-def test_unknown_label_name_names_the_file(tmp_path):
+def test_label_outside_the_vocabulary_is_kept_and_named_in_a_warning(tmp_path, caplog):
     _tree(tmp_path / "src")
     write_json({"1": "liver", "2": "kidney_right", "3": "kidney_left", "4": "splen_thing"},
                tmp_path / "src" / "labels.json")
-    with pytest.raises(ConversionError, match=r"labels\.json: .*'splen_thing'.*--map"):
-        convert("labelmap", tmp_path / "src", tmp_path / "raw", 1)
-    out = convert("labelmap", tmp_path / "src", tmp_path / "raw", 1, mapping={"splen_thing": "spleen"})
+    with caplog.at_level("WARNING"):
+        kept = convert("labelmap", tmp_path / "src", tmp_path / "raw", 1)
+    assert load_dataset(kept)["labels"]["splen_thing"] == 4  # a custom label, its exact name
+    warning = caplog.text
+    assert "labels.json" in warning and "splen_thing" in warning and "did you mean 'spleen'" in warning
+    assert "--map" in warning
+    out = convert("labelmap", tmp_path / "src", tmp_path / "raw", 1, mapping={"splen_thing": "spleen"},
+                  overwrite=True)
     assert load_dataset(out)["labels"]["spleen"] == 4
 
 

@@ -50,18 +50,22 @@ def test_mapping_by_source_name_or_organ():
 
 
 def test_bad_input(tmp_path):
-    with pytest.raises(ConversionError, match=r"x\.json: source label\(s\) not in the organ vocabulary: "
-                                              r"unknown organ name 'livr'; did you mean 'liver'"):
-        build_label_plan([S("livr", 1)], label_file=tmp_path / "x.json")
+    assert build_label_plan([S("livr", 1)], label_file=tmp_path / "x.json").labels == {
+        "background": 0, "livr": 1}  # kept as a custom label (a warning suggests 'liver')
+    with pytest.raises(ConversionError, match="cannot be a label name"):
+        build_label_plan([S("a/b", 1)], label_file=tmp_path / "x.json")
     assert build_label_plan([S("livr", 1), S("liver", 2)], drop_unknown=True).labels == {"background": 0,
                                                                                           "liver": 1}
     with pytest.raises(ConversionError, match="declared twice"):
         build_label_plan([S("liver", 1), S("liver", 2)])
     with pytest.raises(ConversionError, match="expected SRC=DST"):
         parse_mapping(["aorta"])
-    with pytest.raises(ConversionError, match=r"mapping aorta=blob: unknown organ name 'blob'"):
-        build_label_plan([S("aorta", 1)], mapping=["aorta=blob"])
-    with pytest.raises(ConversionError, match="organs: unknown organ name 'kidny'"):
-        parse_organs("liver,kidny")
+    # a custom target name and a custom organ are taken verbatim (matched exactly)
+    assert build_label_plan([S("aorta", 1)], mapping=["aorta=blob"]).labels == {"background": 0, "blob": 1}
+    assert parse_organs("liver,lesion") == ["liver", "lesion"]
+    with pytest.raises(ConversionError, match=r"organs \['kidny'\] are not in the source"):
+        build_label_plan([S("liver", 1)], organs="liver,kidny")
+    with pytest.raises(ConversionError, match="cannot be a label name"):
+        build_label_plan([S("aorta", 1)], mapping=["aorta=../x"])
     with pytest.raises(ConversionError, match="the list is empty"):
         parse_organs(" , ")

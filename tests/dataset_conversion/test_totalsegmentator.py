@@ -13,7 +13,8 @@ LOBES_L = ["lung_upper_lobe_left", "lung_lower_lobe_left"]
 NAMES = ["kidney_left", "liver", *LOBES_L, "spleen", *LOBES_R, "kidney_right", "rib_left_3",
          "autochthon_left"]
 RENAME = {**{n: "lung_right" for n in LOBES_R}, **{n: "lung_left" for n in LOBES_L}}
-EXPECTED = ["liver", "spleen", "lung_right", "lung_left", "kidney_right", "kidney_left"]
+EXPECTED = ["liver", "spleen", "lung_right", "lung_left", "kidney_right", "kidney_left", "autochthon_left",
+            "rib_left_3"]
 
 
 def _tree(root, with_meta=True):
@@ -38,7 +39,7 @@ def test_totalsegmentator_layout(tmp_path):
     train = {k: c for k, (c, split) in cases.items() if split != "test"}
     ds = assert_converted(out, train, EXPECTED, rename=RENAME)
     assert ds["numTraining"] == 2
-    assert sorted(ds["dropped_source_labels"]) == ["autochthon_left", "rib_left_3"]
+    assert "dropped_source_labels" not in ds  # every structure is in the vocabulary now
     assert [s["name"] for s in ds["source_labels"]["lung_right"]] == sorted(LOBES_R)
     # spleen absent from s0001 but its (empty) file exists: annotated, 0 voxels
     assert ds["annotated"]["s0001"] == EXPECTED

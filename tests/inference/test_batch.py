@@ -94,7 +94,8 @@ def test_broken_cases_are_reported_and_the_rest_finish(predictor, tmp_path):
     seg = read_image(out / "good.nii.gz")
     assert seg.geometry.same_grid(read_image(inp / "good_0000.nii.gz").geometry)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["also_good.nii.gz", "good.nii.gz", "labels.json"]  # no temporary files left
+    assert names == ["also_good.nii.gz", "good.nii.gz", "labels.json", "labels_itksnap.txt",
+                     "labels_slicer.ctbl"]  # no temporary files left
     assert {p.name: p.read_bytes() for p in inp.iterdir()} == before  # inputs untouched
 
 

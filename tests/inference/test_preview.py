@@ -49,3 +49,14 @@ def test_save_preview_rejects_a_label_map_on_another_grid(tmp_path):
     with pytest.raises(ValueError, match="differs from image"):
         save_preview(img, moved, {"background": 0}, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_overlay_colours_tell_neighbouring_organs_apart_and_sides_are_marked():
+    from torsoseg.inference.preview import VIEW_MARKERS, overlay_colors
+
+    labels = {"background": 0, "liver": 1, "spleen": 2, "lesion": 3}
+    c = overlay_colors(labels, 5)
+    assert c[0, 3] == 0.0 and c.shape == (5, 4)
+    assert np.abs(c[1, :3] - c[2, :3]).max() > 0.15  # liver and spleen clearly different
+    assert np.abs(c[1, :3] - c[3, :3]).max() > 0.0
+    assert VIEW_MARKERS["axial"] == ("R", "L") and VIEW_MARKERS["sagittal"] == ("A", "P")

@@ -56,7 +56,7 @@ def test_incompatible_plans_readable_diff():
     assert "cannot fine-tune Dataset002_VISCERAL from Dataset001_Abdomen" in msg
     assert "  patch_size: pretrained [24, 24, 16] != target [32, 32, 16]" in msg
     assert "  features: pretrained [4, 8, 16] != target [4, 8, 32]" in msg
-    assert "--plans-from 1" in msg
+    assert "torsoseg_plan_and_preprocess -d 2 --plans-from 1" in msg
     assert "strides" not in msg  # only the differing fields
     assert check_compatible(a, a.replace(target_spacing=(1.0, 1.0, 1.0))) == [
         "  target_spacing: pretrained [1.0, 1.0, 3.0] != target [1.0, 1.0, 1.0]".replace(

@@ -69,10 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {}
     if args.overwrite:
         kwargs["overwrite"] = True
+    from torsoseg.dataset import dataset_dir_name
+    from torsoseg.dataset_conversion import FORMATS
+
     try:
         dataset_id = parse_dataset_id(args.dataset_id)
+        dataset_dir_name(dataset_id, args.name or "Name")  # id 0..999, name letters/digits/_/-
     except ValueError as e:
         parser.error(str(e))
+    if args.format not in FORMATS:
+        parser.error(f"unknown format {args.format!r}; valid formats: {', '.join(FORMATS)}")
     raw = default_roots(raw=args.raw).raw
     progress = not args.no_progress
     try:

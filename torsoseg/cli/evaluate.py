@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     fmt = args.table or "md"
     metrics = ("dice", "hd95", "surface_dice") if args.metric == "all" else (args.metric or "dice",)
     if fmt == "md":
-        print(result.matching.describe())
+        print(result.matching.describe(missing=False))  # organs on one side only: in the notes below
         print()
     for metric in metrics:
         if fmt == "md":

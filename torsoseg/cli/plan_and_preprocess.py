@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--preprocessed", default=None, metavar="DIR",
         help="preprocessed root (default: $TORSOSEG_PREPROCESSED)",
     )
+    p.add_argument(
+        "--skip-bad-cases", action="store_true", default=None,
+        help="go on without images/labels that do not pair up (each is listed); by default such a "
+        "dataset is refused",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="log details")
     return p
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         kw["plans_from"] = args.plans_from
     if args.workers is not None:
         kw["workers"] = args.workers
+    if args.skip_bad_cases:
+        kw["skip_bad_cases"] = True
     try:
         plans = plan_dataset(raw, roots.preprocessed, **kw)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
@@ -133,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     pkw = {"progress": progress}
     if args.workers is not None:
         pkw["workers"] = args.workers
+    if args.skip_bad_cases:
+        pkw["skip_bad_cases"] = True
     try:
         report = preprocess_dataset(raw, out, plans, **pkw)
     except PreprocessingError as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +18,29 @@ outputs: OUT/<case>.nii.gz on the input's exact grid, OUT/labels.json (name -> v
 options OUT/<case>.npz (float16 probabilities) and OUT/<case>.png (preview).
 exit code: 0 when every case succeeded, 1 when any case failed (the others are still written),
 2 on usage errors (no model, no input)."""
+
+
+_CHECKPOINT_FILE = re.compile(r"^(?:checkpoint_)?(final|best|latest)(?:\.pth?)?$")
+
+
+def _checkpoint_name(value: str) -> str:
+    """``final``/``best``/``latest``, also from nnU-Net's ``checkpoint_final.pth`` spelling."""
+    m = _CHECKPOINT_FILE.match(value.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(
+            f"unknown checkpoint {value!r}; valid: final, best, latest (or checkpoint_final.pth ...)"
+        )
+    return m.group(1)
+
+
+def _device_name(value: str) -> str:
+    """``cpu``, ``cuda`` (``gpu`` and ``cuda:N`` accepted) or ``auto``."""
+    v = value.strip().lower()
+    if v == "gpu":
+        return "cuda"
+    if v in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", v):
+        return v
+    raise argparse.ArgumentTypeError(f"unknown device {value!r}; valid: cpu, cuda (or gpu), cuda:N, auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,40 +59,92 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("-d", "--dataset",
                      help="dataset id (e.g. 2) whose model folder is looked up under --results")
     src.add_argument("-m", "--model", help="model folder <trainer>__<plans>__<configuration> (instead of -d)")
-    p.add_argument("--trainer", default=None,
-                   help="with -d: trainer folder prefix to choose when several exist (e.g. FineTuneTrainer)")
+    p.add_argument("-tr", "--trainer", default=None,
+                   help="with -d: trainer of the model folder, or a prefix of it (FineTuneTrainer matches "
+                   "FineTuneTrainer_finetune_cpu__...), when several exist")
+    p.add_argument("-p", "--plans", default=None,
+                   help="with -d: plans identifier of the model folder (middle part), when several exist")
+    p.add_argument("-c", "--configuration", default=None,
+                   help="with -d: configuration of the model folder (e.g. 3d_fullres), when several exist")
     p.add_argument("--results", default=None, help="results root (default: $TORSOSEG_RESULTS)")
-    p.add_argument("--folds", nargs="+", default=None,
+    p.add_argument("-f", "--folds", nargs="+", default=None,
                    help="folds to ensemble (e.g. 0 1 2), or 'all' (default: every fold with the checkpoint)")
-    p.add_argument("--checkpoint", choices=("final", "best", "latest"), default=None,
-                   help="which checkpoint of each fold (default: final)")
-    p.add_argument("--step", type=float, default=None,
+    p.add_argument("-chk", "--checkpoint", type=_checkpoint_name, default=None,
+                   help="which checkpoint of each fold: final, best or latest; nnU-Net file names such as "
+                   "checkpoint_best.pth are accepted (default: final)")
+    p.add_argument("--step", "-step_size", type=float, default=None,
                    help="sliding-window step as a fraction of the patch size (default: 0.5)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="mirror test-time augmentation, left-right flips swap paired organs "
                    "(default: off; 8x slower)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None,
-                   help="where the network runs (default: auto = CUDA when available)")
+    p.add_argument("--disable_tta", dest="tta", action="store_false", default=None,
+                   help="nnU-Net spelling of --no-tta (torsoseg's default is already off)")
+    p.add_argument("--device", "-device", type=_device_name, default=None,
+                   help="where the network runs: cpu, cuda (or gpu), auto = CUDA when available "
+                   "(default: auto)")
     p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default=None,
                    help="network precision (default: auto = bfloat16 on CPUs with AMX/AVX512-BF16 "
                    "and on CUDA)")
+    p.add_argument("--threads", "-nt", type=int, default=None,
+                   help="CPU threads torch may use (default: torch's own choice, usually one per core)")
     p.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass (default: 1)")
-    p.add_argument("--save-probabilities", action="store_true", default=None,
-                   help="also write OUT/<case>.npz with float16 class probabilities on the input grid")
+    p.add_argument("--save-probabilities", "--save_probabilities", dest="save_probabilities",
+                   action="store_true", default=None,
+                   help="also write OUT/<case>.npz (float16 probabilities, axes (K, X, Y, Z)) and its "
+                   "geometry OUT/<case>_probabilities.json")
+    p.add_argument("--roi-subset", "--roi_subset", default=None, metavar="ORGANS",
+                   help="comma-separated organs to write (e.g. liver,spleen); every other label becomes "
+                   "background")
+    p.add_argument("--statistics", action="store_true", default=None,
+                   help="also write OUT/<case>_statistics.json: per organ volume (ml) and HU mean, std, "
+                   "percentiles from the input image")
+    p.add_argument("--split-organs", action="store_true", default=None,
+                   help="also write OUT/<case>/<organ>.nii.gz, one binary mask per organ")
+    p.add_argument("--output-type", choices=("nifti", "dicom-seg"), default=None,
+                   help="nifti (default) or dicom-seg: also write OUT/<case>.dcm, a DICOM Segmentation "
+                   "of a DICOM input series (needs pip install torsoseg[dicom])")
     p.add_argument("--preview", action="store_true", default=None,
                    help="also write OUT/<case>.png: axial, coronal and sagittal slices with the overlay")
-    p.add_argument("--num-parts", type=int, default=None,
+    p.add_argument("--num-parts", "-num_parts", type=int, default=None,
                    help="split the cases into this many parts (default: 1)")
-    p.add_argument("--part-id", type=int, default=None,
+    p.add_argument("--part-id", "-part_id", type=int, default=None,
                    help="which part (0-based) this run predicts (default: 0)")
-    p.add_argument("--continue", dest="resume", action="store_true", default=None,
+    p.add_argument("--continue", "--continue_prediction", dest="resume", action="store_true", default=None,
                    help="skip cases whose label map already exists in OUT")
+    p.add_argument("--dicom-series", default=None, metavar="UID",
+                   help="series instance UID to read when a DICOM folder holds several series "
+                   "(the error lists them)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", default=None,
+                   help="show tracebacks of unexpected errors")
     return p
 
 
-def find_model_dir(results_root: Path, dataset: str, trainer: str | None = None) -> Path:
-    """The model folder of ``dataset`` under ``results_root`` (unique, or chosen by ``trainer``).
+def check_output_folder(out: Path) -> None:
+    """Creates ``out`` and checks it is a writable folder; raises ValueError with one clear line."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: -o must be a folder, but this is an existing file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"{out}: the output folder is not writable")
+
+
+def find_model_dir(results_root: Path, dataset: str, trainer: str | None = None,
+                   plans: str | None = None, configuration: str | None = None) -> Path:
+    """The model folder of ``dataset`` under ``results_root`` (unique, or chosen by its parts).
+
+    Args:
+        results_root: the results root.
+        dataset: dataset id or name.
+        trainer: the folder's trainer part, or a prefix of it ending before ``_`` (``FineTuneTrainer``
+            matches ``FineTuneTrainer_finetune_cpu``); an exact match wins over prefix matches.
+        plans: the folder's plans part (exact).
+        configuration: the folder's configuration part (exact).
 
     Raises:
         FileNotFoundError, ValueError: naming what exists.
@@ -77,15 +153,23 @@ def find_model_dir(results_root: Path, dataset: str, trainer: str | None = None)
 
     ds = find_dataset(results_root, dataset)
     models = sorted(d for d in ds.iterdir() if d.is_dir() and d.name.count("__") == 2)
+    if plans is not None:
+        models = [d for d in models if d.name.split("__")[1] == plans]
+    if configuration is not None:
+        models = [d for d in models if d.name.split("__")[2] == configuration]
     if trainer is not None:
-        models = [d for d in models if d.name.split("__")[0] == trainer]
+        exact = [d for d in models if d.name.split("__")[0] == trainer]
+        models = exact or [d for d in models if d.name.split("__")[0].startswith(trainer + "_")]
     if len(models) == 1:
         return models[0]
-    listing = ", ".join(d.name for d in sorted(ds.iterdir()) if d.is_dir()) or "none"
+    wanted = ", ".join(f"{k} {v}" for k, v in
+                       (("trainer", trainer), ("plans", plans), ("configuration", configuration)) if v)
     if not models:
-        which = f" of trainer {trainer}" if trainer else ""
+        listing = ", ".join(d.name for d in sorted(ds.iterdir()) if d.is_dir()) or "none"
+        which = f" of {wanted}" if wanted else ""
         raise FileNotFoundError(f"{ds}: no model folder{which} (found: {listing})")
-    raise ValueError(f"{ds}: several model folders ({listing}); choose one with --trainer or -m")
+    listing = ", ".join(d.name for d in models)
+    raise ValueError(f"{ds}: several model folders match ({listing}); choose one with -tr/-p/-c or -m")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     from torsoseg.inference.batch import find_cases, predict_cases, split_parts
+    from torsoseg.inference.outputs import PredictionOptions
     from torsoseg.inference.predictor import Predictor
     from torsoseg.paths import default_roots
 
@@ -102,27 +187,47 @@ def main(argv: list[str] | None = None) -> int:
         inp = Path(args.input)
         if inp.is_dir() and out.resolve() == inp.resolve():
             raise ValueError(f"{out}: the output folder must differ from the input folder")
+        check_output_folder(out)
         if args.num_parts is not None or args.part_id is not None:
             cases = split_parts(cases, args.num_parts or 1, args.part_id or 0)
         if args.model:
+            if any(v is not None for v in (args.trainer, args.plans, args.configuration)):
+                raise ValueError("-tr/-p/-c choose among the model folders of -d; -m names the folder itself")
             model_dir = Path(args.model)
         else:
             results = default_roots(results=args.results).results
-            model_dir = find_model_dir(results, args.dataset, args.trainer)
+            model_dir = find_model_dir(results, args.dataset, args.trainer, args.plans, args.configuration)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
         kwargs = {k: v for k, v in {
             "folds": None if args.folds is None else ("all" if args.folds == ["all"] else args.folds),
             "checkpoint": args.checkpoint, "step": args.step, "tta": args.tta, "device": args.device,
             "precision": args.precision, "batch_size": args.batch_size,
         }.items() if v is not None}
-        predictor = Predictor.from_model_dir(model_dir, **kwargs)
+        predictor = Predictor.from_model_dir(model_dir, progress=not args.no_progress, **kwargs)
+        options = PredictionOptions(
+            save_probabilities=bool(args.save_probabilities), preview=bool(args.preview),
+            statistics=bool(args.statistics), split_organs=bool(args.split_organs),
+            roi_subset=args.roi_subset, output_type=args.output_type or "nifti",
+        )
+        options.validate(predictor.labels)
     except (FileNotFoundError, ValueError) as e:
         print(f"torsoseg_predict: {e}", file=sys.stderr)
         return 2
     print(f"torsoseg_predict: {len(cases)} case(s) with {predictor!r}")
-    report = predict_cases(
-        predictor, cases, out, save_probabilities=bool(args.save_probabilities), preview=bool(args.preview),
-        resume=bool(args.resume), progress=not args.no_progress,
-    )
+    extra = {"dicom_series": args.dicom_series} if args.dicom_series else {}
+    try:
+        report = predict_cases(predictor, cases, out, options=options, resume=bool(args.resume),
+                               progress=not args.no_progress, **extra)
+    except Exception as e:
+        if args.verbose:
+            raise
+        print(f"torsoseg_predict: {type(e).__name__}: {e} (run with -v for the traceback)", file=sys.stderr)
+        return 1
     for name in report.done:
         print(f"  {name}: written ({report.seconds[name]:.1f} s)")
     if report.skipped:

@@ -10,7 +10,8 @@ EPILOG = """examples:
   torsoseg_verify -d 1
   torsoseg_verify -d Dataset002_VISCERAL --raw /data/torsoseg_raw
   torsoseg_verify --folder /data/raw/Dataset003_Torso --headers-only
-exit code: 0 when the dataset is clean, 1 when problems were found, 2 on usage errors."""
+exit code: 0 when the dataset is clean (warnings allowed), 1 when problems were found, 2 on usage
+errors. Warnings: all-background label maps, spacing outside 0.1..20 mm."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,13 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.headers_only:
         kwargs["check_voxels"] = False
     problems = verify_dataset(folder, **kwargs)
+    errors = [p for p in problems if not p.warning]
+    warnings = [p for p in problems if p.warning]
     if not problems:
         print(f"{folder}: OK, no problems found")
         return 0
-    print(f"{folder}: {len(problems)} problem(s)")
-    for problem in problems:
+    if errors:
+        print(f"{folder}: {len(errors)} problem(s)" + (f", {len(warnings)} warning(s)" if warnings else ""))
+    else:
+        print(f"{folder}: OK, no problems found; {len(warnings)} warning(s)")
+    for problem in errors + warnings:
         print(f"  {problem}")
-    return 1
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def laterality_findings(label_map: np.ndarray, geometry: Geometry, labels: Mappi
 
     Returns:
         One finding per pair whose both structures have voxels (empty when none). Pairs come from the
-        vocabulary, and for names it does not know from the ``_right``/``_left`` suffix.
+        vocabulary, and for names it does not know from their ``right``/``left`` word.
     """
     counts, centres = label_centres(label_map)
     present = {}
@@ -143,7 +143,7 @@ def laterality_findings(label_map: np.ndarray, geometry: Geometry, labels: Mappi
             present[_canonical(name)] = geometry.index_to_world(centres[value])
     out = []
     for name, centre in present.items():
-        if not name.endswith("_right"):
+        if vocab.side_in_name(name) != "right":
             continue
         twin = _twin(name)
         if twin in present:
@@ -156,10 +156,11 @@ def _canonical(name: str) -> str:
 
 
 def _twin(name: str) -> str | None:
-    """The left twin of a ``*_right`` name: from the vocabulary, else by the suffix alone."""
+    """The left twin of a right name (``kidney_right``, ``rib_right_7``): from the vocabulary, else by
+    swapping the side word of the name alone."""
     if vocab.is_known(name):
         return vocab.pair_of(name)
-    return name[: -len("_right")] + "_left" if name.endswith("_right") else None
+    return vocab.swap_side_in_name(name)
 
 
 def check_laterality(label_map: np.ndarray, geometry: Geometry, labels: Mapping[str, int], case: str

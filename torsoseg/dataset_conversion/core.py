@@ -24,7 +24,7 @@ from torsoseg.dataset_conversion.merge import merge_masks
 from torsoseg.dataset_conversion.registry import get_format
 from torsoseg.dataset_conversion.remap import LabelPlan, build_label_plan
 from torsoseg.dataset_conversion.sources import ConversionError, SourceCase, SourceScan, require_dir
-from torsoseg.fileio import atomic_directory
+from torsoseg.fileio import atomic_directory, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +235,9 @@ def convert(
         iterator = tqdm(cases, desc=f"convert {fmt.name}", unit="case")
     results: list[CaseResult] = []
     failures: list[str] = []
+    stale = remove_stale_temporaries(target.parent, target.name + ".")  # of a killed earlier convert
+    if stale:
+        logger.info("%s: removed %d temporary folder(s) of an interrupted run", target.parent, stale)
     with atomic_directory(target, overwrite=overwrite) as tmp:
         for case in iterator:
             try:

@@ -3,12 +3,16 @@
 Rules (documented in documentation/converters.md):
 
 1. Each source label resolves to a canonical organ: the format's own answer when it has one (a RadLex
-   ID, a tumour label merged into its host organ), else its name through :mod:`torsoseg.organs`.
+   ID, a tumour label merged into its host organ), else its name through :mod:`torsoseg.organs`. A name
+   outside the vocabulary (``lesion``, ``tumor``) is kept as a **custom label** under its exact name and
+   listed in a warning; evaluation and fine-tuning match it by that exact name.
 2. A part combines into its whole (TotalSegmentator's lung lobes -> ``lung_right`` / ``lung_left``),
    unless the part itself is asked for with ``organs``.
 3. ``mapping`` (``--map SRC=DST``) renames or merges: ``SRC`` matches a source label's own name or its
-   organ (any spelling); ``DST`` is an organ of the vocabulary, or ``background`` to drop the label.
-4. ``organs`` (``--organs``) keeps a subset; everything else becomes background.
+   organ (any spelling); ``DST`` is an organ of the vocabulary (any spelling), a custom label name, or
+   ``background`` to drop the label.
+4. ``organs`` (``--organs``) keeps a subset (custom labels by exact name); everything else becomes
+   background, listed in the log.
 5. **Output order**: with ``organs``, the order given there; otherwise the source's own label order
    (label-value order for label maps, the format's structure order for per-structure sources), an
    output that merges several source labels taking the place of the first of them. Values are then
@@ -87,10 +91,8 @@ def parse_organs(organs: str | Iterable[str] | None) -> list[str] | None:
     names = [n for n in names if n]
     if not names:
         raise ConversionError("organs: the list is empty")
-    try:
-        resolved = vocab.resolve_label_names(names)
-    except vocab.UnknownOrganError as e:
-        raise ConversionError(f"organs: {e}") from None
+    # vocabulary organs by any spelling; other names are custom labels, matched exactly
+    resolved = {n: vocab.canonical_name(n) if vocab.is_known(n) else n for n in names}
     out: list[str] = []
     for n in names:
         if resolved[n] not in out:
@@ -101,10 +103,19 @@ def parse_organs(organs: str | Iterable[str] | None) -> list[str] | None:
 def _target_name(name: str, where: str) -> str | None:
     if vocab.normalize_key(name) == "background":
         return None
-    try:
+    if vocab.is_known(name):
         return vocab.canonical_name(name)
-    except vocab.UnknownOrganError as e:
-        raise ConversionError(f"{where}: {e}") from None
+    _check_custom_name(name, where)
+    logger.warning("%s: %r is not in the organ vocabulary; it becomes a custom label of that exact name",
+                   where, name)
+    return name
+
+
+def _check_custom_name(name: str, where: str) -> None:
+    """A custom label name must be usable as a file name and a JSON key: no path separators, not empty."""
+    if not name or name != name.strip() or any(c in name for c in "/\\\0") or name.startswith("."):
+        raise ConversionError(f"{where}: {name!r} cannot be a label name (no path separators, no leading "
+                              "dot or spaces)")
 
 
 def build_label_plan(
@@ -121,14 +132,15 @@ def build_label_plan(
         organs: organs to keep, in output order (names or a comma-separated string).
         mapping: ``SRC=DST`` items or a dict.
         label_file: the file declaring the source labels, named in errors.
-        drop_unknown: drop (and log) source labels that are not in the vocabulary instead of failing.
+        drop_unknown: drop source labels that are not in the vocabulary (listed in a warning, with how
+            to keep them) instead of keeping them as custom labels.
 
     Returns:
         The :class:`LabelPlan`.
 
     Raises:
-        ConversionError: an unknown source label name, a mapping key matching no source label, a
-            requested organ that the source does not have.
+        ConversionError: a source label name unusable as a label name, a mapping key matching no source
+            label, a requested organ that the source does not have.
 
     Example:
         >>> plan = build_label_plan([SourceLabel("arota", 8), SourceLabel("liver", 6)],
@@ -155,7 +167,8 @@ def build_label_plan(
     targets: dict[str, str | None] = {}
     order: list[str] = []
     merged: dict[str, list[dict]] = {}
-    unknown: list[str] = []
+    custom: list[str] = []
+    unknown_dropped: list[str] = []
     dropped: list[str] = []
     seen_names: set[str] = set()
     available: list[str] = []
@@ -195,9 +208,11 @@ def build_label_plan(
             if drop_unknown:
                 targets[s.name] = None
                 dropped.append(s.name)
+                unknown_dropped.append(s.name)
                 continue
-            unknown.append(s.name)
-            continue
+            _check_custom_name(s.name, where)
+            organ = s.name
+            custom.append(s.name)
         if organ not in available:
             available.append(organ)
         if wanted is not None and organ not in wanted:
@@ -209,16 +224,23 @@ def build_label_plan(
             order.append(organ)
             merged[organ] = []
         merged[organ].append(s.describe())
-    if unknown:
+    if custom:
         hints = []
-        for n in unknown:
+        for n in custom:
             try:
                 vocab.canonical_name(n)
             except vocab.UnknownOrganError as e:
-                hints.append(str(e))
-        raise ConversionError(
-            f"{where}: source label(s) not in the organ vocabulary: {'; '.join(hints)}. "
-            "Name them with --map SRC=ORGAN (or SRC=background to drop them)"
+                if "did you mean" in str(e):
+                    hints.append(str(e))
+        logger.warning(
+            "%s: label(s) outside the organ vocabulary kept as custom labels (matched by exact name): %s%s. "
+            "Map one to an organ with --map SRC=ORGAN, or drop it with --map SRC=background",
+            where, ", ".join(custom), f" ({'; '.join(hints)})" if hints else "",
+        )
+    if unknown_dropped:
+        logger.warning(
+            "%s: structure(s) outside the organ vocabulary dropped: %s. Keep one with --map NAME=ORGAN",
+            where, ", ".join(unknown_dropped),
         )
     unused = sorted(set(maps) - used_keys)
     if unused:
@@ -231,8 +253,9 @@ def build_label_plan(
                 f"organs {missing} are not in the source (it has: {', '.join(available) or 'nothing'})"
             )
         order = list(wanted)
-    if dropped:
-        logger.info("source labels converted to background: %s", ", ".join(dropped))
+    chosen = [n for n in dropped if n not in unknown_dropped]
+    if chosen:
+        logger.info("source labels converted to background (--organs / --map): %s", ", ".join(chosen))
     labels = {"background": 0}
     for i, organ in enumerate(order, start=1):
         labels[organ] = i

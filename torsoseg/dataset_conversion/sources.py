@@ -77,8 +77,8 @@ class SourceScan:
         cases: every case found, in a deterministic order.
         labels: the foreground source labels in the source's own order.
         label_file: the file that declares the labels (named in errors), if there is one.
-        drop_unknown: source labels unknown to the vocabulary are dropped (logged) instead of being an
-            error; for sources with many structures beyond torso organs (TotalSegmentator).
+        drop_unknown: source labels unknown to the vocabulary are dropped (listed in a warning) instead
+            of being kept as custom labels of their exact name.
         skipped: ``(what, why)`` for everything the scan left out on purpose (MRI cases, junk files).
         suggested_name: a dataset name taken from the source (an MSD task, an nnU-Net dataset).
     """

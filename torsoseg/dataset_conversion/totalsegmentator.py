@@ -6,10 +6,11 @@ Layout (as distributed)::
     s0000/ct.nii.gz
     s0000/segmentations/liver.nii.gz, kidney_right.nii.gz, lung_upper_lobe_left.nii.gz, ...
 
-The five lung lobes combine into ``lung_right`` / ``lung_left`` (the vocabulary knows each lobe's whole).
-Structures the organ vocabulary does not know (ribs, single vertebrae, muscles ...) are dropped and
-listed in dataset.json's ``dropped_source_labels``; keep one with ``--map NAME=ORGAN``. The ``split``
-column is honoured: ``train`` and ``val`` cases go to ``imagesTr``, ``test`` cases to
+The five lung lobes combine into ``lung_right`` / ``lung_left`` (the vocabulary knows each lobe's whole;
+ask for a lobe with ``--organs`` to keep it). The vocabulary holds all 117 classes of TotalSegmentator
+v2's ``total`` task, so every other structure keeps its own label; a structure of a later version
+the vocabulary does not know yet is kept as a custom label under its file name, listed in a warning.
+The ``split`` column is honoured: ``train`` and ``val`` cases go to ``imagesTr``, ``test`` cases to
 ``imagesTs``/``labelsTs`` (or are left out with ``include_test=False``). Without a meta.csv every case
 is a training case. Output labels follow the vocabulary's order. Case names are the folder names.
 """
@@ -94,4 +95,4 @@ def scan(source: str | os.PathLike, include_test: bool = True) -> SourceScan:
         cases.append(SourceCase(d.name, images["ct"], masks=tuple(sorted(masks.items())),
                                 subset="Ts" if split == "test" else "Tr"))
     labels = tuple(SourceLabel(n) for n in sorted(names, key=_order_key))
-    return SourceScan(tuple(cases), labels, None, drop_unknown=True, skipped=tuple(skipped))
+    return SourceScan(tuple(cases), labels, None, skipped=tuple(skipped))

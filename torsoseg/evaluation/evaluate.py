@@ -5,9 +5,12 @@ with a label JSON (``labels.json`` inside, or given explicitly). The prediction 
 written by ``torsoseg_predict``, with its ``labels.json`` (name -> value). Cases pair by file name
 (``CASE.nii.gz`` in both). Organs pair by name through :func:`~torsoseg.evaluation.matching.match_labels`.
 
-Reference and prediction of a case must lie on the same voxel grid: evaluation never resamples, because
-that would change the numbers it reports. Predictions of ``torsoseg_predict`` are exported on the grid of
-their input image, which is the grid of the reference label map.
+Reference and prediction of a case are compared in physical space: a reference stored on another grid of
+the same voxels (axes flipped or permuted, e.g. y stored anterior-to-posterior with another origin, as
+TotalSegmentator writes its output) is reoriented onto the prediction's grid exactly, without
+interpolation. Grids that truly differ (spacing, extent, an oblique rotation) are refused: evaluation
+never interpolates, because that would change the numbers it reports. Predictions of ``torsoseg_predict``
+are exported on the grid of their input image.
 """
 
 from __future__ import annotations
@@ -74,6 +77,34 @@ def _read_labels(path: Path, what: str) -> imageio.Volume:
     return vol.with_array(arr)
 
 
+def on_grid(reference: imageio.Volume, grid: imageio.Geometry, ref_path: Path, pred_path: Path
+            ) -> np.ndarray:
+    """The reference's array indexed like ``grid`` (the prediction's), when both hold the same voxels.
+
+    The same grid returns the array as it is. Otherwise both are reoriented to the canonical orientation;
+    when the grids then coincide (the storage differed only by flips and axis permutations), the
+    reference is restored into the prediction's orientation: an exact reindexing, no interpolation.
+
+    Raises:
+        ValueError: the grids describe different voxels, naming both files and both geometries.
+    """
+    if reference.geometry.same_grid(grid):
+        return reference.array
+    canon_ref, _ = imageio.reorient_to_canonical(reference)
+    dummy = imageio.Volume.from_geometry(np.zeros(grid.shape, dtype=np.uint8), grid)
+    canon_grid, reo = imageio.reorient_to_canonical(dummy)
+    if canon_ref.geometry.same_grid(canon_grid.geometry):
+        logger.info("%s: stored in another orientation than %s; reoriented onto the prediction grid",
+                    ref_path, pred_path)
+        return imageio.restore_orientation(canon_ref.array, reo).array
+    raise ValueError(
+        f"{pred_path} and {ref_path} describe different voxels (prediction {grid.describe()}; "
+        f"reference {reference.geometry.describe()}): not the same physical grid even after reorienting; "
+        "evaluation does not interpolate: predict on the reference's image (torsoseg_predict exports on "
+        "the input image's grid)"
+    )
+
+
 def evaluate_case(
     reference_file: str | os.PathLike,
     prediction_file: str | os.PathLike,
@@ -101,17 +132,11 @@ def evaluate_case(
         ValueError: different grids (naming both files and both geometries), non-integer label maps.
     """
     ref_path, pred_path = Path(reference_file), Path(prediction_file)
-    ref_geo = imageio.read_geometry(ref_path)
     pred_geo = imageio.read_geometry(pred_path)
-    if not ref_geo.same_grid(pred_geo):
-        raise ValueError(
-            f"{pred_path} and {ref_path} lie on different voxel grids (prediction {pred_geo.describe()}; "
-            f"reference {ref_geo.describe()}); evaluation does not resample: predict on the reference "
-            "grid (torsoseg_predict exports on the input image's grid)"
-        )
-    ref = _read_labels(ref_path, "reference").array
+    ref_vol = _read_labels(ref_path, "reference")
+    ref = on_grid(ref_vol, pred_geo, ref_path, pred_path)
     pred = _read_labels(pred_path, "prediction").array
-    spacing = ref_geo.spacing
+    spacing = pred_geo.spacing
     diag = image_diagonal_mm(ref.shape, spacing)
     ref_boxes, pred_boxes = _boxes(ref), _boxes(pred)
     annotated_set = set(annotated) if annotated is not None else None

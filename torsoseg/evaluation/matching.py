@@ -95,8 +95,11 @@ class LabelMatching:
     def organs(self) -> list[str]:
         return [m.organ for m in self.matched]
 
-    def describe(self) -> str:
+    def describe(self, missing: bool = True) -> str:
+        """One line per matched organ, then (with ``missing``) the organs present on one side only."""
         lines = [m.describe() for m in self.matched]
+        if not missing:
+            return "\n".join(lines)
         if self.missing_in_prediction:
             lines.append("not in the prediction: " + ", ".join(self.missing_in_prediction))
         if self.missing_in_reference:

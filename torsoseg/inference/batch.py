@@ -6,8 +6,11 @@ DICOM series sub-folders. nnU-Net style channel suffixes are understood: ``case_
 after the file.
 
 Outputs in ``OUT``: ``<case>.nii.gz`` (label map on the input's grid), ``labels.json`` (name -> value),
-optionally ``<case>.npz`` (``probabilities`` float16 ``(K, *shape)`` in the input's axis order) and
-``<case>.png`` (preview). A failing case is reported with its reason and the others still run.
+``labels_itksnap.txt`` and ``labels_slicer.ctbl`` (names and colours for ITK-SNAP and 3D Slicer), and
+with :class:`~torsoseg.inference.outputs.PredictionOptions`: ``<case>.npz`` (``probabilities`` float16
+``(K, X, Y, Z)`` in the input's axis order) with its geometry ``<case>_probabilities.json``,
+``<case>.png`` (preview), ``<case>_statistics.json``, ``<case>/<organ>.nii.gz`` and ``<case>.dcm``
+(DICOM-SEG). A failing case is reported with its reason and the others still run.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from torsoseg import imageio
-from torsoseg.fileio import atomic_path, atomic_write_json
+from torsoseg.fileio import atomic_write_json, remove_stale_temporaries
+from torsoseg.inference import outputs
+from torsoseg.inference.outputs import PredictionOptions
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +106,7 @@ def split_parts(cases: Sequence[InputCase], num_parts: int, part_id: int) -> lis
     return list(cases[part_id::num_parts])
 
 
-def read_case(case: InputCase, num_channels: int) -> imageio.Volume:
+def read_case(case: InputCase, num_channels: int, dicom_series: str | None = None) -> imageio.Volume:
     """Reads a case's single CT channel, with clear errors for a wrong channel count, 2D or 4D input."""
     if len(case.channels) != num_channels:
         names = ", ".join(c.name for c in case.channels)
@@ -113,16 +116,30 @@ def read_case(case: InputCase, num_channels: int) -> imageio.Volume:
         )
     if num_channels != 1:
         raise ValueError(f"case {case.name!r}: models with {num_channels} input channels are not supported")
-    return imageio.read_image(case.channels[0])
+    return imageio.read_image(case.channels[0], series=dicom_series)
 
 
 def output_path(out_dir: str | os.PathLike, case: InputCase) -> Path:
     return Path(out_dir) / f"{case.name}{OUTPUT_SUFFIX}"
 
 
-def _save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+def _write_extras(case: InputCase, volume: imageio.Volume, label_map: imageio.Volume,
+                  labels: dict[str, int], out: Path, opts: PredictionOptions, preview: bool,
+                  dicom_series: str | None) -> None:
+    """One case's optional outputs besides probabilities: preview, statistics, split organs, DICOM-SEG."""
+    if preview:
+        from torsoseg.inference.preview import save_preview
+
+        save_preview(volume, label_map, labels, out / f"{case.name}.png", title=case.name)
+    if opts.statistics:
+        atomic_write_json(out / f"{case.name}_statistics.json",
+                          outputs.organ_statistics(volume, label_map, labels))
+    if opts.split_organs:
+        outputs.write_split_organs(label_map, labels, out / case.name)
+    if opts.output_type == "dicom-seg":
+        from torsoseg.inference.dicom_seg import write_dicom_seg
+
+        write_dicom_seg(case.channels[0], label_map, labels, out / f"{case.name}.dcm", series=dicom_series)
 
 
 def predict_cases(
@@ -133,24 +150,39 @@ def predict_cases(
     preview: bool = False,
     resume: bool = False,
     progress: bool = False,
+    options: PredictionOptions | None = None,
+    dicom_series: str | None = None,
 ) -> BatchReport:
     """Predicts every case and writes its outputs; a failing case is recorded and the rest go on.
 
     Args:
         predictor: a :class:`~torsoseg.inference.predictor.Predictor`.
         cases: from :func:`find_cases` (possibly split with :func:`split_parts`).
-        out_dir: output folder (created); ``labels.json`` is written there first.
-        save_probabilities: also write ``<case>.npz`` with float16 probabilities.
+        out_dir: output folder (created); ``labels.json`` and the colour tables are written there first.
+        save_probabilities: also write ``<case>.npz`` with float16 probabilities (and its geometry).
         preview: also write ``<case>.png`` (see :mod:`torsoseg.inference.preview`).
         resume: skip cases whose label map already exists in ``out_dir``.
         progress: tqdm bar over cases.
+        options: every optional output at once (its flags are or-ed with the two above).
+        dicom_series: series instance UID to read from DICOM folders holding several series (also the
+            series a DICOM-SEG references).
 
     Returns:
         A :class:`BatchReport`.
     """
+    opts = options or PredictionOptions()
+    want_probs = save_probabilities or opts.save_probabilities
+    want_preview = preview or opts.preview
+    labels = dict(predictor.labels)
+    if opts.roi_subset is not None:
+        labels = outputs.subset_labels(labels, opts.roi_subset)
+    opts.validate(labels)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "labels.json", dict(predictor.labels))
+    if remove_stale_temporaries(out):
+        logger.info("%s: removed temporary files of an interrupted run", out)
+    atomic_write_json(out / "labels.json", labels)
+    outputs.write_colour_tables(labels, out)
     report = BatchReport()
     iterator: Any = cases
     if progress:
@@ -165,17 +197,17 @@ def predict_cases(
         if progress:
             iterator.set_postfix_str(case.name)
         try:
-            volume = read_case(case, predictor.plans.num_input_channels)
-            result = predictor.predict_case(volume, probabilities=save_probabilities)
+            volume = read_case(case, predictor.plans.num_input_channels, dicom_series)
+            result = predictor.predict_case(volume, probabilities=want_probs)
+            label_map = result.label_map
+            if opts.roi_subset is not None:
+                label_map = outputs.restrict_to(label_map, labels)
             if result.probabilities is not None:
-                _save_npz_atomic(out / f"{case.name}.npz", probabilities=result.probabilities)
-            if preview:
-                from torsoseg.inference.preview import save_preview
-
-                png = out / f"{case.name}.png"
-                save_preview(volume, result.label_map, predictor.labels, png, title=case.name)
+                outputs.write_probabilities(result.probabilities, volume.geometry, predictor.labels,
+                                            out / f"{case.name}.npz")
+            _write_extras(case, volume, label_map, labels, out, opts, want_preview, dicom_series)
             # the label map last: its presence marks the case finished for --continue
-            imageio.write_image(result.label_map, target)
+            imageio.write_image(label_map, target)
         except MemoryError:
             report.failed[case.name] = "out of memory"
             logger.error("case %s failed: out of memory", case.name)

@@ -2,7 +2,8 @@
 
 Slices pass through the centre of the labelled voxels (the image centre when nothing is labelled), are
 shown in radiological convention (patient's right on the left of axial and coronal views, superior up),
-with physical aspect ratios and a legend naming every organ present. Rendering uses matplotlib's Agg
+with physical aspect ratios, the patient's side marked at the image edges (R/L, A/P), each organ in its
+display colour and a legend naming every organ present. Rendering uses matplotlib's Agg
 backend through ``matplotlib.figure.Figure`` (no display, no pyplot state); the file is written atomically.
 """
 
@@ -43,6 +44,24 @@ def label_colors(num_values: int) -> np.ndarray:
     palette = [colormaps[name](i) for name in ("tab20", "tab20b", "tab20c") for i in range(20)]
     colors = np.array([palette[(i - 1) % len(palette)] for i in range(max(1, num_values))], dtype=np.float64)
     colors[0] = (0.0, 0.0, 0.0, 0.0)
+    return colors
+
+
+# Letters at the left and right edge of each view: the patient's side shown there (radiological convention).
+VIEW_MARKERS = {"axial": ("R", "L"), "coronal": ("R", "L"), "sagittal": ("A", "P")}
+
+
+def overlay_colors(labels: Mapping[str, int], num_values: int) -> np.ndarray:
+    """RGBA colours (float ``(num_values, 4)``) for a named label set: each organ its display colour
+    (:func:`torsoseg.organ_display.display_colour`, so liver and spleen differ clearly), values without a
+    name the :func:`label_colors` palette; value 0 transparent."""
+    from torsoseg.organ_display import display_colour
+
+    colors = label_colors(num_values)
+    for name, value in labels.items():
+        if name != "background" and 0 < int(value) < num_values:
+            colors[int(value), :3] = np.asarray(display_colour(name), dtype=np.float64) / 255.0
+            colors[int(value), 3] = 1.0
     return colors
 
 
@@ -90,7 +109,7 @@ def save_preview(
     sx, sy, sz = img.spacing
     ix, iy, iz = slice_indices(lab)
     n_values = max(int(lab.max()) + 1, max(labels.values(), default=0) + 1)
-    colors = label_colors(n_values)
+    colors = overlay_colors(labels, n_values)
     # canonical: axis 0 -> patient left, 1 -> posterior, 2 -> superior. Rows/cols below give the
     # radiological view: axial rows = anterior->posterior, cols = right->left; coronal/sagittal superior up.
     views = [
@@ -112,6 +131,10 @@ def save_preview(
         ax.imshow(colors[lb], alpha=alpha, aspect=aspect, origin=origin, interpolation="nearest")
         ax.set_title(name)
         ax.axis("off")
+        left, right = VIEW_MARKERS[name]
+        for x, letter, ha in ((0.01, left, "left"), (0.99, right, "right")):
+            ax.text(x, 0.5, letter, transform=ax.transAxes, ha=ha, va="center", color="yellow",
+                    fontsize=11, fontweight="bold")
     if handles:
         fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     else:

@@ -193,6 +193,26 @@ class Fingerprint:
         return atomic_write_json(p, self.to_json())
 
 
+SPACING_RANGE_MM = (0.1, 20.0)
+
+
+def warn_implausible(identifier: str, volumes: list) -> list[str]:
+    """Logs (and returns) a warning naming the case for implausible spacing or non-finite intensities."""
+    found = []
+    lo, hi = SPACING_RANGE_MM
+    for v in volumes:
+        if any(s < lo or s > hi for s in v.spacing):
+            found.append(f"case {identifier}: implausible spacing {tuple(round(s, 4) for s in v.spacing)} mm "
+                         f"(outside {lo}..{hi} mm)")
+        if np.issubdtype(v.array.dtype, np.floating):
+            bad = int((~np.isfinite(v.array)).sum())
+            if bad:
+                found.append(f"case {identifier}: {bad} NaN/inf intensities (set to the lowest intensity)")
+    for w in found:
+        log.warning("%s", w)
+    return found
+
+
 def fingerprint_case(
     image_files: list[str],
     label_file: str | None,
@@ -211,6 +231,7 @@ def fingerprint_case(
     from torsoseg.preprocessing.cropping import body_mask
 
     vols = [imageio.read_image(f) for f in image_files]
+    warn_implausible(identifier, vols)
     code = imageio.orientation_code(vols[0].geometry)
     canon = [imageio.reorient_to_canonical(v)[0] for v in vols]
     lab = None
@@ -237,7 +258,9 @@ def fingerprint_case(
     else:
         fg = np.flatnonzero(body_mask(canon[0].array).ravel())
         class_voxels = {"0": int(np.prod(canon[0].shape))}
-        log.warning("%s: no labelled voxel; intensity samples come from the body mask", identifier)
+        log.warning(
+            "case %s: label map is all background; intensity samples come from the body mask", identifier
+        )
     pick = rng.choice(fg, min(n_samples, fg.size), replace=False) if fg.size else fg
     samples = [np.asarray(c.array.ravel()[pick], dtype=np.float32) for c in canon]
     rec = CaseFingerprint(
@@ -261,13 +284,16 @@ def _fingerprint_job(args: tuple) -> tuple[CaseFingerprint, list[np.ndarray]]:
         raise RuntimeError(f"case {ident}: {e}") from None
 
 
-def compute_fingerprint(raw_dir: str | os.PathLike, workers: int = 1, progress: bool = False) -> Fingerprint:
+def compute_fingerprint(
+    raw_dir: str | os.PathLike, workers: int = 1, progress: bool = False, skip_bad_cases: bool = False
+) -> Fingerprint:
     """Fingerprints a raw dataset (``DatasetXXX_Name`` folder with dataset.json, imagesTr, labelsTr).
 
     Args:
         raw_dir: the raw dataset folder.
         workers: worker processes (1 = in this process).
         progress: show a progress bar.
+        skip_bad_cases: go on without unpaired files (logged) instead of refusing the dataset.
 
     Returns:
         The :class:`Fingerprint` (not written; see :meth:`Fingerprint.save`).
@@ -280,12 +306,12 @@ def compute_fingerprint(raw_dir: str | os.PathLike, workers: int = 1, progress: 
         >>> fp = compute_fingerprint("raw/Dataset001_Abdomen", workers=2)  # doctest: +SKIP
         >>> fp.intensity["0"].percentile_99_5  # doctest: +SKIP
     """
-    from torsoseg.dataset import DatasetJson, list_cases
+    from torsoseg.dataset import DatasetJson, training_cases
     from torsoseg.preprocessing.workers import run_jobs
 
     raw = Path(raw_dir)
     ds = DatasetJson.load(raw)
-    cases = list_cases(raw, "Tr", ds)
+    cases = training_cases(raw, ds, skip_bad_cases)
     if not cases:
         raise FileNotFoundError(
             f"{raw / 'imagesTr'}: no training case (expected CASE_0000{ds.file_ending} files)"

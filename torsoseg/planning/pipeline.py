@@ -50,6 +50,7 @@ def plan_dataset(
     plans_from: Plans | str | int | os.PathLike | None = None,
     workers: int = 2,
     progress: bool = False,
+    skip_bad_cases: bool = False,
 ) -> Plans:
     """Fingerprints ``raw_dir`` and plans it; writes ``dataset.json``, ``fingerprint.json``, ``plans.json``.
 
@@ -64,6 +65,7 @@ def plan_dataset(
             path or :class:`Plans`); the label set stays this dataset's.
         workers: processes for the fingerprint.
         progress: show progress bars.
+        skip_bad_cases: plan without unpaired files (logged) instead of refusing the dataset.
 
     Returns:
         The written :class:`Plans`.
@@ -80,7 +82,7 @@ def plan_dataset(
     out = Path(preprocessed_root) / raw.name
     out.mkdir(parents=True, exist_ok=True)
     ds = DatasetJson.load(raw)
-    fp = compute_fingerprint(raw, workers=workers, progress=progress)
+    fp = compute_fingerprint(raw, workers=workers, progress=progress, skip_bad_cases=skip_bad_cases)
     fp.save(out / "fingerprint.json")
     if source is not None:
         plans = planner.plans_from(source, fp)

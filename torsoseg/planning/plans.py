@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from torsoseg.fileio import atomic_write_json, read_json
+from torsoseg.paths import check_name
 
 PLANS_FORMAT_VERSION = 1
 DEFAULT_PLANS_NAME = "torsoseg_plans"
@@ -155,6 +156,11 @@ class Plans:
                     )
         if self.labels.get("background") != 0:
             p.append("labels must contain 'background': 0")
+        for what in ("dataset_name", "plans_name", "configuration"):
+            try:
+                check_name(getattr(self, what), what)
+            except ValueError as e:
+                p.append(str(e))
         return p
 
     # -- (de)serialisation ---------------------------------------------------------------------------

@@ -94,6 +94,7 @@ def preprocess_dataset(
     plans: Plans,
     workers: int = 2,
     progress: bool = False,
+    skip_bad_cases: bool = False,
 ) -> PreprocessReport:
     """Preprocesses every training case of ``raw_dir`` into ``out_dir/<plans_name>_<configuration>/``.
 
@@ -104,6 +105,7 @@ def preprocess_dataset(
         plans: the plans to preprocess with.
         workers: worker processes (each holds one case at a time).
         progress: show a progress bar.
+        skip_bad_cases: go on without unpaired files (logged) instead of refusing the dataset.
 
     Returns:
         A :class:`PreprocessReport`.
@@ -116,7 +118,7 @@ def preprocess_dataset(
         >>> out = "preprocessed/Dataset001_Abdomen"
         >>> preprocess_dataset("raw/Dataset001_Abdomen", out, plans)  # doctest: +SKIP
     """
-    from torsoseg.dataset import DatasetJson, list_cases
+    from torsoseg.dataset import DatasetJson, training_cases
     from torsoseg.preprocessing.workers import run_jobs
 
     raw, out = Path(raw_dir), Path(out_dir)
@@ -125,7 +127,7 @@ def preprocess_dataset(
         raise ValueError(
             f"{raw / 'dataset.json'}: labels {ds.labels} differ from the plans' labels {plans.labels}"
         )
-    cases = list_cases(raw, "Tr", ds)
+    cases = training_cases(raw, ds, skip_bad_cases)
     if not cases:
         raise FileNotFoundError(f"{raw / 'imagesTr'}: no training case")
     out.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,28 @@ log = logging.getLogger(__name__)
 
 __all__ = ["run_jobs"]
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: the kernel kills this process when its parent dies (even by SIGKILL).
+
+    Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere a no-op. If the parent is already gone when
+    this runs (it died between fork and here), the worker exits at once.
+    """
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d)", ctypes.get_errno())
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
 
 def run_jobs(
     fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = 1, progress: bool = False, desc: str = ""
@@ -22,7 +44,8 @@ def run_jobs(
     With ``workers > 1`` the jobs run in that many worker processes (forked on Linux, spawned elsewhere),
     at most ``workers`` jobs in flight, so memory stays bounded by ``workers`` cases at a time. One
     failing job does not stop the others; a worker that dies (killed, out of memory) fails its job and
-    the jobs not yet started.
+    the jobs not yet started. Workers die with this process (see :func:`die_with_parent`): a
+    ``kill -9`` of the parent leaves no orphan holding a case in memory.
 
     Args:
         fn: a picklable top-level function of one argument.
@@ -52,7 +75,12 @@ def run_jobs(
             return results
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         ctx = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+        import os
+
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             pending: dict[Any, int] = {}
             next_job = 0
             while next_job < len(jobs) or pending:

@@ -67,14 +67,14 @@ def check_compatible(source: Plans, target: Plans, source_name: str = "pretraine
 
         cannot fine-tune Dataset002_VISCERAL from Dataset001_Abdomen: plans differ
           patch_size: pretrained [64, 64, 64] != target [80, 80, 48]
-        plan the target with the source's plans: torsoseg_plan_and_preprocess 2 --plans-from 1
+        plan the target with the source's plans: torsoseg_plan_and_preprocess -d 2 --plans-from 1
     """
     errors, warns = plans_diff(source, target)
     if errors:
         src_id = source.dataset_name[7:10] if source.dataset_name.startswith("Dataset") else "SRC"
         tgt_id = target.dataset_name[7:10] if target.dataset_name.startswith("Dataset") else "ID"
         hint = (
-            f"plan the target with the source's plans: torsoseg_plan_and_preprocess {int(tgt_id)} "
+            f"plan the target with the source's plans: torsoseg_plan_and_preprocess -d {int(tgt_id)} "
             f"--plans-from {int(src_id)}"
             if src_id.isdigit() and tgt_id.isdigit()
             else "plan the target with --plans-from the source dataset"
