@@ -100,6 +100,9 @@ class TrainingSettings:
             ahead of or far behind the transferred rows) or ``random`` (the network's fresh init).
         grad_clip: maximal gradient norm.
         oversample_foreground: share of each batch centred on a voxel of a random present class.
+        ce_class_balance: exponent of the per-batch inverse-frequency class weights of the cross-entropy
+            (0: plain cross-entropy as nnU-Net; 0.5: square root; see
+            :func:`torsoseg.training.losses.balanced_class_weights`).
         batch_size: patches per step and rank; ``None`` = the plans' batch size.
         num_workers: background augmentation processes (0: inline in the training process).
         precision: ``fp32``, ``bf16`` or ``auto`` (see :mod:`torsoseg.network.precision`).
@@ -127,6 +130,7 @@ class TrainingSettings:
     new_row_init: str = "zero"
     grad_clip: float = 12.0
     oversample_foreground: float = 0.33
+    ce_class_balance: float = 0.0
     batch_size: int | None = None
     num_workers: int = 2
     precision: str = "auto"
@@ -156,6 +160,8 @@ class TrainingSettings:
             )
         if not self.initial_lr > 0:
             problems.append(f"initial_lr must be > 0, got {self.initial_lr}")
+        if self.ce_class_balance < 0:
+            problems.append(f"ce_class_balance must be >= 0, got {self.ce_class_balance}")
         if not 0.0 <= self.oversample_foreground <= 1.0:
             problems.append(f"oversample_foreground must be in [0, 1], got {self.oversample_foreground}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -231,7 +237,7 @@ PRESETS["finetune_plain"] = replace(PRESETS["finetune"], head_lr_factor=1.0, new
 PRESETS["finetune_cpu_plain"] = replace(
     PRESETS["cpu"], initial_lr=1e-4, warmup_epochs=2, new_row_init="random"
 )
-PRESETS["finetune_cpu"] = replace(PRESETS["finetune_cpu_plain"], head_lr_factor=10.0, new_row_init="zero")
+PRESETS["finetune_cpu"] = replace(PRESETS["finetune_cpu_plain"], head_lr_factor=100.0, new_row_init="zero")
 PRESETS["finetune_cpu_headfirst"] = replace(PRESETS["finetune_cpu"], head_first_epochs=4, warmup_epochs=0)
 
 #: The preset each trainer uses when none is named (no ``_<preset>`` suffix in its folder name).

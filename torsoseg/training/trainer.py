@@ -157,9 +157,9 @@ def fit(
 
     ddp_model = dist_util.wrap_model(model, device, info)
     ds_loss = (
-        DeepSupervisionLoss(DiceCELoss(), deep_supervision_strides(job.plans))
+        DeepSupervisionLoss(DiceCELoss(ce_balance=s.ce_class_balance), deep_supervision_strides(job.plans))
         if s.deep_supervision
-        else DiceCELoss()
+        else DiceCELoss(ce_balance=s.ce_class_balance)
     )
     patch = job.plans.patch_size
     batch_size = s.batch_size or job.plans.batch_size
