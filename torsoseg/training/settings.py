@@ -219,9 +219,12 @@ PRESETS: dict[str, TrainingSettings] = {
     # mirrored torso never occurs at test time, and a net trained on left-right mirrors learns side-blind
     # features (a liver on either side), which a fine-tuned model must then unlearn to tell a left lung
     # from a right one (issue 12; TotalSegmentator trains without mirroring for the same reason).
+    # Class-balanced cross-entropy (square root of the inverse frequency) on the cpu presets: with plain
+    # Dice + CE the small organs stay at 0 for hundreds of steps (their softmax saturates once the
+    # background dominates); measured on the demo's pretraining, 160 steps: pancreas 0.37 vs 0.00.
     "cpu": replace(
         _DEFAULT, num_epochs=24, iterations_per_epoch=10, val_iterations=4, num_workers=0, precision="auto",
-        optimizer="adamw", initial_lr=1e-3,
+        optimizer="adamw", initial_lr=1e-3, ce_class_balance=0.5,
         augmentation=replace(_DEFAULT.augmentation, order_data=1, mirror_axes=()),
     ),
     # the paper's rule (everything at 10x smaller than from scratch), with per-group rates: the output
