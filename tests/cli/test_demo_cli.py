@@ -81,3 +81,19 @@ def test_report_puts_models_side_by_side(tmp_path):
     # one comparison figure per test case (reference and both models), linked from the report
     assert (tmp_path / "previews" / "case_000.png").stat().st_size > 1000
     assert "![case_000](previews/case_000.png)" in text
+
+
+def test_report_links_the_training_curves(tmp_path):
+    from torsoseg.cli.demo_report import training_curves
+    from torsoseg.fileio import atomic_write_json
+
+    demo = Demo(tmp_path, PRESETS["quick"], progress=False)
+    rel = "results/Dataset002_VISCERAL/Trainer_cpu__torsoseg_plans__3d_fullres/fold_all"
+    fold = tmp_path / rel
+    fold.mkdir(parents=True)
+    (fold / "progress.png").write_bytes(b"png")
+    atomic_write_json(demo.steps / "scratch_2.json", {"model_dir": str(fold.parent)})
+    atomic_write_json(demo.steps / "finetune_2.json", {"model_dir": str(tmp_path / "missing")})
+    assert training_curves(demo) == [
+        f"- from scratch: [curves]({rel}/progress.png), [log with every organ]({rel}/training_log.csv)"
+    ]

@@ -88,6 +88,22 @@ def comparison_png(demo: Demo, case: str, models: list[str], path: Path) -> Path
     return path
 
 
+def training_curves(demo: Demo) -> list[str]:
+    """Markdown links to each training's ``progress.png`` and ``training_log.csv`` (per-organ Dice)."""
+    from torsoseg.fileio import read_json
+
+    out = []
+    runs = (("train_1", "pretraining"), ("finetune_2", "fine-tuning"), ("scratch_2", "from scratch"))
+    for key, title in runs:
+        marker = demo.steps / f"{key}.json"
+        folder = Path(read_json(marker).get("model_dir") or "") / "fold_all" if marker.is_file() else None
+        if folder is None or not (folder / "progress.png").is_file():
+            continue
+        rel = (folder.relative_to(demo.out) if folder.is_relative_to(demo.out) else folder).as_posix()
+        out.append(f"- {title}: [curves]({rel}/progress.png), [log with every organ]({rel}/training_log.csv)")
+    return out
+
+
 def write_report(demo: Demo, started: float) -> tuple[Path, str]:
     """Builds ``report.md`` from the saved evaluations; returns its path and the printable part."""
     from torsoseg.evaluation import ROTH2017_TABLE1_DICE, EvaluationResult, comparison_table
@@ -172,6 +188,9 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
             *previews,
             "",
         ]
+    curves = training_curves(demo)
+    if curves:
+        lines += ["## Training curves", "", *curves, ""]
     total = sum(demo.timings.values())
     cpu_total = sum(demo.cpu_timings.values())
     lines += ["## Steps and wall time", "", "| step | wall s | CPU s |", "|---|---|---|"]

@@ -286,7 +286,9 @@ def fit(
             ckpt_io.save_checkpoint(job.fold_dir / "checkpoint_latest.pt", c)
             tlog.write_csv(job.fold_dir / "training_log.csv")
             if epoch == s.num_epochs - 1 or time.perf_counter() - last_plot > PLOT_INTERVAL_S:
-                tlog.plot(job.fold_dir / "progress.png")
+                tlog.plot(
+                    job.fold_dir / "progress.png", f"{job.plans.dataset_name}  {job.trainer}  fold {job.fold}"
+                )
                 last_plot = time.perf_counter()
             line = format_epoch_line(row, s.num_epochs, organ_names) + ("  *best*" if is_best else "")
             log.info(line)
