@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo.out.mkdir(parents=True, exist_ok=True)
         demo.check_config()
-        s = cfg.seed
+        s = cfg.phantom_seed
         steps: list[tuple[str, str, Callable[[], dict | None]]] = [
             (
                 "phantoms",

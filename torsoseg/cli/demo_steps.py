@@ -33,8 +33,9 @@ class DemoConfig:
         iterations_per_epoch: training steps per epoch.
         val_iterations: validation batches per epoch (monitoring only: the demo trains on every case
             and tests on dataset 3).
-        seed: the experiment's seed: phantoms (datasets use seed, seed + 1000, seed + 2000: no case is
-            shared) and every training (settings seed ``12345 + seed``).
+        seed: the experiment's seed: phantoms (datasets 1, 2, 3 start at ``10000 * seed`` + 0, 1000, 2000:
+            no case is shared within a run or between runs of different seeds) and every training
+            (settings seed ``12345 + seed``).
         finetune_preset: training preset of the fine-tuned model (a fine-tuning strategy, see
             :data:`torsoseg.training.settings.PRESETS`); the from-scratch control uses ``cpu``.
         tta: mirror test-time augmentation at prediction.
@@ -62,6 +63,11 @@ class DemoConfig:
     tta: bool = False
     predict_pretrained: bool = False
     finetune_preset: str = "finetune_cpu"
+
+    @property
+    def phantom_seed(self) -> int:
+        """The phantom seed of dataset 1's first case (datasets 2 and 3 add 1000 and 2000)."""
+        return 10000 * self.seed
 
     @property
     def training_seed(self) -> int:
