@@ -225,13 +225,17 @@ def merge_slab(
     idx = torch.zeros(shape, dtype=torch.int64)
     probs = torch.empty((len(plan.labels), *shape), dtype=torch.float32) if probabilities else None
     for organ in plan.organs:
-        wsum = sum(plan.weights[m] for m, _ in organ.sources)
-        p = torch.zeros(shape, dtype=torch.float32)
-        b = torch.zeros(shape, dtype=torch.float32)
-        for m, c in organ.sources:
-            w = plan.weights[m] / wsum
-            p.add_(channel(m, c), alpha=w)
-            b.add_(bgs[m], alpha=w)
+        if len(organ.sources) == 1:  # only its own model speaks: its probability against its background
+            (m, c), = organ.sources
+            p, b = channel(m, c), bgs[m]
+        else:
+            wsum = sum(plan.weights[m] for m, _ in organ.sources)
+            p = torch.zeros(shape, dtype=torch.float32)
+            b = torch.zeros(shape, dtype=torch.float32)
+            for m, c in organ.sources:
+                w = plan.weights[m] / wsum
+                p.add_(channel(m, c), alpha=w)
+                b.add_(bgs[m], alpha=w)
         win = (p > b) & (p > best)
         idx.masked_fill_(win, organ.value)
         best = torch.where(win, p, best)
