@@ -67,7 +67,10 @@ def child_merge(shape: tuple[int, int, int]) -> dict:
     gen = torch.Generator().manual_seed(0)
     for k, sp in zip(plan.num_classes, MODEL_SPACINGS):
         net_shape = tuple(round(n * s / t) for n, s, t in zip(canon.shape, canon.spacing, sp))
-        scores.append(torch.rand((k, *net_shape), generator=gen, dtype=torch.float32).to(torch.float16))
+        s = torch.empty((k, *net_shape), dtype=torch.float16)
+        for c in range(k):  # one float32 class at a time, so that making the input is not the peak
+            s[c] = torch.rand(net_shape, generator=gen)
+        scores.append(s)
         props.append(CaseProperties(reorientation=reo, crop_bbox=tuple((0, n) for n in canon.shape),
                                     shape_before_crop=canon.shape, shape_after_crop=canon.shape,
                                     spacing_after_crop=canon.spacing, shape_after_resample=net_shape,
