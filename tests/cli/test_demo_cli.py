@@ -97,3 +97,18 @@ def test_report_links_the_training_curves(tmp_path):
     assert training_curves(demo) == [
         f"- from scratch: [curves]({rel}/progress.png), [log with every organ]({rel}/training_log.csv)"
     ]
+
+
+def test_report_names_the_organs_only_the_merge_provides(tmp_path):
+    from torsoseg.cli.demo_report import merged_organs_note
+    from torsoseg.fileio import atomic_write_json
+
+    demo = Demo(tmp_path, PRESETS["quick"], progress=False)
+    assert merged_organs_note(demo) == ""
+    atomic_write_json(
+        demo.steps / "predict_merged.json",
+        {"only_abdomen": ["portal_vein", "stomach"], "only_visceral": ["lung_right", "kidney_left"]},
+    )
+    note = merged_organs_note(demo)
+    assert "(from the abdomen model): portal_vein, stomach;" in note
+    assert "(from the fine-tuned model): lung_right, kidney_left." in note

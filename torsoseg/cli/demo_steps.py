@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-MODELS = ("fine-tuned", "scratch", "pretrained")
+MODELS = ("fine-tuned", "scratch", "merged", "pretrained")
 
 
 @dataclass(frozen=True)
@@ -327,6 +327,38 @@ class Demo:
         if report.failed:
             raise DemoError(f"prediction with {model_dir} failed for {report.failed}")
         return {"folder": str(out), "cases": len(cases), "seconds_per_case": report.seconds}
+
+    def predict_merged(self) -> dict:
+        """Predicts dataset 3 with the pretrained (dataset-1) and the fine-tuned model merged by organ name.
+
+        Returns the step info with ``only_abdomen`` / ``only_visceral``: the organs that only one of the
+        two models provides (what the merge adds to each).
+        """
+        from torsoseg.dataset import find_dataset
+        from torsoseg.inference import MultiModelPredictor
+        from torsoseg.inference.batch import find_cases, predict_cases
+
+        raw3 = find_dataset(self.raw, 3)
+        merged = MultiModelPredictor.from_model_dirs(
+            [self.model_dir("train_1"), self.model_dir("finetune_2")],
+            folds="all",
+            device=self.device,
+            precision=self.precision or "auto",
+            tta=self.config.tta,
+        )
+        cases = find_cases(raw3 / "imagesTr")
+        out = self.predictions / "merged"
+        report = predict_cases(merged, cases, out, preview=True, resume=True, progress=self.progress)
+        if report.failed:
+            raise DemoError(f"merged prediction failed for {report.failed}")
+        plan = merged.merge_plan
+        return {
+            "folder": str(out),
+            "cases": len(cases),
+            "only_abdomen": plan.only_in(0),
+            "only_visceral": plan.only_in(1),
+            "shared": plan.shared(),
+        }
 
     def evaluate(self, model: str) -> dict:
         from torsoseg.dataset import find_dataset
