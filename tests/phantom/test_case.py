@@ -208,7 +208,7 @@ def test_to_storage_round_trip():
         ({"kind": "chest", "seed": 0}, "unknown phantom kind 'chest'"),
         (
             {"kind": "torso", "seed": 0, "size": "huge"},
-            "unknown phantom size 'huge'; valid sizes: tiny, small, full",
+            "unknown phantom size 'huge'; valid sizes: tiny, medium, small, full",
         ),
         ({"kind": "torso", "seed": -1}, "seed must be a non-negative integer"),
         ({"kind": "torso", "seed": 0, "phase": "late"}, "unknown phase 'late'"),
