@@ -143,7 +143,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float,
 
 
 def bench_plans(classes: int, patch, features, spacing, name="Dataset990_Bench"):
-    from torsoseg.planning.plans import CTNormalization, Plans
+    from torsoseg.plans import CTNormalization, Plans
 
     labels = {"background": 0}
     for i in range(1, classes):

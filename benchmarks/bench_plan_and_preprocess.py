@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"torsoseg failed, see {work / f'torsoseg_run{r}.log'}")
             return 1
         runs.append(m)
-    from torsoseg.planning.plans import Plans
+    from torsoseg.plans import Plans
 
     tplans = Plans.load(work / "torsoseg_preprocessed" / raw.name / "plans.json")
     results["torsoseg"] = {

@@ -45,7 +45,7 @@ import torch
 from torsoseg.network import build_network
 from torsoseg.network.precision import autocast, resolve_precision
 from torsoseg.organs import lr_swap_table
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 from torsoseg.preprocessing.cache import cache_folder, list_cached_cases, load_case
 from torsoseg.training.augmentation import initial_patch_size, training_transforms
 from torsoseg.training.losses import DeepSupervisionLoss, DiceCELoss

@@ -195,7 +195,7 @@ def prepare_dataset(work: Path, quick: bool) -> Path:
 
 def tiny_plans(work: Path) -> Path:
     """A small hand-made plan (patch 32^3, features 8-16-32) for the quick GFLOP/s smoke run."""
-    from torsoseg.planning.plans import CTNormalization, Plans
+    from torsoseg.plans import CTNormalization, Plans
 
     plans = Plans(
         dataset_name="Dataset000_QuickBench",

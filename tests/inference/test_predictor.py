@@ -12,7 +12,8 @@ import torch
 from tests.inference.model_factory import TINY_LABELS, make_model_dir, save_checkpoint, tiny_plans
 from torsoseg.imageio import Volume, read_image
 from torsoseg.inference.export import softmax_
-from torsoseg.inference.predictor import Predictor, available_folds, load_checkpoint, resolve_mirror_axes
+from torsoseg.inference.predictor import Predictor, resolve_mirror_axes
+from torsoseg.model_folder import ModelFolder, load_checkpoint
 from torsoseg.network import precision as precision_mod
 
 
@@ -179,9 +180,10 @@ def test_tta_prediction_runs_and_keeps_the_grid(model_dir, lung_ct):
 
 
 def test_available_folds_and_checkpoint_choice(model_dir):
-    assert available_folds(model_dir) == ["0", "1"]
-    assert available_folds(model_dir, "best") == ["0", "1"]
-    assert available_folds(model_dir, "latest") == []
+    folder = ModelFolder(model_dir)
+    assert folder.available_folds() == ["0", "1"]
+    assert folder.available_folds("best") == ["0", "1"]
+    assert folder.available_folds("latest") == []
     p = Predictor.from_model_dir(model_dir, folds=1, checkpoint="best", device="cpu")
     assert p.folds == ["1"]
 

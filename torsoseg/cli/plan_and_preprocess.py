@@ -72,8 +72,8 @@ def _describe(plans) -> list[str]:
     if plans.cascade:
         c = plans.cascade
         lines.append(
-            f"  cascade (low resolution): spacing {tuple(c['target_spacing'])}, "
-            f"patch {tuple(c['patch_size'])}"
+            f"  cascade (low resolution): spacing {tuple(c.target_spacing)}, "
+            f"patch {tuple(c.patch_size)}"
         )
     return lines
 

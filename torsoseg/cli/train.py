@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if summary.get("message"):
         print(summary["message"])
-    if summary.get("fold_dir") is not None:
+    if not summary.get("message"):
         dice = ", ".join(f"{k} {v:.3f}" for k, v in summary["final_dice"].items() if v is not None)
         print(f"done: {summary['fold_dir']}  (last pseudo Dice: {dice})")
     return 0

@@ -7,14 +7,13 @@ Example:
     >>> seg = predictor.predict_file("ct.nii.gz")  # doctest: +SKIP
 """
 
-from torsoseg.inference.predictor import Prediction, Predictor, load_checkpoint
+from torsoseg.inference.predictor import Prediction, Predictor
 from torsoseg.inference.sliding_window import gaussian_importance_map, sliding_window_logits, tile_starts
 
 __all__ = [
     "Prediction",
     "Predictor",
     "gaussian_importance_map",
-    "load_checkpoint",
     "sliding_window_logits",
     "tile_starts",
 ]
