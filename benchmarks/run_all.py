@@ -9,8 +9,8 @@ to be committed: the document is rendered from them alone, so it can be re-rende
 Benchmarks (``--only`` takes these names, ``-`` or ``_`` alike, and ``inference`` for its four sections):
 plan_and_preprocess, training, precision, inference_sliding_window, inference_e2e, inference_memory,
 inference_precision. The nnU-Net v2 / MONAI interpreter comes from ``--nnunet-python``, else
-``$TORSOSEG_BENCH_PYTHON``, else ``/work/benchvenv`` or ``.bench-venv`` when they exist; without it the
-scripts measure torsoseg only.
+``$TORSOSEG_BENCH_PYTHON`` (``make bench`` sets it to ``.bench-venv``); without it the scripts measure
+torsoseg only and say so.
 
 A full run takes hours on 2 cores and needs about 8 GB of free memory (nnU-Net's end-to-end prediction
 and torsoseg's worst-case memory section): run it on a quiet machine. ``--quick`` is a smoke run with
@@ -49,6 +49,7 @@ if str(HERE) not in sys.path:  # the renderer lives beside this file
     sys.path.insert(0, str(HERE))
 
 import _report  # noqa: E402
+from _common import NOT_FOUND, find_nnunet_python  # noqa: E402
 
 DEFAULT_RESULTS = HERE / "results"
 DEFAULT_OUT = REPO / "documentation" / "benchmarks.md"
@@ -276,22 +277,6 @@ def git_commit() -> dict:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def find_nnunet_python(given: str | None) -> str | None:
-    """The interpreter of the nnU-Net/MONAI environment: the flag, the variable, then the usual venvs."""
-    candidates = [
-        given,
-        os.environ.get("TORSOSEG_BENCH_PYTHON"),
-        "/work/benchvenv/bin/python",
-        str(REPO / ".bench-venv" / "bin" / "python"),
-    ]
-    for cand in candidates:
-        if cand and Path(cand).exists():
-            r = subprocess.run([cand, "-c", "import nnunetv2"], capture_output=True)
-            if r.returncode == 0:
-                return cand
-    return None
-
-
 def comparison_versions(python: str) -> dict:
     """Versions of nnunetv2, MONAI and torch in the comparison interpreter."""
     code = (
@@ -423,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         nn_python = None
         if any(BENCHMARKS[n].uses_nnunet for n in names):
             nn_python = find_nnunet_python(args.nnunet_python)
-            print(f"nnU-Net/MONAI interpreter: {nn_python or 'not available (torsoseg figures only)'}")
+            print(f"nnU-Net/MONAI interpreter: {nn_python}" if nn_python else NOT_FOUND)
         work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="torsoseg_bench_"))
         work.mkdir(parents=True, exist_ok=True)
         try:
