@@ -33,11 +33,10 @@ import numpy as np
 from torsoseg.network.estimate import estimate_network
 from torsoseg.planning.fingerprint import Fingerprint
 from torsoseg.plans import CTNormalization, Plans, StageConfiguration
-from torsoseg.preprocessing.resampling import compute_new_shape
+from torsoseg.preprocessing.resampling import ANISOTROPY_THRESHOLD, anisotropic_axis, compute_new_shape
 
 log = logging.getLogger(__name__)
 
-ANISOTROPY_THRESHOLD = 3.0
 MIN_FEATURE_MAP = 4
 MAX_STAGES = 6
 INITIAL_PATCH_VOXELS = 256**3
@@ -148,9 +147,9 @@ def target_spacing(
     if not np.all(np.isfinite(sp)) or np.any(sp <= 0):
         raise ValueError("spacings must be positive and finite")
     target = np.median(sp, axis=0)
-    worst = int(np.argmax(target))
-    others = [a for a in range(3) if a != worst]
-    if target[worst] > anisotropy_threshold * max(target[others]):
+    worst = anisotropic_axis(target, anisotropy_threshold)
+    if worst is not None:
+        others = [a for a in range(3) if a != worst]
         target[worst] = max(float(np.percentile(sp[:, worst], 10)), float(max(target[others])))
     return tuple(round(float(t), 6) for t in target)
 
