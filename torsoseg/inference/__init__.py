@@ -8,12 +8,11 @@ Example:
 """
 
 from torsoseg.inference.predictor import Prediction, Predictor
-from torsoseg.inference.sliding_window import gaussian_importance_map, sliding_window_logits, tile_starts
+from torsoseg.inference.sliding_window import sliding_window_logits, tile_starts
 
 __all__ = [
     "Prediction",
     "Predictor",
-    "gaussian_importance_map",
     "sliding_window_logits",
     "tile_starts",
 ]
