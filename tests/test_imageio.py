@@ -43,7 +43,7 @@ def test_sitk_array_axis_order_is_itk_index_order(tmp_path):
 
     arr = np.zeros((4, 3, 2), np.int16)
     arr[3, 1, 0] = 7  # x=3, y=1, z=0
-    imageio.write_image(Volume(arr), tmp_path / "a.nii.gz")
+    imageio.write_image(Volume(arr, (1.0, 1.0, 1.0)), tmp_path / "a.nii.gz")
     img = sitk.ReadImage(str(tmp_path / "a.nii.gz"))
     assert img.GetSize() == (4, 3, 2)
     assert img.GetPixel(3, 1, 0) == 7
@@ -213,9 +213,9 @@ def test_volume_validation_messages():
     with pytest.raises(ValueError, match="spacing"):
         Volume(np.zeros((2, 2, 2)), spacing=(1, 0, 1))
     with pytest.raises(ValueError, match="orthonormal"):
-        Volume(np.zeros((2, 2, 2)), direction=np.ones((3, 3)))
+        Volume(np.zeros((2, 2, 2)), (1.0, 1.0, 1.0), direction=np.ones((3, 3)))
     with pytest.raises(ValueError, match="shape"):
-        Volume(np.zeros((2, 2, 2))).with_array(np.zeros((2, 2, 3)))
+        Volume(np.zeros((2, 2, 2)), (1.0, 1.0, 1.0)).with_array(np.zeros((2, 2, 3)))
 
 
 def test_write_is_atomic_and_rejects_unknown_suffix(tmp_path, oblique_volume):
@@ -223,3 +223,10 @@ def test_write_is_atomic_and_rejects_unknown_suffix(tmp_path, oblique_volume):
         imageio.write_image(oblique_volume, tmp_path / "x.png")
     imageio.write_image(oblique_volume, tmp_path / "sub" / "x.nii.gz")
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["x.nii.gz"]  # no temp file left
+
+
+def test_volume_without_spacing_is_refused():
+    with pytest.raises(ValueError, match="needs its voxel spacing"):
+        Volume(np.zeros((2, 2, 2)))
+    v = Volume(np.zeros((2, 2, 2)), (0.5, 0.5, 2.0))  # origin and direction default to 0 and identity
+    assert v.origin == (0.0, 0.0, 0.0) and v.direction[0] == (1.0, 0.0, 0.0)

@@ -107,13 +107,13 @@ class Volume:
 
     Attributes:
         array: ``(nx, ny, nz)`` array in ITK index order (see module docstring).
-        spacing: mm per axis, all > 0.
+        spacing: mm per axis, all > 0; required (a Volume without spacing is refused).
         origin: LPS world position of voxel (0, 0, 0), mm.
         direction: 3x3 direction cosines, column ``a`` = axis ``a``; must be orthonormal.
     """
 
     array: np.ndarray
-    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    spacing: tuple[float, float, float] | None = None
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
     direction: tuple[tuple[float, float, float], ...] = field(
         default=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
@@ -124,6 +124,12 @@ class Volume:
         if arr.ndim != 3:
             raise ValueError(f"a Volume needs a 3D array, got shape {arr.shape}")
         object.__setattr__(self, "array", arr)
+        if self.spacing is None:
+            raise ValueError(
+                "a Volume needs its voxel spacing in mm (Volume(array, spacing=(sx, sy, sz))): an image "
+                "without geometry would be resampled and exported at a made-up 1 mm; read files with "
+                "read_image() or convert a SimpleITK image with from_sitk()"
+            )
         spacing = tuple(float(s) for s in self.spacing)
         if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
             raise ValueError(f"spacing must be 3 positive numbers, got {self.spacing}")

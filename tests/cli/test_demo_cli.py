@@ -81,3 +81,34 @@ def test_report_puts_models_side_by_side(tmp_path):
     # one comparison figure per test case (reference and both models), linked from the report
     assert (tmp_path / "previews" / "case_000.png").stat().st_size > 1000
     assert "![case_000](previews/case_000.png)" in text
+
+
+def test_report_links_the_training_curves(tmp_path):
+    from torsoseg.cli.demo_report import training_curves
+    from torsoseg.fileio import atomic_write_json
+
+    demo = Demo(tmp_path, PRESETS["quick"], progress=False)
+    rel = "results/Dataset002_VISCERAL/Trainer_cpu__torsoseg_plans__3d_fullres/fold_all"
+    fold = tmp_path / rel
+    fold.mkdir(parents=True)
+    (fold / "progress.png").write_bytes(b"png")
+    atomic_write_json(demo.steps / "scratch_2.json", {"model_dir": str(fold.parent)})
+    atomic_write_json(demo.steps / "finetune_2.json", {"model_dir": str(tmp_path / "missing")})
+    assert training_curves(demo) == [
+        f"- from scratch: [curves]({rel}/progress.png), [log with every organ]({rel}/training_log.csv)"
+    ]
+
+
+def test_report_names_the_organs_only_the_merge_provides(tmp_path):
+    from torsoseg.cli.demo_report import merged_organs_note
+    from torsoseg.fileio import atomic_write_json
+
+    demo = Demo(tmp_path, PRESETS["quick"], progress=False)
+    assert merged_organs_note(demo) == ""
+    atomic_write_json(
+        demo.steps / "predict_merged.json",
+        {"only_abdomen": ["portal_vein", "stomach"], "only_visceral": ["lung_right", "kidney_left"]},
+    )
+    note = merged_organs_note(demo)
+    assert "(from the abdomen model): portal_vein, stomach;" in note
+    assert "(from the fine-tuned model): lung_right, kidney_left." in note

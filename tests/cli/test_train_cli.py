@@ -32,8 +32,23 @@ def test_flags_default_to_none():
         "results",
         "pretrained",
         "pretrained_checkpoint",
+        "head_lr_factor",
+        "head_first_epochs",
+        "new_row_init",
+        "ce_class_balance",
     ):
         assert getattr(ns, k) is None, k
+
+
+def test_strategy_flags_reach_the_settings(monkeypatch):
+    import torsoseg.training.run as run
+
+    seen = {}
+    monkeypatch.setattr(run, "train_model", lambda *a, **kw: seen.update(kw) or {"fold_dir": None})
+    main(["2", "--pretrained", "1", "--head-lr-factor", "30", "--head-first-epochs", "3",
+          "--new-row-init", "random", "--ce-class-balance", "0.25"])
+    assert (seen["head_lr_factor"], seen["head_first_epochs"]) == (30.0, 3)
+    assert (seen["new_row_init"], seen["ce_class_balance"]) == ("random", 0.25)
 
 
 def test_train_then_resume_finished(tmp_path, capsys):

@@ -160,6 +160,16 @@ def test_full_size_spacing_ranges():
         )
 
 
+def test_medium_size_draws_the_spacing_and_fits_the_field_of_view():
+    for seed in range(6):
+        tiny, medium = plan_case("torso", seed, "tiny").grid, plan_case("torso", seed, "medium").grid
+        assert all(4.0 <= s <= 5.0 for s in medium.spacing), medium.spacing
+        # same patient and scan range at both sizes: the voxel count follows the field of view
+        fov_tiny = tiny.shape[0] * tiny.spacing[0]
+        assert abs(medium.shape[0] * medium.spacing[0] - fov_tiny) < medium.spacing[0] + tiny.spacing[0]
+        assert medium.shape[2] * medium.spacing[2] == pytest.approx(tiny.shape[2] * tiny.spacing[2], rel=0.05)
+
+
 def test_gallbladder_sometimes_absent():
     absent = [not plan_case("torso", s, "tiny").gallbladder_present for s in range(40)]
     assert 2 <= sum(absent) <= 20
@@ -198,7 +208,7 @@ def test_to_storage_round_trip():
         ({"kind": "chest", "seed": 0}, "unknown phantom kind 'chest'"),
         (
             {"kind": "torso", "seed": 0, "size": "huge"},
-            "unknown phantom size 'huge'; valid sizes: tiny, small, full",
+            "unknown phantom size 'huge'; valid sizes: tiny, medium, small, full",
         ),
         ({"kind": "torso", "seed": -1}, "seed must be a non-negative integer"),
         ({"kind": "torso", "seed": 0, "phase": "late"}, "unknown phase 'late'"),

@@ -118,7 +118,8 @@ def test_restore_probabilities_is_background_outside_the_crop():
 def test_non_finite_intensities_become_the_lowest_value():
     arr = np.full((6, 6, 6), 40.0, np.float32)
     arr[0, 0, 0], arr[1, 0, 0], arr[2, 0, 0] = np.nan, np.inf, -300.0
-    data, _ = preprocess_volume(Volume(arr), plans_for({"background": 0, "liver": 1}, (1.0, 1.0, 1.0)))
+    vol = Volume(arr, (1.0, 1.0, 1.0))
+    data, _ = preprocess_volume(vol, plans_for({"background": 0, "liver": 1}, (1.0, 1.0, 1.0)))
     assert np.isfinite(data).all()
     low = (-200.0 - 50.0) / 100.0  # the clip bound, normalised
     assert data[0, 0, 0, 0] == data[0, 1, 0, 0] == data[0, 2, 0, 0] == pytest.approx(low)

@@ -56,3 +56,27 @@ def test_bad_shapes():
         DeepSupervisionLoss(DiceCELoss(), [(1, 1, 1)] * 3)(
             [torch.zeros(1, 2, 2, 2, 2)] * 2, torch.zeros(1, 2, 2, 2, dtype=torch.long)
         )
+
+
+def test_balanced_class_weights_hand_computed():
+    from torsoseg.training.losses import balanced_class_weights
+
+    target = torch.tensor([0] * 90 + [1] * 9 + [2] * 1)
+    assert balanced_class_weights(target, 4, 0.0) is None
+    w = balanced_class_weights(target, 4, 1.0)  # n / (3 present * n_k); class 3 absent -> 1
+    torch.testing.assert_close(w, torch.tensor([100 / 270, 100 / 27, 100 / 3, 1.0]))
+    w5 = balanced_class_weights(target, 4, 0.5)
+    torch.testing.assert_close(w5, w.sqrt() * torch.tensor([1, 1, 1, 1.0]))
+
+
+def test_balanced_ce_pulls_a_small_class_harder():
+    from torsoseg.training.losses import DiceCELoss
+
+    target = torch.zeros(1, 8, 8, 8, dtype=torch.long)
+    target[0, :2, :2, :2] = 1  # 8 of 512 voxels
+    grads = []
+    for balance in (0.0, 1.0):
+        logits = torch.zeros(1, 2, 8, 8, 8, requires_grad=True)
+        DiceCELoss(weight_dice=0.0, ce_balance=balance)(logits, target).backward()
+        grads.append(-logits.grad[0, 1, 0, 0, 0].item())  # push toward class 1 at one of its voxels
+    assert grads[1] > 20 * grads[0] > 0

@@ -30,3 +30,19 @@ def test_truncate_for_resume_round_trip():
     back.truncate(2)
     assert [r["epoch"] for r in back.rows] == [0, 1]
     assert TrainingLog([]).plot("unused.png") is None
+
+
+def test_figure_has_title_and_a_curve_per_organ():
+    import matplotlib.pyplot as plt
+
+    log = TrainingLog(["liver", "kidney_left"])
+    log.append(0, 1.5, 1.2, [0.5, 0.1], 0.3, 0.01, 2.0)
+    log.append(1, 1.0, 0.9, [0.7, 0.4], 0.4, 0.005, 2.5)
+    fig = log.figure("Dataset002_VISCERAL  Trainer_cpu  fold all")
+    try:
+        assert fig._suptitle.get_text() == "Dataset002_VISCERAL  Trainer_cpu  fold all"
+        per_organ = next(a for a in fig.axes if a.get_ylabel() == "pseudo Dice per organ")
+        curves = {line.get_label(): list(line.get_ydata()) for line in per_organ.get_lines()}
+        assert curves == {"liver": [0.5, 0.7], "kidney_left": [0.1, 0.4]}
+    finally:
+        plt.close(fig)

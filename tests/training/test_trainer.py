@@ -76,7 +76,7 @@ def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots, optimizer
     batches = draw_batches(
         make_batches(loader, validation_transforms(plans.patch_size), 0, seeds.validation_augmentation), 2
     )
-    loss_fn = DeepSupervisionLoss(DiceCELoss(), deep_supervision_strides(plans))
+    loss_fn = DeepSupervisionLoss(DiceCELoss(ce_balance=s.ce_class_balance), deep_supervision_strides(plans))
     val_loss, dice = validate(net, batches, loss_fn, torch.device("cpu"))
     assert val_loss == pytest.approx(float(rows[-1]["val_loss"]), rel=1e-4)
     assert float(rows[-1]["dice_liver"]) == pytest.approx(float(dice[0]), abs=1e-4)

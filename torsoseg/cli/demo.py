@@ -10,7 +10,8 @@ rerun with the same settings skips what is finished and resumes an interrupted t
 5. plan dataset 2 with dataset 1's plans and preprocess it;
 6. fine-tune the dataset-1 model on dataset 2 (10x smaller learning rate);
 7. train dataset 2 from scratch with the same budget (the control);
-8. predict the unseen dataset 3 with both dataset-2 models (and the pretrained model);
+8. predict the unseen dataset 3 with both dataset-2 models, and with the dataset-1 and fine-tuned models
+   merged by organ name (the paper's future work: one label map over the union of their organs);
 9. evaluate every prediction against dataset 3 by organ name;
 10. write ``report.md``: Table 1 per model, the models side by side, previews.
 
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo.out.mkdir(parents=True, exist_ok=True)
         demo.check_config()
-        s = cfg.seed
+        s = cfg.phantom_seed
         steps: list[tuple[str, str, Callable[[], dict | None]]] = [
             (
                 "phantoms",
@@ -243,6 +244,14 @@ def main(argv: list[str] | None = None) -> int:
                 "evaluate the from-scratch model by organ name",
                 lambda: demo.evaluate("scratch"),
             ),
+        ]
+        steps += [
+            (
+                "predict_merged",
+                "predict dataset 3 with the dataset-1 and fine-tuned models merged by organ name",
+                demo.predict_merged,
+            ),
+            ("evaluate_merged", "evaluate the merged model by organ name", lambda: demo.evaluate("merged")),
         ]
         if cfg.predict_pretrained:
             steps += [

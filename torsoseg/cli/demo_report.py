@@ -88,6 +88,40 @@ def comparison_png(demo: Demo, case: str, models: list[str], path: Path) -> Path
     return path
 
 
+def merged_organs_note(demo: Demo) -> str:
+    """One paragraph: what the merged model adds over each single model (from the merge step's marker)."""
+    from torsoseg.fileio import read_json
+
+    marker = demo.steps / "predict_merged.json"
+    if not marker.is_file():
+        return ""
+    info = read_json(marker)
+    abd, vis = info.get("only_abdomen", []), info.get("only_visceral", [])
+    return (
+        "The merged column combines the dataset-1 (abdomen) model and the fine-tuned model by organ name "
+        "into one label map. Organs only the merge provides beside the fine-tuned model (from the abdomen "
+        f"model): {', '.join(abd) or 'none'}; beside the abdomen model (from the fine-tuned model): "
+        f"{', '.join(vis) or 'none'}. Organs the test set does not annotate are in the label map but not "
+        "scored."
+    )
+
+
+def training_curves(demo: Demo) -> list[str]:
+    """Markdown links to each training's ``progress.png`` and ``training_log.csv`` (per-organ Dice)."""
+    from torsoseg.fileio import read_json
+
+    out = []
+    runs = (("train_1", "pretraining"), ("finetune_2", "fine-tuning"), ("scratch_2", "from scratch"))
+    for key, title in runs:
+        marker = demo.steps / f"{key}.json"
+        folder = Path(read_json(marker).get("model_dir") or "") / "fold_all" if marker.is_file() else None
+        if folder is None or not (folder / "progress.png").is_file():
+            continue
+        rel = (folder.relative_to(demo.out) if folder.is_relative_to(demo.out) else folder).as_posix()
+        out.append(f"- {title}: [curves]({rel}/progress.png), [log with every organ]({rel}/training_log.csv)")
+    return out
+
+
 def write_report(demo: Demo, started: float) -> tuple[Path, str]:
     """Builds ``report.md`` from the saved evaluations; returns its path and the printable part."""
     from torsoseg.evaluation import ROTH2017_TABLE1_DICE, EvaluationResult, comparison_table
@@ -129,6 +163,9 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
             reference_name="Roth et al. 2017 (real CT)",
         ),
     ]
+    merged_note = merged_organs_note(demo)
+    if merged_note:
+        lines += [merged_note, ""]
     printable = "\n".join(lines[4:])
     for m in main_models:
         printable += f"\nTable 1 analogue, {m} model (Dice per test case):\n\n" + results[m].table("dice")
@@ -172,6 +209,9 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
             *previews,
             "",
         ]
+    curves = training_curves(demo)
+    if curves:
+        lines += ["## Training curves", "", *curves, ""]
     total = sum(demo.timings.values())
     cpu_total = sum(demo.cpu_timings.values())
     lines += ["## Steps and wall time", "", "| step | wall s | CPU s |", "|---|---|---|"]

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--size",
         default=None,
-        help="tiny (~55 voxels per axis, for tests), small (~100-160, the default) or full (512 in-plane)",
+        help="tiny (~55 voxels per axis, for tests), medium (4-5 mm voxels), small (~100-160, the default) "
+        "or full (512 in-plane)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p

@@ -14,8 +14,10 @@ EPILOG = """examples:
       -m results/Dataset002_VISCERAL/FineTuneTrainer__torsoseg_plans__3d_fullres
   torsoseg_predict -i dicom_series_folder/ -o out/ -d 1 --precision fp32 --device cpu
   torsoseg_predict -i imagesTs/ -o out/ -d 1 --num-parts 4 --part-id 0 --continue
+  torsoseg_predict -i imagesTs/ -o merged/ -d 1 -d 2 --preview   # one label map over both models' organs
 outputs: OUT/<case>.nii.gz on the input's exact grid, OUT/labels.json (name -> value), and with the
-options OUT/<case>.npz (float16 probabilities) and OUT/<case>.png (preview).
+options OUT/<case>.npz (float16 probabilities) and OUT/<case>.png (preview). With several models (-d/-m
+repeated) the label map covers the union of their organs, merged by organ name (documentation/inference.md).
 exit code: 0 when every case succeeded, 1 when any case failed (the others are still written),
 2 on usage errors (no model, no input)."""
 
@@ -43,6 +45,14 @@ def _device_name(value: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown device {value!r}; valid: cpu, cuda (or gpu), cuda:N, auto")
 
 
+class _ModelAction(argparse.Action):
+    """Collects -d and -m in command-line order into ``models``: a list of ``("dataset"|"model", value)``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.models = [*(getattr(namespace, "models", None) or []), (self.dest, values)]
+        setattr(namespace, self.dest, values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="torsoseg_predict",
@@ -55,10 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image file, folder of images (case_0000.nii.gz style or plain names) "
                    "or DICOM series folder")
     p.add_argument("-o", "--output", required=True, help="output folder (created; inputs are never written)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("-d", "--dataset",
-                     help="dataset id (e.g. 2) whose model folder is looked up under --results")
-    src.add_argument("-m", "--model", help="model folder <trainer>__<plans>__<configuration> (instead of -d)")
+    p.add_argument("-d", "--dataset", action=_ModelAction, default=None,
+                   help="dataset id (e.g. 2) whose model folder is looked up under --results; repeat -d "
+                   "and/or -m to merge several models by organ name into one label map")
+    p.add_argument("-m", "--model", action=_ModelAction, default=None,
+                   help="model folder <trainer>__<plans>__<configuration> (instead of or besides -d)")
+    p.add_argument("--weights", nargs="+", type=float, default=None, metavar="W",
+                   help="with several models: one weight per model, in the order of -d/-m, for organs "
+                   "several models know (default: equal)")
     p.add_argument("-tr", "--trainer", default=None,
                    help="with -d: trainer of the model folder, or a prefix of it (FineTuneTrainer matches "
                    "FineTuneTrainer_finetune_cpu__...), when several exist")
@@ -177,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     from torsoseg.inference.batch import find_cases, predict_cases, split_parts
+    from torsoseg.inference.ensemble import MultiModelPredictor
     from torsoseg.inference.outputs import PredictionOptions
     from torsoseg.inference.predictor import Predictor
     from torsoseg.paths import default_roots
@@ -190,13 +205,22 @@ def main(argv: list[str] | None = None) -> int:
         check_output_folder(out)
         if args.num_parts is not None or args.part_id is not None:
             cases = split_parts(cases, args.num_parts or 1, args.part_id or 0)
-        if args.model:
-            if any(v is not None for v in (args.trainer, args.plans, args.configuration)):
-                raise ValueError("-tr/-p/-c choose among the model folders of -d; -m names the folder itself")
-            model_dir = Path(args.model)
-        else:
-            results = default_roots(results=args.results).results
-            model_dir = find_model_dir(results, args.dataset, args.trainer, args.plans, args.configuration)
+        models = getattr(args, "models", None) or []
+        if not models:
+            raise ValueError("no model: give -d DATASET or -m MODEL_FOLDER (repeat them to merge models)")
+        if all(kind == "model" for kind, _ in models) and any(
+                v is not None for v in (args.trainer, args.plans, args.configuration)):
+            raise ValueError("-tr/-p/-c choose among the model folders of -d; -m names the folder itself")
+        if args.weights is not None and len(models) == 1:
+            raise ValueError("--weights needs several models (-d/-m given more than once)")
+        model_dirs = []
+        for kind, value in models:
+            if kind == "model":
+                model_dirs.append(Path(value))
+            else:
+                results = default_roots(results=args.results).results
+                model_dirs.append(find_model_dir(results, value, args.trainer, args.plans,
+                                                 args.configuration))
         if args.threads is not None:
             if args.threads < 1:
                 raise ValueError(f"--threads must be >= 1, got {args.threads}")
@@ -208,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
             "checkpoint": args.checkpoint, "step": args.step, "tta": args.tta, "device": args.device,
             "precision": args.precision, "batch_size": args.batch_size,
         }.items() if v is not None}
-        predictor = Predictor.from_model_dir(model_dir, progress=not args.no_progress, **kwargs)
+        if len(model_dirs) == 1:
+            predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs)
+        else:
+            predictor = MultiModelPredictor.from_model_dirs(model_dirs, weights=args.weights,
+                                                            progress=not args.no_progress, **kwargs)
         options = PredictionOptions(
             save_probabilities=bool(args.save_probabilities), preview=bool(args.preview),
             statistics=bool(args.statistics), split_organs=bool(args.split_organs),

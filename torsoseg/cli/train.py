@@ -78,6 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tuning: keep the encoder's learning rate at 0 for the first N epochs",
     )
     p.add_argument(
+        "--head-lr-factor",
+        type=float,
+        default=None,
+        metavar="F",
+        help="learning rate of the output heads relative to --lr (fine-tuning: new organ rows learn faster)",
+    )
+    p.add_argument(
+        "--head-first-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="fine-tuning: train only the output heads (body frozen) for the first N epochs",
+    )
+    p.add_argument(
+        "--new-row-init",
+        default=None,
+        choices=["zero", "random"],
+        help="fine-tuning: initial output rows of organs the pretrained model does not know",
+    )
+    p.add_argument(
+        "--ce-class-balance",
+        type=float,
+        default=None,
+        metavar="E",
+        help="exponent of the inverse class-frequency weights of the cross-entropy (0: plain)",
+    )
+    p.add_argument(
         "--workers", type=int, default=None, help="background data-augmentation processes (0: inline)"
     )
     p.add_argument(
@@ -107,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         "precision": args.precision,
         "num_workers": args.workers,
         "freeze_encoder_epochs": args.freeze_encoder_epochs,
+        "head_lr_factor": args.head_lr_factor,
+        "head_first_epochs": args.head_first_epochs,
+        "new_row_init": args.new_row_init,
+        "ce_class_balance": args.ce_class_balance,
     }
     kwargs = {
         k: v

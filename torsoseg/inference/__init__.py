@@ -7,10 +7,12 @@ Example:
     >>> seg = predictor.predict_file("ct.nii.gz")  # doctest: +SKIP
 """
 
+from torsoseg.inference.ensemble import MultiModelPredictor
 from torsoseg.inference.predictor import Prediction, Predictor
 from torsoseg.inference.sliding_window import sliding_window_logits, tile_starts
 
 __all__ = [
+    "MultiModelPredictor",
     "Prediction",
     "Predictor",
     "sliding_window_logits",

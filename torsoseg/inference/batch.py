@@ -152,7 +152,8 @@ def predict_cases(
     """Predicts every case and writes its outputs; a failing case is recorded and the rest go on.
 
     Args:
-        predictor: a :class:`~torsoseg.inference.predictor.Predictor`.
+        predictor: a :class:`~torsoseg.inference.predictor.Predictor` or a
+            :class:`~torsoseg.inference.ensemble.MultiModelPredictor` (several models merged by organ name).
         cases: from :func:`find_cases` (possibly split with :func:`split_parts`).
         out_dir: output folder (created); ``labels.json`` and the colour tables are written there first.
         save_probabilities: also write ``<case>.npz`` with float16 probabilities (and its geometry).
@@ -193,7 +194,7 @@ def predict_cases(
         if progress:
             iterator.set_postfix_str(case.name)
         try:
-            volume = read_case(case, predictor.plans.num_input_channels, dicom_series)
+            volume = read_case(case, predictor.num_input_channels, dicom_series)
             result = predictor.predict_case(volume, probabilities=want_probs)
             label_map = result.label_map
             if opts.roi_subset is not None:

@@ -201,6 +201,10 @@ class Predictor:
         return len(self.labels)
 
     @property
+    def num_input_channels(self) -> int:
+        return self.plans.num_input_channels
+
+    @property
     def precision_name(self) -> str:
         """The precision actually used: ``fp32``, ``bf16`` or ``fp16``."""
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]

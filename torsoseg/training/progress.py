@@ -71,19 +71,35 @@ class TrainingLog:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
         return atomic_write_text(path, buf.getvalue())
 
-    def plot(self, path: str | os.PathLike) -> Path | None:
-        """Loss curves (left axis) and pseudo Dice (right axis) per epoch; ``None`` without rows."""
+    def plot(self, path: str | os.PathLike, title: str | None = None) -> Path | None:
+        """Writes :meth:`figure` to ``path`` (PNG, atomically); ``None`` without rows."""
         if not self.rows:
             return None
+        import matplotlib.pyplot as plt
+
+        fig = self.figure(title)
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.tmp.png")
+        fig.savefig(tmp, dpi=80)
+        plt.close(fig)
+        os.replace(tmp, p)
+        return p
+
+    def figure(self, title: str | None = None) -> Any:
+        """Loss curves and mean pseudo Dice, the pseudo Dice of every organ, and the learning rate per
+        epoch, under ``title`` (a matplotlib figure; the caller closes it)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         ep = [r["epoch"] for r in self.rows]
-        fig, (ax, ax_lr) = plt.subplots(
-            2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+        fig, (ax, ax_org, ax_lr) = plt.subplots(
+            3, 1, figsize=(9, 10), sharex=True, gridspec_kw={"height_ratios": [3, 3, 1]}
         )
+        if title:
+            fig.suptitle(title)
         ax.plot(ep, [r["train_loss"] for r in self.rows], color="tab:blue", label="train loss")
         ax.plot(ep, [r["val_loss"] for r in self.rows], color="tab:red", label="val loss")
         ax.set_ylabel("loss")
@@ -95,17 +111,19 @@ class TrainingLog:
         lines = ax.get_legend_handles_labels()
         lines2 = ax2.get_legend_handles_labels()
         ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center right")
+        cmap = plt.get_cmap("tab20")
+        for i, o in enumerate(self.organs):
+            dice = [r.get(f"dice_{o}", float("nan")) for r in self.rows]
+            ax_org.plot(ep, dice, color=cmap(i % 20), label=o)
+        ax_org.set_ylabel("pseudo Dice per organ")
+        ax_org.set_ylim(0, 1)
+        if self.organs:
+            ax_org.legend(loc="upper left", fontsize=7, ncol=max(1, (len(self.organs) + 9) // 10))
         ax_lr.plot(ep, [r["lr"] for r in self.rows], color="k")
         ax_lr.set_ylabel("learning rate")
         ax_lr.set_xlabel("epoch")
         fig.tight_layout()
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp.png")
-        fig.savefig(tmp, dpi=80)
-        plt.close(fig)
-        os.replace(tmp, p)
-        return p
+        return fig
 
 
 def format_epoch_line(row: dict[str, Any], num_epochs: int, organs: Sequence[str]) -> str:

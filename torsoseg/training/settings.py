@@ -100,6 +100,9 @@ class TrainingSettings:
             ahead of or far behind the transferred rows) or ``random`` (the network's fresh init).
         grad_clip: maximal gradient norm.
         oversample_foreground: share of each batch centred on a voxel of a random present class.
+        ce_class_balance: exponent of the per-batch inverse-frequency class weights of the cross-entropy
+            (0: plain cross-entropy as nnU-Net; 0.5: square root; see
+            :func:`torsoseg.training.losses.balanced_class_weights`).
         batch_size: patches per step and rank; ``None`` = the plans' batch size.
         num_workers: background augmentation processes (0: inline in the training process).
         precision: ``fp32``, ``bf16`` or ``auto`` (see :mod:`torsoseg.network.precision`).
@@ -127,6 +130,7 @@ class TrainingSettings:
     new_row_init: str = "zero"
     grad_clip: float = 12.0
     oversample_foreground: float = 0.33
+    ce_class_balance: float = 0.0
     batch_size: int | None = None
     num_workers: int = 2
     precision: str = "auto"
@@ -156,6 +160,8 @@ class TrainingSettings:
             )
         if not self.initial_lr > 0:
             problems.append(f"initial_lr must be > 0, got {self.initial_lr}")
+        if self.ce_class_balance < 0:
+            problems.append(f"ce_class_balance must be >= 0, got {self.ce_class_balance}")
         if not 0.0 <= self.oversample_foreground <= 1.0:
             problems.append(f"oversample_foreground must be in [0, 1], got {self.oversample_foreground}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -213,9 +219,12 @@ PRESETS: dict[str, TrainingSettings] = {
     # mirrored torso never occurs at test time, and a net trained on left-right mirrors learns side-blind
     # features (a liver on either side), which a fine-tuned model must then unlearn to tell a left lung
     # from a right one (issue 12; TotalSegmentator trains without mirroring for the same reason).
+    # Class-balanced cross-entropy (square root of the inverse frequency) on the cpu presets: with plain
+    # Dice + CE the small organs stay at 0 for hundreds of steps (their softmax saturates once the
+    # background dominates); measured on the demo's pretraining, 160 steps: pancreas 0.37 vs 0.00.
     "cpu": replace(
         _DEFAULT, num_epochs=24, iterations_per_epoch=10, val_iterations=4, num_workers=0, precision="auto",
-        optimizer="adamw", initial_lr=1e-3,
+        optimizer="adamw", initial_lr=1e-3, ce_class_balance=0.5,
         augmentation=replace(_DEFAULT.augmentation, order_data=1, mirror_axes=()),
     ),
     # the paper's rule (everything at 10x smaller than from scratch), with per-group rates: the output
@@ -231,7 +240,7 @@ PRESETS["finetune_plain"] = replace(PRESETS["finetune"], head_lr_factor=1.0, new
 PRESETS["finetune_cpu_plain"] = replace(
     PRESETS["cpu"], initial_lr=1e-4, warmup_epochs=2, new_row_init="random"
 )
-PRESETS["finetune_cpu"] = replace(PRESETS["finetune_cpu_plain"], head_lr_factor=10.0, new_row_init="zero")
+PRESETS["finetune_cpu"] = replace(PRESETS["finetune_cpu_plain"], head_lr_factor=100.0, new_row_init="zero")
 PRESETS["finetune_cpu_headfirst"] = replace(PRESETS["finetune_cpu"], head_first_epochs=4, warmup_epochs=0)
 
 #: The preset each trainer uses when none is named (no ``_<preset>`` suffix in its folder name).

@@ -154,9 +154,9 @@ def build_run(job: TrainingJob) -> tuple[Run, TrainState]:
     scaler = torch.amp.GradScaler("cuda") if (device.type == "cuda" and amp_dtype is torch.float16) else None
     ddp_model = dist_util.wrap_model(state.model, device, info)
     loss = (
-        DeepSupervisionLoss(DiceCELoss(), deep_supervision_strides(job.plans))
+        DeepSupervisionLoss(DiceCELoss(ce_balance=s.ce_class_balance), deep_supervision_strides(job.plans))
         if s.deep_supervision
-        else DiceCELoss()
+        else DiceCELoss(ce_balance=s.ce_class_balance)
     )
     patch = job.plans.patch_size
     batch_size = s.batch_size or job.plans.batch_size
@@ -256,7 +256,8 @@ def save_epoch(job: TrainingJob, state: TrainState, epoch: int, is_best: bool, p
     save_checkpoint(job.fold_dir / "checkpoint_latest.pt", c)
     state.log.write_csv(job.fold_dir / "training_log.csv")
     if plot:
-        state.log.plot(job.fold_dir / "progress.png")
+        title = f"{job.plans.dataset_name}  {job.trainer}  fold {job.fold}"
+        state.log.plot(job.fold_dir / "progress.png", title)
 
 
 def save_final(job: TrainingJob, state: TrainState) -> None:

@@ -1,0 +1,107 @@
+"""Aggregates several ``torsoseg_demo`` runs (one per seed) into mean ± std Dice per organ and model.
+
+Usage:
+    python scripts/demo_seeds.py demo_seed0 demo_seed1 demo_seed2 [--markdown]
+
+Each argument is a demo ``--out`` folder holding ``evaluation/<model>.json``. Prints, per model, one row
+per seed and a ``mean ± std`` row over the seeds (the std is over the seeds' per-organ means, each of
+which averages the test cases), then checks the ranking: fine-tuned >= scratch on the mean and on each
+organ datasets 1 and 3 share, per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ORGANS = (
+    "lung_right",
+    "lung_left",
+    "liver",
+    "gallbladder",
+    "spleen",
+    "kidney_right",
+    "kidney_left",
+    "pancreas",
+)
+SHARED = ("liver", "spleen", "gallbladder", "pancreas")  # organs of dataset 1 and dataset 3
+MODELS = ("fine-tuned", "scratch", "merged", "pretrained")
+
+
+def organ_means(path: Path) -> dict[str, float]:
+    """Organ -> Dice averaged over the test cases, from one evaluation JSON."""
+    summary = json.loads(path.read_text())["summary"]["dice"]
+    return {o: float(summary[o]["avg"]) for o in ORGANS if o in summary}
+
+
+def load_runs(folders: list[Path]) -> dict[str, list[dict[str, float]]]:
+    """Model -> one organ-mean dict per run folder (models missing in a folder are skipped)."""
+    runs: dict[str, list[dict[str, float]]] = {}
+    for folder in folders:
+        for model in MODELS:
+            f = folder / "evaluation" / f"{model}.json"
+            if f.is_file():
+                runs.setdefault(model, []).append(organ_means(f))
+    return runs
+
+
+def fmt_row(name: str, cells: list[str]) -> str:
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def table(runs: dict[str, list[dict[str, float]]], labels: list[str]) -> str:
+    lines = [fmt_row("model / run", [*ORGANS, "mean"]), "|---" * (len(ORGANS) + 2) + "|"]
+    for model, per_run in runs.items():
+        for label, r in zip(labels, per_run):
+            vals = [r.get(o, float("nan")) for o in ORGANS]
+            lines.append(
+                fmt_row(f"{model} {label}", [f"{v:.3f}" for v in vals] + [f"{statistics.mean(vals):.3f}"])
+            )
+        cells = []
+        for o in [*ORGANS, "mean"]:
+            xs = [statistics.mean(r.values()) if o == "mean" else r.get(o, float("nan")) for r in per_run]
+            sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+            cells.append(f"**{statistics.mean(xs):.3f} ± {sd:.3f}**")
+        lines.append(fmt_row(f"**{model} mean ± std**", cells))
+    return "\n".join(lines)
+
+
+def ranking(runs: dict[str, list[dict[str, float]]], labels: list[str]) -> list[str]:
+    """One line per run where the fine-tuned model loses to scratch (empty: ranking holds everywhere)."""
+    bad = []
+    for label, ft, sc in zip(labels, runs.get("fine-tuned", []), runs.get("scratch", [])):
+        m_ft, m_sc = statistics.mean(ft.values()), statistics.mean(sc.values())
+        if m_ft < m_sc:
+            bad.append(f"{label}: mean {m_ft:.3f} < scratch {m_sc:.3f}")
+        bad += [
+            f"{label}: {o} {ft[o]:.3f} < scratch {sc[o]:.3f}" for o in SHARED if ft.get(o, 0) < sc.get(o, 0)
+        ]
+    return bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folders", nargs="+", type=Path, help="demo output folders, one per seed")
+    args = p.parse_args(argv)
+    missing = [str(f) for f in args.folders if not (f / "evaluation").is_dir()]
+    if missing:
+        print(f"demo_seeds: no evaluation/ in {', '.join(missing)}", file=sys.stderr)
+        return 1
+    runs = load_runs(args.folders)
+    labels = [f.name for f in args.folders]
+    print(table(runs, labels))
+    bad = ranking(runs, labels)
+    print(
+        "\nranking fine-tuned >= scratch (mean and shared organs): "
+        + ("holds on every run" if not bad else "FAILS")
+    )
+    for line in bad:
+        print("  " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
