@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from torsoseg.dataset import DatasetJson, find_dataset
+from torsoseg.fileio import remove_stale_temporaries
+from torsoseg.paths import check_name, inside_root
 from torsoseg.planning.plans import Plans
 from torsoseg.training import checkpoint as ckpt_io
 from torsoseg.training.finetune import check_compatible, find_pretrained_checkpoint
@@ -24,8 +26,19 @@ RESUME_MUTABLE = ("num_epochs", "num_workers", "precision", "channels_last")
 
 
 def model_dir(results_root: str | os.PathLike, dataset_folder: str, trainer: str, plans: Plans) -> Path:
-    """``<results>/<DatasetXXX_Name>/<trainer>__<plans_name>__<configuration>``."""
-    return Path(results_root) / dataset_folder / f"{trainer}__{plans.plans_name}__{plans.configuration}"
+    """``<results>/<DatasetXXX_Name>/<trainer>__<plans_name>__<configuration>``.
+
+    Every part is checked to be a plain name and the folder to stay inside ``results_root``.
+
+    Raises:
+        ValueError: a part that is not a plain name, or a folder outside the root, named.
+    """
+    for what, value in (("dataset folder", dataset_folder), ("trainer", trainer),
+                        ("plans_name", plans.plans_name), ("configuration", plans.configuration)):
+        check_name(value, what)
+    folder = Path(results_root) / dataset_folder / f"{trainer}__{plans.plans_name}__{plans.configuration}"
+    inside_root(folder, results_root, "model folder")
+    return folder
 
 
 def _resume_settings(
@@ -107,6 +120,8 @@ def prepare_job(
             log.info("%s: nothing to resume; starting a new run", latest)
         else:
             resume_from = ckpt_io.load_checkpoint(latest)
+            if "trainer" in resume_from:  # read from a file: data, and only ever a plain name
+                check_name(resume_from["trainer"], "trainer", latest)
             stored = TrainingSettings.from_json(resume_from["settings"], source=str(latest))
             settings = _resume_settings(stored, settings, overrides, latest)
             done, planned = int(resume_from["epoch"]), int(resume_from.get("num_epochs", stored.num_epochs))
@@ -153,6 +168,11 @@ def prepare_job(
     splits = load_or_create_splits(pre_dir / "splits.json", cases, seed=12345)
     train_ids, val_ids = fold_cases(splits, fold, cases)
     fold_dir.mkdir(parents=True, exist_ok=True)
+    # temporaries of a killed earlier run (checkpoints, log, plot); every rank of a torchrun job gets here
+    # before any rank writes, as rank 0 writes only after the process group has formed
+    stale = remove_stale_temporaries(fold_dir)
+    if stale:
+        log.info("%s: removed %d temporary file(s) of an interrupted run", fold_dir, stale)
     plans.save(fold_dir.parent / "plans.json")
     ds.save(fold_dir.parent / "dataset.json")
     job = TrainingJob(
