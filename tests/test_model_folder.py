@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.checks_table import CHECKS
 from tests.inference.model_factory import tiny_plans
 from torsoseg.model_folder import (
     Checkpoint,
@@ -56,6 +57,9 @@ def test_bad_checkpoints_name_the_file_and_the_problem(tmp_path):
     torch.save({**good, "plans": {**good["plans"], "patch_size": [0, 1, 1]}}, tmp_path / "plans.pt")
     with pytest.raises(ValueError, match=r"plans.pt \[plans\].*patch_size"):
         load_checkpoint(tmp_path / "plans.pt")
+    torch.save({**good, "trainer": "../../x"}, tmp_path / "trainer.pt")
+    with pytest.raises(ValueError, match=CHECKS["name_from_json"].pattern):
+        load_checkpoint(tmp_path / "trainer.pt")
 
 
 def test_refusal_of_pickled_objects_does_not_advise_an_unsafe_load(tmp_path):
@@ -71,6 +75,9 @@ def test_refusal_of_pickled_objects_does_not_advise_an_unsafe_load(tmp_path):
 def test_fold_discovery_orders_numbers_then_names(tmp_path):
     folder = ModelFolder.for_training(tmp_path, "Dataset999_Tiny", "Trainer", tiny_plans())
     assert folder.path == tmp_path / "Dataset999_Tiny" / "Trainer__torsoseg_plans__3d_fullres"
+    for ds_folder, trainer in (("..", "Trainer"), ("Dataset999_Tiny", "../x"), ("Dataset999_Tiny", "a/b")):
+        with pytest.raises(ValueError, match=CHECKS["name_from_json"].pattern):
+            ModelFolder.for_training(tmp_path, ds_folder, trainer, tiny_plans())
     for fold in ("10", "2", "all"):
         folder.fold_dir(fold).mkdir(parents=True)
         save_checkpoint(folder.checkpoint_path(fold, "final"), _checkpoint())

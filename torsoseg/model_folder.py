@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from torsoseg.fileio import atomic_path
+from torsoseg.paths import check_name, inside_root
 from torsoseg.plans import Plans
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -89,6 +90,8 @@ class Checkpoint:
                 f"{source}: checkpoint format_version {d['format_version']!r} is not supported "
                 f"(expected {CHECKPOINT_FORMAT_VERSION})"
             )
+        if d.get("trainer") is not None:  # read from a file: data, and only ever a plain name
+            check_name(d["trainer"], "trainer", source)
         labels = {str(k): int(v) for k, v in dict(d["labels"]).items()}
         values = sorted(labels.values())
         if values != list(range(len(values))) or labels.get("background") != 0:
@@ -158,8 +161,19 @@ class ModelFolder:
     def for_training(
         cls, results_root: str | os.PathLike, dataset_folder: str, trainer: str, plans: Plans
     ) -> ModelFolder:
-        """The folder a run of ``trainer`` on ``plans`` writes to."""
-        return cls(Path(results_root) / dataset_folder / f"{trainer}__{plans.model_folder_name}")
+        """The folder a run of ``trainer`` on ``plans`` writes to.
+
+        Every part is checked to be a plain name and the folder to stay inside ``results_root``.
+
+        Raises:
+            ValueError: a part that is not a plain name, or a folder outside the root, named.
+        """
+        for what, value in (("dataset folder", dataset_folder), ("trainer", trainer),
+                            ("plans_name", plans.plans_name), ("configuration", plans.configuration)):
+            check_name(value, what)
+        folder = Path(results_root) / dataset_folder / f"{trainer}__{plans.model_folder_name}"
+        inside_root(folder, results_root, "model folder")
+        return cls(folder)
 
     def fold_dir(self, fold: str | int) -> Path:
         return self.path / fold_dir_name(fold)

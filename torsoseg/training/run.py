@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torsoseg.dataset import DatasetJson, find_dataset
+from torsoseg.fileio import remove_stale_temporaries
 from torsoseg.model_folder import Checkpoint, ModelFolder, find_trained_checkpoint, load_checkpoint
 from torsoseg.plans import Plans
 from torsoseg.training.finetune import check_compatible
@@ -27,7 +28,11 @@ RESUME_MUTABLE = ("num_epochs", "num_workers", "precision", "channels_last")
 
 
 def model_dir(results_root: str | os.PathLike, dataset_folder: str, trainer: str, plans: Plans) -> Path:
-    """Kept for older callers: :meth:`ModelFolder.for_training` (``train_model`` returns the folder)."""
+    """Kept for older callers: :meth:`ModelFolder.for_training` (``train_model`` returns the folder).
+
+    Raises:
+        ValueError: a part that is not a plain name, or a folder outside ``results_root``, named.
+    """
     return ModelFolder.for_training(results_root, dataset_folder, trainer, plans).path
 
 
@@ -177,11 +182,17 @@ def prepare_job(
         pre = _pretrained(roots.results, pretrained, pretrained_checkpoint, fold, plans)
     splits = load_or_create_splits(pre_dir / "splits.json", cases, seed=12345)
     train_ids, val_ids = fold_cases(splits, fold, cases)
-    folder.fold_dir(fold).mkdir(parents=True, exist_ok=True)
+    fold_dir = folder.fold_dir(fold)
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    # temporaries of a killed earlier run (checkpoints, log, plot); every rank of a torchrun job gets here
+    # before any rank writes, as rank 0 writes only after the process group has formed
+    stale = remove_stale_temporaries(fold_dir)
+    if stale:
+        log.info("%s: removed %d temporary file(s) of an interrupted run", fold_dir, stale)
     plans.save(folder.path / "plans.json")
     ds.save(folder.path / "dataset.json")
     return TrainingJob(
-        plans=plans, dataset_json=ds, cache_folder=cache, fold_dir=folder.fold_dir(fold), trainer=trainer,
+        plans=plans, dataset_json=ds, cache_folder=cache, fold_dir=fold_dir, trainer=trainer,
         fold=fold, train_ids=train_ids, val_ids=val_ids, settings=settings, device=torch.device(dev),
         pretrained=pre, resume_from=resume_from,
     )
