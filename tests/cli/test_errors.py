@@ -63,7 +63,7 @@ def test_train_data_error_is_one_line_exit_1(tmp_path, capsys):
                  "--preprocessed", str(tmp_path / "pre"), "--results", str(tmp_path / "res")]) == 1
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" not in err and len(err.strip().splitlines()) == 1, err
-    assert "checkpoint_latest.pt: cannot be read as a weights-only torch checkpoint" in err
+    assert "checkpoint_latest.pt: cannot be loaded as a torsoseg checkpoint" in err
 
 
 def test_plan_usage_errors_exit_2(tmp_path, capsys):
