@@ -40,11 +40,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import NOT_FOUND, TreeMemory, find_nnunet_python
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared" / "data").resolve()
@@ -56,80 +56,6 @@ SECTIONS = ("sliding-window", "e2e", "memory", "precision")
 # --------------------------------------------------------------------------------------------------
 
 
-def has_module(python: str, module: str) -> bool:
-    r = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
-    return r.returncode == 0
-
-
-def find_bench_python(given: str | None) -> str | None:
-    """The interpreter that can import nnunetv2 and monai, or None."""
-    env_python = os.environ.get("TORSOSEG_BENCH_PYTHON")
-    candidates = (given, env_python, sys.executable, str(REPO / ".bench-venv" / "bin" / "python"))
-    for cand in candidates:
-        if cand and Path(cand).exists() and has_module(cand, "nnunetv2") and has_module(cand, "monai"):
-            return cand
-    return None
-
-
-class TreeMemory:
-    """Samples the memory of a process and all its descendants from /proc.
-
-    Memory is the summed PSS (proportional set size: shared pages split between the processes that map
-    them, so forked workers sharing torch's libraries are not counted twice); RSS where PSS is unreadable.
-    """
-
-    def __init__(self, pid: int, interval: float = 0.1):
-        self.pid, self.interval, self.peak = pid, interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def _pss(pid: int) -> int | None:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
-        return None
-
-    def _tree_rss(self) -> int:
-        children: dict[int, list[int]] = {}
-        rss: dict[int, int] = {}
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    parts = f.read().rsplit(")", 1)[1].split()
-                ppid, pages = int(parts[1]), int(parts[21])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-            rss[int(d)] = pages * os.sysconf("SC_PAGE_SIZE")
-        total, todo = 0, [self.pid]
-        while todo:
-            p = todo.pop()
-            pss = self._pss(p)
-            total += pss if pss is not None else rss.get(p, 0)
-            todo += children.get(p, [])
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree_rss())
-            time.sleep(self.interval)
-
-    def __enter__(self) -> TreeMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Runs ``cmd``; returns (wall seconds, peak tree RSS in GiB, combined output tail)."""
     t0 = time.perf_counter()
@@ -139,11 +65,11 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float,
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} ... failed (exit {proc.returncode}):\n{out[-3000:]}")
-    return wall, mem.peak / 1024**3, out[-2000:]
+    return wall, mem.peak_pss / 1024**3, out[-2000:]
 
 
 def bench_plans(classes: int, patch, features, spacing, name="Dataset990_Bench"):
-    from torsoseg.planning.plans import CTNormalization, Plans
+    from torsoseg.plans import CTNormalization, Plans
 
     labels = {"background": 0}
     for i in range(1, classes):
@@ -522,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     sections = SECTIONS if "all" in args.sections else tuple(dict.fromkeys(args.sections))
 
     needs_nn = {"sliding-window", "e2e"} & set(sections)
-    args.bench_python = find_bench_python(args.nnunet_python) if needs_nn else None
+    args.bench_python = find_nnunet_python(args.nnunet_python, ("nnunetv2", "monai")) if needs_nn else None
+    if needs_nn and args.bench_python is None:
+        print(NOT_FOUND)
     if "sliding-window" in sections and args.bench_python and args.bench_python != sys.executable:
         # nnU-Net and MONAI must run in this very process: re-run the script under that interpreter
         env = dict(os.environ, TORSOSEG_BENCH_PYTHON=args.bench_python)

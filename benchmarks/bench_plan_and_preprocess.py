@@ -10,8 +10,7 @@ with the same number of worker processes, 3D full resolution only. Measured per 
 * the largest single-process peak (``ru_maxrss`` of the children, as ``/usr/bin/time -v`` reports it);
 * the chosen target spacing (nnU-Net's is mapped back to ITK x, y, z order), patch size and batch size.
 
-The nnU-Net interpreter comes from ``--nnunet-python``, else ``$TORSOSEG_BENCH_PYTHON``, else this
-interpreter if it can import nnunetv2, else ``/work/benchvenv/bin/python``. When none has nnunetv2, only
+The nnU-Net interpreter comes from ``--nnunet-python``, else ``$TORSOSEG_BENCH_PYTHON``. Without one, only
 torsoseg is measured and the report says "nnU-Net not available".
 
 Usage::
@@ -31,75 +30,25 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from _common import NOT_FOUND, TreeMemory, find_nnunet_python
 
 DATASET_ID = 500
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                stat = f.read()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def _memory_bytes(pid: int) -> tuple[int, int]:
-    """``(RSS, PSS)`` of one process; PSS splits pages shared between forked workers fairly."""
-    rss = pss = 0
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1]) * 1024
-                    break
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    pss = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    return rss, pss or rss
-
-
 def measure(cmd: list[str], env: dict[str, str] | None = None, log_path: Path | None = None) -> dict:
     """Runs ``cmd``; returns wall seconds, peak tree RSS, largest single-process RSS and the exit code."""
-    peak = [0, 0]
-    done = threading.Event()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         ["/usr/bin/time", "-f", "MAXRSS_KB=%M", *cmd], env=env, stdout=log, stderr=subprocess.PIPE, text=True
     )
 
-    def poll() -> None:
-        while not done.is_set():
-            mem = [_memory_bytes(p) for p in _descendants(proc.pid)]
-            peak[0] = max(peak[0], sum(m[0] for m in mem))
-            peak[1] = max(peak[1], sum(m[1] for m in mem))
-            time.sleep(0.02)
-
-    th = threading.Thread(target=poll, daemon=True)
-    th.start()
-    _, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    done.set()
-    th.join()
+    with TreeMemory(proc.pid, interval=0.02) as mem:
+        _, err = proc.communicate()
+        wall = time.perf_counter() - t0
     if log_path:
         log.close()
         with open(log_path, "a") as f:
@@ -110,8 +59,8 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, log_path: Path | 
             maxrss = int(line.split("=", 1)[1]) * 1024
     return {
         "wall_s": wall,
-        "peak_tree_rss_mb": peak[0] / 2**20,
-        "peak_tree_pss_mb": peak[1] / 2**20,
+        "peak_tree_rss_mb": mem.peak_rss / 2**20,
+        "peak_tree_pss_mb": mem.peak_pss / 2**20,
         "max_process_rss_mb": maxrss / 2**20,
         "returncode": proc.returncode,
     }
@@ -135,18 +84,6 @@ def make_raw_dataset(raw_root: Path, n: int, kind: str, size: str) -> Path:
         print(f"  phantom case {i + 1}/{n}: {case.image.shape}, spacing {case.image.spacing}", flush=True)
     dataset.write_dataset_json(folder, labels, n, name=name)
     return folder
-
-
-def find_nnunet_python(explicit: str | None) -> str | None:
-    env = os.environ.get("TORSOSEG_BENCH_PYTHON")
-    candidates = [explicit, env, sys.executable, "/work/benchvenv/bin/python"]
-    for py in candidates:
-        if not py or not Path(py).exists():
-            continue
-        ok = subprocess.run([py, "-c", "import nnunetv2"], capture_output=True).returncode == 0
-        if ok:
-            return py
-    return None
 
 
 def nnunet_spacing_xyz(plans_file: Path) -> tuple[list[float], list[int], int]:
@@ -188,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"torsoseg failed, see {work / f'torsoseg_run{r}.log'}")
             return 1
         runs.append(m)
-    from torsoseg.planning.plans import Plans
+    from torsoseg.plans import Plans
 
     tplans = Plans.load(work / "torsoseg_preprocessed" / raw.name / "plans.json")
     results["torsoseg"] = {
@@ -204,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     py = find_nnunet_python(args.nnunet_python)
     if py is None:
-        print("nnU-Net not available (no interpreter that imports nnunetv2); torsoseg figures only")
+        print(NOT_FOUND)
         results["nnunet"] = None
     else:
         tool = Path(py).parent / "nnUNetv2_plan_and_preprocess"

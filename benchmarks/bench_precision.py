@@ -30,7 +30,7 @@ import torch
 
 from torsoseg.network import build_network
 from torsoseg.network.precision import autocast, cpu_supports_bf16
-from torsoseg.planning.plans import CTNormalization, Plans
+from torsoseg.plans import CTNormalization, Plans
 
 VARIANTS = (
     ("fp32", None, False),

@@ -15,8 +15,8 @@ Method (same patch, batch and network size on both sides, read from a torsoseg p
   "The loader never starves the step" holds when batches/s x step seconds >= 1 (inline) or when the
   background workers produce faster than the step consumes.
 
-nnU-Net runs in its own interpreter (``--nnunet-python``, default ``$TORSOSEG_BENCH_PYTHON`` or
-``/work/benchvenv/bin/python``); without it only torsoseg's figures are printed ("nnU-Net not available").
+nnU-Net runs in its own interpreter (``--nnunet-python``, else ``$TORSOSEG_BENCH_PYTHON``); without it
+only torsoseg's figures are printed.
 
 Usage::
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import shutil
 import statistics
@@ -41,11 +40,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import NOT_FOUND, find_nnunet_python
 
 from torsoseg.network import build_network
 from torsoseg.network.precision import autocast, resolve_precision
 from torsoseg.organs import lr_swap_table
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 from torsoseg.preprocessing.cache import cache_folder, list_cached_cases, load_case
 from torsoseg.training.augmentation import initial_patch_size, training_transforms
 from torsoseg.training.losses import DeepSupervisionLoss, DiceCELoss
@@ -114,18 +114,6 @@ def export_nnunet_numpy(folder: Path, ids: list[str], out: Path) -> None:
             pickle.dump({"class_locations": locs, "spacing": [1.0, 1.0, 1.0]}, f)
 
 
-def nnunet_python(given: str | None) -> str | None:
-    cands = [given, os.environ.get("TORSOSEG_BENCH_PYTHON"), "/work/benchvenv/bin/python", sys.executable]
-    for c in cands:
-        if c and Path(c).exists():
-            r = subprocess.run(
-                [c, "-c", "import nnunetv2, dynamic_network_architectures"], capture_output=True
-            )
-            if r.returncode == 0:
-                return c
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -161,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     res["torsoseg_step_s_fp32"] = torsoseg_step_seconds(plans, "fp32", args.steps, args.warmup)
     res["torsoseg_step_s_auto"] = torsoseg_step_seconds(plans, "auto", args.steps, args.warmup)
     res["torsoseg_loader_batches_per_s"] = torsoseg_loader_rate(plans, folder, ids, args.batches, args.warmup)
-    py = nnunet_python(args.nnunet_python)
+    py = find_nnunet_python(args.nnunet_python, ("nnunetv2", "dynamic_network_architectures"))
     if py is None:
-        print("nnU-Net not available (set --nnunet-python or TORSOSEG_BENCH_PYTHON)")
+        print(NOT_FOUND)
     else:
         tmp = Path(tempfile.mkdtemp(prefix="bench_nnunet_"))
         try:

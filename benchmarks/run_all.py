@@ -9,8 +9,8 @@ to be committed: the document is rendered from them alone, so it can be re-rende
 Benchmarks (``--only`` takes these names, ``-`` or ``_`` alike, and ``inference`` for its four sections):
 plan_and_preprocess, training, precision, inference_sliding_window, inference_e2e, inference_memory,
 inference_precision. The nnU-Net v2 / MONAI interpreter comes from ``--nnunet-python``, else
-``$TORSOSEG_BENCH_PYTHON``, else ``/work/benchvenv`` or ``.bench-venv`` when they exist; without it the
-scripts measure torsoseg only.
+``$TORSOSEG_BENCH_PYTHON`` (``make bench`` sets it to ``.bench-venv``); without it the scripts measure
+torsoseg only and say so.
 
 A full run takes hours on 2 cores and needs about 8 GB of free memory (nnU-Net's end-to-end prediction
 and torsoseg's worst-case memory section): run it on a quiet machine. ``--quick`` is a smoke run with
@@ -49,6 +49,7 @@ if str(HERE) not in sys.path:  # the renderer lives beside this file
     sys.path.insert(0, str(HERE))
 
 import _report  # noqa: E402
+from _common import NOT_FOUND, find_nnunet_python  # noqa: E402
 
 DEFAULT_RESULTS = HERE / "results"
 DEFAULT_OUT = REPO / "documentation" / "benchmarks.md"
@@ -195,7 +196,7 @@ def prepare_dataset(work: Path, quick: bool) -> Path:
 
 def tiny_plans(work: Path) -> Path:
     """A small hand-made plan (patch 32^3, features 8-16-32) for the quick GFLOP/s smoke run."""
-    from torsoseg.planning.plans import CTNormalization, Plans
+    from torsoseg.plans import CTNormalization, Plans
 
     plans = Plans(
         dataset_name="Dataset000_QuickBench",
@@ -274,22 +275,6 @@ def git_commit() -> dict:
     commit = git("rev-parse", "--short", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": None if status is None else bool(status)}
-
-
-def find_nnunet_python(given: str | None) -> str | None:
-    """The interpreter of the nnU-Net/MONAI environment: the flag, the variable, then the usual venvs."""
-    candidates = [
-        given,
-        os.environ.get("TORSOSEG_BENCH_PYTHON"),
-        "/work/benchvenv/bin/python",
-        str(REPO / ".bench-venv" / "bin" / "python"),
-    ]
-    for cand in candidates:
-        if cand and Path(cand).exists():
-            r = subprocess.run([cand, "-c", "import nnunetv2"], capture_output=True)
-            if r.returncode == 0:
-                return cand
-    return None
 
 
 def comparison_versions(python: str) -> dict:
@@ -423,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         nn_python = None
         if any(BENCHMARKS[n].uses_nnunet for n in names):
             nn_python = find_nnunet_python(args.nnunet_python)
-            print(f"nnU-Net/MONAI interpreter: {nn_python or 'not available (torsoseg figures only)'}")
+            print(f"nnU-Net/MONAI interpreter: {nn_python}" if nn_python else NOT_FOUND)
         work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="torsoseg_bench_"))
         work.mkdir(parents=True, exist_ok=True)
         try:

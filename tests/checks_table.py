@@ -92,6 +92,33 @@ CHECKS: dict[str, Check] = {
         r"plans_name '\.\./.*' is not a valid name",
         "tests/cli/test_integrity_cli.py",
     ),
+    "name_from_json": Check(
+        "another name read from a file that would become part of a path: the trainer in a checkpoint, a "
+        "label name written by `--split-organs`, dataset.json's `\"name\"` of a converted nnU-Net dataset",
+        "train (resume), every checkpoint load (fine-tuning, predict), predict (`--split-organs`, exit 2), "
+        "convert (exit 1)",
+        "checkpoint_latest.pt: trainer '../../x' is not a valid name (letters, digits, '_', '-', '.', '+', "
+        "starting with a letter or digit; no '..' and no path separators)",
+        r"is not a valid name|must be letters, digits",
+        "tests/training/test_run.py, tests/test_model_folder.py, tests/inference/test_outputs.py, "
+        "tests/dataset_conversion/test_nnunet.py",
+    ),
+    "path_outside_root": Check(
+        "a model folder or preprocessed cache that would lie outside its root (checked after the names, "
+        "lexically: a dataset folder that is a symbolic link elsewhere still works)",
+        "train, plan_and_preprocess, predict (every user of the model folder or cache paths)",
+        "/data/results/Dataset001_A/../../x__p__c: model folder would lie outside its root /data/results",
+        r"would lie outside its root",
+        "tests/test_paths.py, tests/training/test_run.py, tests/test_model_folder.py, "
+        "tests/preprocessing/test_cache.py",
+    ),
+    "cli_error": Check(
+        "any error in a command: a broken file, a bad flag value, or an unexpected failure",
+        "every command (exit 1 for data, 2 for usage, 130 when interrupted; `-v` shows the traceback)",
+        "torsoseg_train: RuntimeError: boom in the library (run with -v for the traceback)",
+        r"^torsoseg_\w+: ",
+        "tests/cli/test_errors.py",
+    ),
     "zero_spacing": Check(
         "a file with zero or negative spacing (e.g. an `.mha` with `ElementSpacing = 0 0 0`)",
         "verify (listed; the other cases are still checked), every reader",
@@ -123,11 +150,12 @@ CHECKS: dict[str, Check] = {
     ),
     "stale_tmp": Check(
         "temporary files of a killed run (`.case.nii.gz.XXXX.tmp` in a predict output, "
-        "`.DatasetNNN_Name.XXXX.tmp` in the raw root)",
-        "predict, convert, preprocess (removed on start; logged with -v)",
+        "`.DatasetNNN_Name.XXXX.tmp` in the raw root, `.checkpoint_latest.pt.XXXX.tmp` in a fold folder, "
+        "`.results.json.XXXX.tmp` beside an evaluation's output)",
+        "predict, convert, preprocess, train, evaluate (removed on start; logged with -v)",
         "(removed silently; nothing for the user to do)",
         r"",
-        "tests/cli/test_integrity_cli.py",
+        "tests/cli/test_integrity_cli.py, tests/training/test_run.py, tests/cli/test_evaluate_cli.py",
     ),
     "orphans": Check(
         "`kill -9` of the plan/preprocess parent",

@@ -20,3 +20,21 @@ def test_roots_precedence(monkeypatch, tmp_path):
     assert r.home == tmp_path / "h"  # the demo's default output lives here, not beside a moved raw root
     r = default_roots(raw=tmp_path / "flag")
     assert r.raw == Path(tmp_path / "flag")
+
+
+def test_inside_root_refuses_escapes_and_keeps_symlinked_folders(tmp_path):
+    import pytest
+
+    from tests.checks_table import CHECKS
+    from torsoseg.paths import inside_root
+
+    root = tmp_path / "results"
+    assert inside_root(root / "Dataset001_A" / "T__p__c", root) == root / "Dataset001_A" / "T__p__c"
+    assert inside_root(root / "a" / ".." / "b", root, "model folder") == root / "b"
+    for bad in (root / ".." / "elsewhere", root / "Dataset001_A" / ".." / ".." / "x", tmp_path / "results2"):
+        with pytest.raises(ValueError, match=CHECKS["path_outside_root"].pattern):
+            inside_root(bad, root, "model folder")
+    (tmp_path / "disk").mkdir()
+    root.mkdir()
+    (root / "Dataset001_A").symlink_to(tmp_path / "disk")  # a dataset folder moved to another disk
+    assert inside_root(root / "Dataset001_A" / "T__p__c", root) == root / "Dataset001_A" / "T__p__c"

@@ -156,6 +156,23 @@ def dataset_dir_name(dataset_id: int, name: str) -> str:
     return f"Dataset{int(dataset_id):03d}_{name}"
 
 
+_CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+
+
+def split_channel_name(stem: str) -> tuple[str, int] | None:
+    """The one parser of the channel-file naming rule: ``"CASE_0001"`` -> ``("CASE", 1)``.
+
+    ``stem`` is a file name without its ending; ``None`` when it has no ``_XXXX`` channel suffix.
+    """
+    m = _CHANNEL_FILE.match(stem)
+    return (m.group("case"), int(m.group("channel"))) if m else None
+
+
+def _channel_file(name: str, ending: str) -> tuple[str, int] | None:
+    """:func:`split_channel_name` of a file name ending in ``ending`` (``None`` for other names)."""
+    return split_channel_name(name[: len(name) - len(ending)]) if name.endswith(ending) else None
+
+
 def parse_dataset_id(value: int | str) -> int:
     """Accepts ``1``, ``"1"``, ``"001"`` or ``"Dataset001_Abdomen"``."""
     s = str(value)
@@ -211,9 +228,10 @@ def list_cases(
     n_ch = len(ds.channel_names)
     cases = []
     for f in sorted(img_dir.iterdir()):
-        if f.name.startswith(".") or not f.name.endswith("_0000" + ending):
+        parsed = _channel_file(f.name, ending)
+        if f.name.startswith(".") or parsed is None or parsed[1] != 0:
             continue
-        ident = f.name[: -len("_0000" + ending)]
+        ident = parsed[0]
         images = tuple(img_dir / f"{ident}_{c:04d}{ending}" for c in range(n_ch))
         label = d / "labelsTr" / f"{ident}{ending}" if subset == "Tr" else None
         cases.append(Case(ident, images, label if label is not None and label.exists() else None))
@@ -246,10 +264,9 @@ def unpaired_files(dataset_dir: str | os.PathLike, ending: str, channels: list[s
     problems: list[Problem] = []
     idents: set[str] = set()
     suffixless: set[str] = set()
-    pattern = re.compile(r"(.+)_(\d{4})" + re.escape(ending))
     for f in _candidate_files(img_dir):
-        m = pattern.fullmatch(f.name)
-        if not m:
+        m = _channel_file(f.name, ending)
+        if m is None:
             if f.name.endswith(ending):
                 stem = f.name[: -len(ending)]
                 suffixless.add(stem)
@@ -260,11 +277,11 @@ def unpaired_files(dataset_dir: str | os.PathLike, ending: str, channels: list[s
                 problems.append(Problem(str(f), f"name does not follow CASE_XXXX{ending}"))
             continue
         try:
-            check_name(m.group(1), "case id")
+            check_name(m[0], "case id")
         except ValueError as e:
             problems.append(Problem(str(f), str(e)))
             continue
-        idents.add(m.group(1))
+        idents.add(m[0])
     for ident in sorted(idents):
         if ident not in labels:
             problems.append(Problem(str(lab_dir / f"{ident}{ending}"), "label missing for image"))
@@ -402,9 +419,9 @@ def verify_dataset(
     problems.extend(unpaired_files(d, ending, channels))
     idents: dict[str, list[Path]] = {}
     for f in _candidate_files(img_dir):
-        m = re.fullmatch(r"(.+)_(\d{4})" + re.escape(ending), f.name)
+        m = _channel_file(f.name, ending)
         if m and not any(p.path == str(f) for p in problems):
-            idents.setdefault(m.group(1), []).append(f)
+            idents.setdefault(m[0], []).append(f)
     if not idents:
         problems.append(Problem(str(img_dir), "empty dataset: no training images"))
     if raw.get("numTraining") != len(idents):

@@ -66,3 +66,22 @@ def check_name(value: object, what: str, source: str | os.PathLike | None = None
         )
     return s
 
+
+
+def inside_root(path: str | os.PathLike, root: str | os.PathLike, what: str = "path") -> Path:
+    """``path`` made absolute and normalised, when it stays inside ``root``; else raises naming both.
+
+    The check is lexical (``..`` folded, symlinks left alone), so a root whose dataset folders are
+    symbolic links to another disk keeps working, while a name that climbs out with ``..`` is refused.
+
+    Raises:
+        ValueError: ``"<path>: <what> would lie outside its root <root>"``.
+
+    Example:
+        >>> inside_root("/data/results/Dataset001_A/Trainer__p__c", "/data/results", "model folder")
+        PosixPath('/data/results/Dataset001_A/Trainer__p__c')
+    """
+    p, r = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    if p != r and r not in p.parents:
+        raise ValueError(f"{path}: {what} would lie outside its root {root}")
+    return p

@@ -50,3 +50,14 @@ def test_failed_case_exit_one_and_bad_input_exit_two(tmp_path, capsys):
     assert "reference folder does not exist" in capsys.readouterr().err
     assert main(["--ref", "9", "--raw", str(raw.parent), "--pred", str(pred)]) == 2
     assert "no folder Dataset009_*" in capsys.readouterr().err
+
+
+def test_start_removes_stale_temporaries_of_its_output(tmp_path, capsys):
+    raw, pred = make_folders(tmp_path)
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / ".results.json.k1ll.tmp").write_text("{ half written")
+    (res / ".other.json.abcd.tmp").write_text("another command's; not ours to remove")
+    argv = ["--ref", str(raw), "--pred", str(pred), "-o", str(res / "results.json"), "--no-progress"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in res.iterdir()) == [".other.json.abcd.tmp", "results.json"]

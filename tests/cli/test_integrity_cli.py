@@ -118,7 +118,7 @@ def test_plan_warns_naming_implausible_spacing(tmp_path, caplog):
 
 def test_plans_name_with_dotdot_is_refused(tmp_path):
     from tests.inference.model_factory import tiny_plans
-    from torsoseg.planning.plans import Plans
+    from torsoseg.plans import Plans
 
     d = tiny_plans().to_json()
     d["plans_name"] = "../../../../ESCAPE_plans"

@@ -6,7 +6,7 @@ import pytest
 
 from tests.preprocessing.rawdata import write_raw_dataset
 from torsoseg.cli.plan_and_preprocess import main
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 from torsoseg.preprocessing import list_cached_cases
 
 

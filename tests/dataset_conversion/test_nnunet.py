@@ -44,3 +44,21 @@ def test_nnunet_refuses_multichannel_and_regions(tmp_path):
     write_json(d, tmp_path / "Dataset001_X" / "dataset.json")
     with pytest.raises(ConversionError, match="is a region"):
         convert("nnunet", tmp_path / "Dataset001_X", tmp_path / "raw", 5)
+
+
+def test_nnunet_dataset_json_name_must_be_a_plain_name(tmp_path):
+    from tests.checks_table import CHECKS
+
+    src = tmp_path / "exported"  # not a DatasetXXX_Name folder: dataset.json's "name" would name the result
+    _dataset(src)
+    d = load_dataset(src)
+    d["name"] = "../../escaped"
+    write_json(d, src / "dataset.json")
+    with pytest.raises(ConversionError, match=CHECKS["name_from_json"].pattern) as e:
+        convert("nnunet", src, tmp_path / "raw", 5)
+    assert "dataset.json: the source's dataset name" in str(e.value) and "--name" in str(e.value)
+    assert not (tmp_path / "raw").exists() or not any((tmp_path / "raw").iterdir())
+    assert convert("nnunet", src, tmp_path / "raw", 5, name="Kidneys").name == "Dataset005_Kidneys"
+    d["name"] = "Kidneys"
+    write_json(d, src / "dataset.json")
+    assert convert("nnunet", src, tmp_path / "raw2", 5).name == "Dataset005_Kidneys"

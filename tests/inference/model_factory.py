@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from torsoseg.network import build_network
-from torsoseg.planning.plans import CTNormalization, Plans
+from torsoseg.plans import CTNormalization, Plans
 
 TINY_LABELS = {"background": 0, "liver": 1, "kidney_right": 2, "kidney_left": 3}
 

@@ -10,14 +10,13 @@ import torch.nn.functional as F
 from torsoseg.imageio import Volume, reorient_to_canonical
 from torsoseg.inference.export import (
     labels_to_input_geometry,
-    linear_resize_indices,
     probabilities_to_input_geometry,
     resample_argmax,
     resample_probabilities,
-    resize_linear,
     softmax_,
 )
 from torsoseg.preprocessing.case import CaseProperties
+from torsoseg.preprocessing.resampling import linear_resize_indices
 from torsoseg.preprocessing.resampling import resample_probabilities as planning_resample_probabilities
 
 
@@ -33,13 +32,16 @@ def test_linear_resize_indices_hand_computed():
 
 
 @pytest.mark.parametrize("shape", [(20, 11, 9), (13, 17, 9), (7, 30, 4), (1, 1, 1)])
-def test_resize_linear_equals_torch_trilinear_and_planning(shape):
+def test_resample_probabilities_in_slabs_equals_torch_trilinear_and_preprocessing(shape):
+    torch.manual_seed(1)
     x = torch.randn(3, 13, 17, 9)
-    ref = F.interpolate(x[None], size=shape, mode="trilinear", align_corners=False)[0]
-    out = resize_linear(x, shape)
-    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
-    # the same grid mapping as the planning engineer's numpy resampler (preprocessing <-> export agree)
-    np.testing.assert_allclose(out.numpy(), planning_resample_probabilities(x.numpy(), shape), atol=1e-5)
+    ref = F.interpolate(x[None], size=shape, mode="trilinear", align_corners=False)[0].numpy()
+    for chunk in (1, 10**9):  # one slice per slab, everything at once
+        out = resample_probabilities(x, shape, chunk_bytes=chunk)  # float16 out
+        assert out.dtype == np.float16 and out.shape == (3, *shape)
+        np.testing.assert_allclose(out.astype(np.float32), ref, atol=4e-3, rtol=1e-3)
+    # the same grid mapping as the numpy resampler of preprocessing (preprocessing <-> export agree)
+    np.testing.assert_allclose(planning_resample_probabilities(x.numpy(), shape), ref, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(20, 11, 9), (13, 17, 9), (6, 40, 12)])

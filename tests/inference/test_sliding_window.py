@@ -10,7 +10,6 @@ import torch
 
 from torsoseg.inference.sliding_window import (
     gaussian_1d,
-    gaussian_importance_map,
     mirror_combinations,
     normalized_tile_weights_1d,
     pad_to_patch,
@@ -80,13 +79,11 @@ def test_gaussian_1d_hand_computed():
     np.testing.assert_allclose(gaussian_1d(1), [1.0])
 
 
-def test_importance_map_invariants():
-    g = gaussian_importance_map((16, 24, 9))
-    assert g.shape == (16, 24, 9) and g.dtype == np.float32
-    assert g.max() == pytest.approx(1.0) and g[8, 12, 4] == pytest.approx(1.0)
-    assert g.min() > 0  # no zero weights, even in the corners
-    outer = np.multiply.outer(np.multiply.outer(gaussian_1d(16), gaussian_1d(24)), gaussian_1d(9))
-    np.testing.assert_allclose(g, outer, rtol=1e-6)
+def test_gaussian_invariants():
+    for n in (16, 24, 9):
+        g = gaussian_1d(n)
+        assert g.shape == (n,) and g.max() == pytest.approx(1.0) and g[n // 2] == pytest.approx(1.0)
+        assert g.min() > 0  # no zero weights, even at the tile border
     # at the border, patch/2 = 4 sigma away: exp(-8) per axis
     assert gaussian_1d(16)[0] == pytest.approx(math.exp(-8.0))
 

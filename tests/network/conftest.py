@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from torsoseg.planning.plans import CTNormalization, Plans
+from torsoseg.plans import CTNormalization, Plans
 
 
 def make_plans(

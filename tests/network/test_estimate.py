@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from torsoseg.network.estimate import estimate_memory, estimate_network, feature_map_elements, stage_shapes
-from torsoseg.planning.plans import CTNormalization, Plans
+from torsoseg.plans import CTNormalization, Plans
 
 
 def test_hand_computed_two_stage_net():

@@ -78,7 +78,7 @@ def test_same_seed_same_bytes(tmp_path):
     [
         ({"kind": "pelvis", "n": 1}, "unknown phantom kind 'pelvis'"),
         ({"kind": "torso", "n": 0}, "n \\(number of cases\\) must be an integer >= 1, got 0"),
-        ({"kind": "torso", "n": 1, "size": "medium"}, "unknown phantom size 'medium'"),
+        ({"kind": "torso", "n": 1, "size": "huge"}, "unknown phantom size 'huge'"),
         ({"kind": "torso", "n": 1, "seed": -3}, "seed must be a non-negative integer, got -3"),
     ],
 )

@@ -9,7 +9,7 @@ from torsoseg.dataset import DatasetJson
 from torsoseg.planning import plan_dataset
 from torsoseg.planning.fingerprint import Fingerprint
 from torsoseg.planning.pipeline import resolve_plans_source
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 
 
 @pytest.fixture(scope="module")

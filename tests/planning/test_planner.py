@@ -17,7 +17,7 @@ from torsoseg.planning.planner import (
     plans_from,
     target_spacing,
 )
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 
 LABELS = {"background": 0, "liver": 1, "spleen": 2, "kidney_right": 3, "kidney_left": 4}
 
@@ -152,10 +152,10 @@ def test_cascade_is_planned_for_large_images_under_a_small_budget():
     plans = plan_experiment(THICK, "cpu")
     c = plans.cascade
     assert c is not None
-    assert all(lo >= hi for lo, hi in zip(c["target_spacing"], plans.target_spacing))
-    assert np.prod(c["patch_size"]) >= 0.25 * np.prod(c["median_shape"])
-    assert np.prod(plans.median_shape) >= 2 * np.prod(c["median_shape"])
-    assert all(p % int(np.prod([s[a] for s in c["strides"]])) == 0 for a, p in enumerate(c["patch_size"]))
+    assert all(lo >= hi for lo, hi in zip(c.target_spacing, plans.target_spacing))
+    assert np.prod(c.patch_size) >= 0.25 * np.prod(c.median_shape)
+    assert np.prod(plans.median_shape) >= 2 * np.prod(c.median_shape)
+    assert all(p % int(np.prod([s[a] for s in c.strides])) == 0 for a, p in enumerate(c.patch_size))
 
 
 def test_batch_size_floor_is_two_even_when_the_dataset_is_tiny():

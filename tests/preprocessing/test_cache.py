@@ -75,3 +75,15 @@ def test_bad_arrays_are_refused(tmp_path):
     with pytest.raises(ValueError, match="must be"):
         write_case(tmp_path, "x", data, seg[:2], {})
     assert list_cached_cases(tmp_path / "missing") == []
+
+
+def test_cache_folder_refuses_names_that_are_not_plain(tmp_path):
+    from types import SimpleNamespace
+
+    from torsoseg.preprocessing.cache import cache_folder
+
+    ok = SimpleNamespace(plans_name="torsoseg_plans", configuration="3d_fullres")
+    assert cache_folder(tmp_path, ok) == tmp_path / "torsoseg_plans_3d_fullres"
+    for name, config in (("../../escape", "3d_fullres"), ("torsoseg_plans", "x/../../../y")):
+        with pytest.raises(ValueError, match="(plans_name|configuration) '.*' is not a valid name"):
+            cache_folder(tmp_path, SimpleNamespace(plans_name=name, configuration=config))

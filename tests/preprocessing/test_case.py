@@ -8,7 +8,7 @@ import pytest
 from tests.preprocessing.rawdata import make_case, synthetic_case
 from torsoseg import imageio
 from torsoseg.imageio import Volume
-from torsoseg.planning.plans import CTNormalization, Plans
+from torsoseg.plans import CTNormalization, Plans
 from torsoseg.preprocessing import (
     CaseProperties,
     preprocess_case,

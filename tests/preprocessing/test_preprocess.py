@@ -82,7 +82,7 @@ _KILLED_RUN = """
 import sys, time
 from pathlib import Path
 import torsoseg.preprocessing.cache as cache
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 from torsoseg.preprocessing import preprocess_dataset
 
 raw, out, marker = sys.argv[1:4]

@@ -29,6 +29,9 @@ def test_anisotropic_axis():
     assert anisotropic_axis((0.8, 0.8, 5.0)) == 2
     assert anisotropic_axis((4.0, 1.0, 1.0)) == 0
     assert anisotropic_axis((1.0, 1.0, 2.5)) is None
+    # "> 3x every other axis": two coarse axes and one fine one have no single anisotropic axis
+    assert anisotropic_axis((3.5, 3.5, 1.0)) is None
+    assert anisotropic_axis((0.7, 0.9, 2.5)) is None and anisotropic_axis((0.7, 0.8, 2.5)) == 2
 
 
 def test_linear_image_hand_computed():

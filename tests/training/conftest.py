@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from torsoseg.dataset import write_dataset_json
-from torsoseg.planning.plans import CTNormalization, Plans
+from torsoseg.plans import CTNormalization, Plans
 from torsoseg.preprocessing.cache import cache_folder, write_case
 
 LABELS = {"background": 0, "liver": 1, "kidney_right": 2, "kidney_left": 3}

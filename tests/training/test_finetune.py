@@ -12,7 +12,6 @@ from torsoseg.network import build_network
 from torsoseg.training.finetune import (
     IncompatiblePlansError,
     check_compatible,
-    find_pretrained_checkpoint,
     head_row_map,
     transfer_weights,
 )
@@ -63,24 +62,6 @@ def test_incompatible_plans_readable_diff():
             "[1.0, 1.0, 3.0]", "[2.0, 2.0, 3.0]"
         )
     ]
-
-
-def test_find_pretrained_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no folder Dataset001"):
-        find_pretrained_checkpoint(tmp_path, 1)
-    m = tmp_path / "Dataset001_Abdomen" / "Trainer_cpu__torsoseg_plans__3d_fullres"
-    (m / "fold_0").mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match="no trained model"):
-        find_pretrained_checkpoint(tmp_path, 1)
-    (m / "fold_0" / "checkpoint_best.pt").write_bytes(b"x")
-    (m / "fold_all").mkdir()
-    (m / "fold_all" / "checkpoint_final.pt").write_bytes(b"x")
-    assert find_pretrained_checkpoint(tmp_path, 1, fold="0") == m / "fold_all" / "checkpoint_final.pt"
-    m2 = tmp_path / "Dataset001_Abdomen" / "Trainer__torsoseg_plans__3d_fullres" / "fold_all"
-    m2.mkdir(parents=True)
-    (m2 / "checkpoint_final.pt").write_bytes(b"x")
-    with pytest.raises(ValueError, match="several trained models qualify"):
-        find_pretrained_checkpoint(tmp_path, 1)
 
 
 @pytest.mark.slow

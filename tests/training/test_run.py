@@ -111,3 +111,46 @@ def test_extend_finished_run_explicitly(tiny_roots):
     with pytest.raises(ValueError, match="below the 4 epochs already trained"):
         train_model(990, fold="all", num_epochs=3, resume=True, **kw)
     assert os.path.isfile(more["fold_dir"] / "progress.png")
+
+
+_MODEL = "Trainer_cpu__torsoseg_plans__3d_fullres"
+
+
+def test_model_dir_refuses_names_that_are_not_plain(tmp_path):
+    from tests.checks_table import CHECKS
+    from tests.training.conftest import tiny_plans
+    from torsoseg.training.run import model_dir
+
+    plans = tiny_plans()
+    assert model_dir(tmp_path, "Dataset990_Tiny", "Trainer_cpu", plans) == (
+        tmp_path / "Dataset990_Tiny" / "Trainer_cpu__torsoseg_plans__3d_fullres")
+    for folder, trainer in (("Dataset990_Tiny", "../../x"), ("..", "Trainer"), ("Dataset990_Tiny", "a/b")):
+        with pytest.raises(ValueError, match=CHECKS["name_from_json"].pattern):
+            model_dir(tmp_path, folder, trainer, plans)
+
+
+def test_resume_refuses_a_checkpoint_whose_trainer_is_a_path(tiny_roots):
+    from tests.checks_table import CHECKS
+    from torsoseg.model_folder import CHECKPOINT_FORMAT_VERSION, REQUIRED_KEYS
+
+    fold = tiny_roots["results_root"] / "Dataset990_Tiny" / _MODEL / "fold_all"
+    fold.mkdir(parents=True)
+    crafted = {k: 0 for k in REQUIRED_KEYS}
+    crafted.update(format_version=CHECKPOINT_FORMAT_VERSION, trainer="../../x")
+    torch.save(crafted, fold / "checkpoint_latest.pt")
+    with pytest.raises(ValueError, match=CHECKS["name_from_json"].pattern) as e:
+        train_model(990, fold="all", preset="cpu", resume=True, device="cpu", **tiny_roots)
+    assert "checkpoint_latest.pt: trainer '../../x' is not a valid name" in str(e.value)
+
+
+def test_start_removes_stale_temporaries_of_the_fold_folder(tiny_roots):
+    from torsoseg.training.run import prepare_job
+
+    fold = tiny_roots["results_root"] / "Dataset990_Tiny" / _MODEL / "fold_all"
+    fold.mkdir(parents=True)
+    for name in (".checkpoint_latest.pt.k1ll.tmp", ".training_log.csv.x2y3.tmp"):
+        (fold / name).write_bytes(b"left by a killed run")
+    (fold / "notes.txt").write_text("the user's")
+    job = prepare_job(990, fold="all", preset="cpu", device="cpu", **tiny_roots)
+    assert job.fold_dir == fold
+    assert sorted(p.name for p in fold.iterdir()) == ["notes.txt"]

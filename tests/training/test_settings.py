@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from torsoseg.training.settings import PRESETS, TrainingSettings, get_settings, trainer_name
@@ -18,9 +20,13 @@ def test_presets_hand_values():
 
 
 def test_overrides_and_none_ignored():
-    s = get_settings("cpu", num_epochs=3, initial_lr=None)
-    assert s.num_epochs == 3 and s.initial_lr == PRESETS["cpu"].initial_lr
-    assert PRESETS["cpu"].num_epochs != 3  # presets are not mutated
+    before = PRESETS["cpu"]
+    s = get_settings("cpu", num_epochs=before.num_epochs + 3, initial_lr=None)
+    assert s.num_epochs == before.num_epochs + 3 and s.initial_lr == before.initial_lr
+    # presets are not mutated, and cannot be
+    assert PRESETS["cpu"] is before and PRESETS["cpu"].num_epochs == s.num_epochs - 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        before.num_epochs = 1  # type: ignore[misc]
 
 
 def test_json_round_trip():

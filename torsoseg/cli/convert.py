@@ -15,7 +15,8 @@ EPILOG = """examples:
 
 formats: {formats}
 label order: the --organs order when given, else the source's own label order after remapping.
-exit code: 0 on success, 1 when the conversion failed or the result has problems, 2 on usage errors."""
+exit code: 0 on success, 1 when the conversion failed or the result has problems, 2 on usage errors
+(errors are one line; -v shows the traceback)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,13 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the official test split (word, totalsegmentator)")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p.add_argument("-v", "--verbose", action="store_true", help="log skipped, merged and contested")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log skipped, merged and contested; tracebacks of errors")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from torsoseg.cli.errors import guard
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    return guard("torsoseg_convert", lambda: _run(parser, args), verbose=args.verbose)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from torsoseg.cli.errors import DATA, fail
     from torsoseg.dataset import parse_dataset_id, verify_dataset
     from torsoseg.dataset_conversion import ConversionError, convert
     from torsoseg.paths import default_roots
@@ -85,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         out = convert(args.format, args.input, raw, dataset_id, name=args.name, organs=args.organs,
                       mapping=args.mapping, progress=progress, **kwargs, **options)
     except (ConversionError, FileExistsError) as e:
-        print(f"torsoseg_convert: {e}", file=sys.stderr)
-        return 1
+        return fail("torsoseg_convert", e, DATA, args.verbose)
     print(f"wrote {out}")
     problems = verify_dataset(out, progress=progress)
     if problems:

@@ -284,17 +284,9 @@ class Demo:
         )
         if summary.get("message"):
             say("    " + summary["message"])
-        # the model folder, also when the run had finished before (then train_model has nothing to do)
-        from torsoseg.dataset import find_dataset
-        from torsoseg.planning.plans import Plans
-        from torsoseg.training.run import model_dir
-        from torsoseg.training.settings import trainer_name
-
-        pre_dir = find_dataset(self.preprocessed, dataset_id)
-        plans = Plans.load(pre_dir / "plans.json")
-        folder = model_dir(self.results, pre_dir.name, trainer_name(pretrained is not None, preset), plans)
+        # the ModelFolder train_model returns, also when the run had finished before (nothing to train)
         return {
-            "model_dir": str(folder),
+            "model_dir": str(summary["model_folder"].path),
             "preset": preset,
             "epochs": summary.get("epochs"),
             "final_dice": summary.get("final_dice"),

@@ -19,7 +19,10 @@ torso set; organs present on one side only are listed, not scored.
 Table: rows = cases, then avg, std, min, max (std over cases, population); n/a = undefined (organ
 empty in both reference and prediction, or not annotated). A missed organ scores Dice 0 and HD95 = the
 image diagonal.
-exit code: 0 all cases evaluated, 1 some cases missing or failed, 2 bad input."""
+exit code: 0 all cases evaluated, 1 some cases missing or failed, 2 bad input (one line; -v shows the
+traceback)."""
+
+PROG = "torsoseg_evaluate"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes evaluating cases in parallel")
     p.add_argument("--raw", default=None, help="raw data root for --ref given as a dataset id")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details; tracebacks of errors")
     return p
 
 
@@ -66,11 +70,23 @@ def _resolve_ref(ref: str, raw: str | None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from torsoseg.evaluation import evaluate_folders
-    from torsoseg.organs import UnknownOrganError
+    from torsoseg.cli.errors import guard
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s")
+    return guard(PROG, lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from torsoseg.cli.errors import USAGE, fail
+    from torsoseg.evaluation import evaluate_folders
+    from torsoseg.fileio import remove_stale_temporaries
+
+    if args.output:  # temporaries of a killed earlier run writing the same file
+        out = Path(args.output)
+        if remove_stale_temporaries(out.parent, out.name + "."):
+            logging.getLogger(__name__).info("%s: removed temporaries of an interrupted run", out.parent)
     kwargs: dict = {"progress": not args.no_progress, "skip_failed": True}
     if args.ref_labels is not None:
         kwargs["ref_labels"] = args.ref_labels
@@ -85,9 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ref = _resolve_ref(args.ref, args.raw)
         result = evaluate_folders(ref, args.pred, **kwargs)
-    except (FileNotFoundError, ValueError, UnknownOrganError) as e:
-        print(f"torsoseg_evaluate: {e}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, ValueError) as e:  # unusable ref, pred or label set
+        return fail(PROG, e, USAGE, args.verbose)
     fmt = args.table or "md"
     metrics = ("dice", "hd95", "surface_dice") if args.metric == "all" else (args.metric or "dice",)
     if fmt == "md":

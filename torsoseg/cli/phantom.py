@@ -13,7 +13,7 @@ layouts:
   abdomen   img/img0001.nii.gz + label/label0001.nii.gz (labels 1..7)
   visceral  Volumes/{pid}_1_CTce_ThAb.nii.gz + Segmentations/{pid}_1_CTce_ThAb_{RadLexID}_{annotator}.nii.gz
   torso     images/torso_001.nii.gz + labels/torso_001.nii.gz + labels.json
-exit code: 0 on success, 2 on bad arguments."""
+exit code: 0 on success, 1 when writing failed, 2 on bad arguments (one line; -v: traceback)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
         "or full (512 in-plane)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the traceback of an error")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from torsoseg.phantom import write_source
+    from torsoseg.cli.errors import guard
 
     args = build_parser().parse_args(argv)
+    return guard("torsoseg_phantom", lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from torsoseg.cli.errors import USAGE, fail
+    from torsoseg.phantom import write_source
+
     kwargs = {"progress": not args.no_progress}
     if args.seed is not None:
         kwargs["seed"] = args.seed
@@ -50,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = write_source(args.kind, args.num_cases, args.output, **kwargs)
     except ValueError as e:
-        print(f"torsoseg_phantom: {e}", file=sys.stderr)
-        return 2
+        return fail("torsoseg_phantom", e, USAGE, args.verbose)
     print(f"wrote {len(paths)} {args.kind} case(s) to {args.output}")
     return 0
 

@@ -12,7 +12,10 @@ EPILOG = """examples:
   torsoseg_plan_and_preprocess -d 2 --plans-from 1       # for fine-tuning the dataset-1 model on 2
   torsoseg_plan_and_preprocess -d 1 --budget-gb 12 --no-preprocess --verify
 A rerun skips the cases already preprocessed with the same plans and redoes half-written ones.
-exit code: 0 on success, 1 when the dataset or a case failed, 2 on usage errors."""
+exit code: 0 on success, 1 when the dataset or a case failed, 2 on usage errors (one line each;
+-v shows the traceback)."""
+
+PROG = "torsoseg_plan_and_preprocess"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "dataset is refused",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("-v", "--verbose", action="store_true", help="log details")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details; tracebacks of errors")
     return p
 
 
@@ -72,34 +75,37 @@ def _describe(plans) -> list[str]:
     if plans.cascade:
         c = plans.cascade
         lines.append(
-            f"  cascade (low resolution): spacing {tuple(c['target_spacing'])}, "
-            f"patch {tuple(c['patch_size'])}"
+            f"  cascade (low resolution): spacing {tuple(c.target_spacing)}, "
+            f"patch {tuple(c.patch_size)}"
         )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
+    from torsoseg.cli.errors import guard
+
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    return guard(PROG, lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from torsoseg.cli.errors import USAGE, UsageError, fail
     from torsoseg.dataset import find_dataset, verify_dataset
     from torsoseg.paths import default_roots
     from torsoseg.planning import plan_dataset
-    from torsoseg.preprocessing import PreprocessingError, preprocess_dataset
+    from torsoseg.preprocessing import preprocess_dataset
 
-    prog = "torsoseg_plan_and_preprocess"
     if args.workers is not None and args.workers < 1:
-        print(f"{prog}: -np must be >= 1, got {args.workers}", file=sys.stderr)
-        return 2
+        raise UsageError(f"-np must be >= 1, got {args.workers}")
     if args.budget_gb is not None and not args.budget_gb > 0:
-        print(f"{prog}: --budget-gb must be > 0, got {args.budget_gb}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--budget-gb must be > 0, got {args.budget_gb}")
     roots = default_roots(raw=args.raw, preprocessed=args.preprocessed)
     try:
         raw = find_dataset(roots.raw, args.dataset)
     except (FileNotFoundError, ValueError) as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e, USAGE, args.verbose)
     progress = not args.no_progress
     if args.verify:
         problems = verify_dataset(raw, progress=progress)
@@ -120,11 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         kw["workers"] = args.workers
     if args.skip_bad_cases:
         kw["skip_bad_cases"] = True
-    try:
-        plans = plan_dataset(raw, roots.preprocessed, **kw)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 1
+    plans = plan_dataset(raw, roots.preprocessed, **kw)  # errors: one line, exit 1 (guard)
     out = roots.preprocessed / raw.name
     if plans.planned_from:
         print(
@@ -142,14 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         pkw["workers"] = args.workers
     if args.skip_bad_cases:
         pkw["skip_bad_cases"] = True
-    try:
-        report = preprocess_dataset(raw, out, plans, **pkw)
-    except PreprocessingError as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError) as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return 1
+    report = preprocess_dataset(raw, out, plans, **pkw)  # PreprocessingError and others: exit 1 (guard)
     print(
         f"preprocessed {len(report.processed)} case(s), {len(report.skipped)} already done, "
         f"into {report.folder}"

@@ -22,6 +22,7 @@ exit code: 0 when every case succeeded, 1 when any case failed (the others are s
 2 on usage errors (no model, no input)."""
 
 
+PROG = "torsoseg_predict"
 _CHECKPOINT_FILE = re.compile(r"^(?:checkpoint_)?(final|best|latest)(?:\.pth?)?$")
 
 
@@ -187,9 +188,15 @@ def find_model_dir(results_root: Path, dataset: str, trainer: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from torsoseg.cli.errors import guard
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    return guard(PROG, lambda: _run(args), verbose=bool(args.verbose))
 
+
+def _run(args: argparse.Namespace) -> int:
+    from torsoseg.cli.errors import DATA, USAGE, fail
     from torsoseg.inference.batch import find_cases, predict_cases, split_parts
     from torsoseg.inference.ensemble import MultiModelPredictor
     from torsoseg.inference.outputs import PredictionOptions
@@ -244,18 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         options.validate(predictor.labels)
     except (FileNotFoundError, ValueError) as e:
-        print(f"torsoseg_predict: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e, USAGE, bool(args.verbose))
     print(f"torsoseg_predict: {len(cases)} case(s) with {predictor!r}")
     extra = {"dicom_series": args.dicom_series} if args.dicom_series else {}
     try:
         report = predict_cases(predictor, cases, out, options=options, resume=bool(args.resume),
                                progress=not args.no_progress, **extra)
-    except Exception as e:
-        if args.verbose:
-            raise
-        print(f"torsoseg_predict: {type(e).__name__}: {e} (run with -v for the traceback)", file=sys.stderr)
-        return 1
+    except Exception as e:  # one line (traceback with -v); the failed cases are listed by the report
+        return fail(PROG, e, DATA, bool(args.verbose))
     for name in report.done:
         print(f"  {name}: written ({report.seconds[name]:.1f} s)")
     if report.skipped:

@@ -12,6 +12,8 @@ EPILOG = """examples:
   torsoseg_train 1 --fold 0 --resume                       # continue after an interruption
   torsoseg_train 1 --fold 0 --resume --epochs 1500         # explicitly extend a finished run
   torchrun --nproc_per_node 2 $(which torsoseg_train) 1 --fold 0   # DistributedDataParallel
+exit code: 0 on success, 1 when the data or a run failed, 2 for incompatible fine-tuning plans or bad
+flags, 130 when interrupted (continue with --resume); errors are one line, -v shows the traceback.
 """
 
 
@@ -115,16 +117,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--results", default=None, metavar="DIR", help="results root (default: $TORSOSEG_RESULTS)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log details")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details; tracebacks of errors")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from torsoseg.cli.errors import guard
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     from torsoseg.training.finetune import IncompatiblePlansError
+
+    return guard("torsoseg_train", lambda: _run(args), verbose=args.verbose, usage=(IncompatiblePlansError,),
+                 interrupted="interrupted; continue with --resume")
+
+
+def _run(args: argparse.Namespace) -> int:
     from torsoseg.training.run import train_model
 
     overrides = {
@@ -153,20 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         }.items()
         if v is not None
     }
-    try:
-        summary = train_model(args.dataset, progress=not args.no_progress, echo=print, **kwargs, **overrides)
-    except IncompatiblePlansError as e:
-        print(f"torsoseg_train: error: {e}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"torsoseg_train: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("torsoseg_train: interrupted; continue with --resume", file=sys.stderr)
-        return 130
+    summary = train_model(args.dataset, progress=not args.no_progress, echo=print, **kwargs, **overrides)
     if summary.get("message"):
         print(summary["message"])
-    if summary.get("fold_dir") is not None:
+    if not summary.get("message"):
         dice = ", ".join(f"{k} {v:.3f}" for k, v in summary["final_dice"].items() if v is not None)
         print(f"done: {summary['fold_dir']}  (last pseudo Dice: {dice})")
     return 0

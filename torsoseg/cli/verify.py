@@ -11,7 +11,10 @@ EPILOG = """examples:
   torsoseg_verify -d Dataset002_VISCERAL --raw /data/torsoseg_raw
   torsoseg_verify --folder /data/raw/Dataset003_Torso --headers-only
 exit code: 0 when the dataset is clean (warnings allowed), 1 when problems were found, 2 on usage
-errors. Warnings: all-background label maps, spacing outside 0.1..20 mm."""
+errors (one line; -v shows the traceback). Warnings: all-background label maps, spacing outside
+0.1..20 mm."""
+
+PROG = "torsoseg_verify"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,22 +34,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="check file headers only (fast); skips label values and NaN/inf checks",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the traceback of an error")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from torsoseg.cli.errors import guard
+
+    args = build_parser().parse_args(argv)
+    return guard(PROG, lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from torsoseg.cli.errors import USAGE, fail
     from torsoseg.dataset import find_dataset, verify_dataset
     from torsoseg.paths import default_roots
 
-    args = build_parser().parse_args(argv)
     try:
         if args.folder:
             folder = Path(args.folder)
         else:
             folder = find_dataset(default_roots(raw=args.raw).raw, args.dataset)
     except (FileNotFoundError, ValueError) as e:
-        print(f"torsoseg_verify: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e, USAGE, args.verbose)
     kwargs = {"progress": not args.no_progress}
     if args.headers_only:
         kwargs["check_voxels"] = False

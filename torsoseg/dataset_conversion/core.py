@@ -224,6 +224,13 @@ def convert(
     if len(plan.labels) < 2:
         raise ConversionError(f"{src}: no foreground label left after remapping")
     raw = Path(raw_root)
+    if not name and scan.suggested_name:  # read from the source (dataset.json's "name"): data, not a path
+        try:
+            dataset_dir_name(dataset_id, scan.suggested_name)
+        except ValueError as e:
+            where = scan.label_file or src
+            raise ConversionError(f"{where}: the source's dataset name: {e}; choose one with --name") \
+                from None
     name = name or scan.suggested_name or fmt.default_name
     target = _target_folder(raw, dataset_id, name, overwrite)
 

@@ -29,6 +29,7 @@ from torsoseg.evaluation.inputs import prediction_inputs, reference_inputs
 from torsoseg.evaluation.matching import LabelMatching, OrganMatch, match_labels
 from torsoseg.evaluation.metrics import OrganScore, image_diagonal_mm, organ_metrics
 from torsoseg.evaluation.results import CaseResult, EvaluationResult
+from torsoseg.preprocessing.workers import run_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,6 @@ def _case_job(args: tuple) -> tuple[str, CaseResult | None, str | None]:
         return case, None, str(e)
 
 
-
 def evaluate_folders(
     ref_dir: str | os.PathLike,
     pred_dir: str | os.PathLike,
@@ -264,7 +264,11 @@ def evaluate_folders(
         )
         for c in common
     ]
-    outcomes = _run_jobs(jobs, int(workers), progress)
+    done = run_jobs(_case_job, jobs, int(workers), progress, desc="evaluate")
+    errors = [o for o in done if isinstance(o, BaseException)]  # raised by a case, or a dead worker
+    if errors and not skip_failed:
+        raise errors[0]
+    outcomes = [o if isinstance(o, tuple) else (job[0], None, str(o)) for job, o in zip(jobs, done)]
     results, failed = [], {}
     for case, res, err in sorted(outcomes, key=lambda t: t[0]):
         if res is not None:
@@ -286,35 +290,3 @@ def evaluate_folders(
 
 def _short(names: Sequence[str], n: int = 6) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
-
-
-def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> list[tuple]:
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(jobs), desc="evaluate", unit="case")
-    out = []
-    try:
-        if workers == 1 or len(jobs) == 1:
-            for job in jobs:
-                out.append(_case_job(job))
-                if bar is not None:
-                    bar.update(1)
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            # fork where available (no re-import of the caller's main module), spawn elsewhere
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            ctx = multiprocessing.get_context(method)
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-                futures = [pool.submit(_case_job, job) for job in jobs]
-                for fut in as_completed(futures):
-                    out.append(fut.result())
-                    if bar is not None:
-                        bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return out

@@ -8,15 +8,13 @@ Example:
 """
 
 from torsoseg.inference.ensemble import MultiModelPredictor
-from torsoseg.inference.predictor import Prediction, Predictor, load_checkpoint
-from torsoseg.inference.sliding_window import gaussian_importance_map, sliding_window_logits, tile_starts
+from torsoseg.inference.predictor import Prediction, Predictor
+from torsoseg.inference.sliding_window import sliding_window_logits, tile_starts
 
 __all__ = [
     "MultiModelPredictor",
     "Prediction",
     "Predictor",
-    "gaussian_importance_map",
-    "load_checkpoint",
     "sliding_window_logits",
     "tile_starts",
 ]

@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torsoseg import imageio
+from torsoseg.dataset import split_channel_name
 from torsoseg.fileio import atomic_write_json, remove_stale_temporaries
 from torsoseg.inference import outputs
 from torsoseg.inference.outputs import PredictionOptions
 
 logger = logging.getLogger(__name__)
 
-_CHANNEL = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
 OUTPUT_SUFFIX = ".nii.gz"
 
 
@@ -58,10 +57,7 @@ class BatchReport:
 
 def _image_case(path: Path) -> tuple[str, int]:
     stem = imageio.strip_suffix(path.name)
-    m = _CHANNEL.match(stem)
-    if m:
-        return m.group("case"), int(m.group("ch"))
-    return stem, 0
+    return split_channel_name(stem) or (stem, 0)
 
 
 def find_cases(path: str | os.PathLike) -> list[InputCase]:

@@ -26,37 +26,11 @@ import torch
 
 from torsoseg.imageio import Volume, restore_orientation
 from torsoseg.preprocessing.cropping import pad_from_bbox
+from torsoseg.preprocessing.resampling import linear_resize_indices
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_BYTES = 256 * 1024**2
-
-
-def linear_resize_indices(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source indices and weights of a 1D linear resize from ``n_in`` to ``n_out`` samples.
-
-    Output sample ``j`` sits at input coordinate ``(j + 0.5) * n_in / n_out - 0.5`` (pixel centres
-    aligned, ``align_corners=False``), clamped to ``[0, n_in - 1]``.
-
-    Returns:
-        ``i0``, ``i1`` (int64 ``(n_out,)``) and ``w1`` (float32 ``(n_out,)``): ``out[j] = (1 - w1[j]) *
-        in[i0[j]] + w1[j] * in[i1[j]]``.
-
-    Example:
-        >>> i0, i1, w = linear_resize_indices(2, 4)
-        >>> i0.tolist(), i1.tolist(), w.tolist()
-        ([0, 0, 0, 1], [1, 1, 1, 1], [0.0, 0.25, 0.75, 0.0])
-    """
-    if n_in < 1 or n_out < 1:
-        raise ValueError(f"resize needs n_in >= 1 and n_out >= 1, got {n_in} -> {n_out}")
-    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
-    pos = np.clip(pos, 0.0, n_in - 1)
-    i0 = np.floor(pos).astype(np.int64)
-    i0 = np.minimum(i0, n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    w1 = (pos - i0).astype(np.float32)
-    w1[i1 == i0] = 0.0
-    return i0, i1, w1
 
 
 def _resize_axis(x: torch.Tensor, axis: int, i0: np.ndarray, i1: np.ndarray, w1: np.ndarray) -> torch.Tensor:
@@ -68,26 +42,6 @@ def _resize_axis(x: torch.Tensor, axis: int, i0: np.ndarray, i1: np.ndarray, w1:
     a = x.index_select(axis, t0)
     b = x.index_select(axis, t1)
     return a.add_((b - a).mul_(w))
-
-
-def resize_linear(x: torch.Tensor, out_shape: Sequence[int]) -> torch.Tensor:
-    """Separable linear resize of the last three axes of ``x`` (``(..., X, Y, Z)``) to ``out_shape``.
-
-    Computed in float32 (float16/bfloat16 inputs are upcast); equals trilinear interpolation with
-    ``align_corners=False``.
-    """
-    if x.ndim < 3 or len(out_shape) != 3:
-        raise ValueError(
-            f"resize_linear needs (..., X, Y, Z) and a 3-axis out_shape, got {tuple(x.shape)}, {out_shape}"
-        )
-    if not x.is_floating_point() or x.dtype in (torch.float16, torch.bfloat16):
-        x = x.float()
-    off = x.ndim - 3
-    for a in range(3):
-        n_in, n_out = int(x.shape[off + a]), int(out_shape[a])
-        if n_in != n_out:
-            x = _resize_axis(x, off + a, *linear_resize_indices(n_in, n_out))
-    return x
 
 
 def _slabs(n_out: int, bytes_per_slice: int, chunk_bytes: int) -> list[tuple[int, int]]:

@@ -19,6 +19,7 @@ from torsoseg import organs as vocab
 from torsoseg.fileio import atomic_path, atomic_write_json
 from torsoseg.imageio import Volume
 from torsoseg.organ_display import display_colour
+from torsoseg.paths import check_name
 
 PERCENTILES = (5.0, 25.0, 50.0, 75.0, 95.0)
 OUTPUT_TYPES = ("nifti", "dicom-seg")
@@ -46,11 +47,14 @@ class PredictionOptions:
     output_type: str = "nifti"
 
     def validate(self, labels: Mapping[str, int]) -> None:
-        """Raises ``ValueError`` for an unknown output type or a subset organ the model does not predict."""
+        """Raises ``ValueError`` for an unknown output type, a subset organ the model does not predict, or
+        (with ``split_organs``) a label name that cannot be a file name."""
         if self.output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type {self.output_type!r}: valid are {', '.join(OUTPUT_TYPES)}")
         if self.roi_subset is not None:
             subset_labels(labels, self.roi_subset)
+        if self.split_organs:
+            check_label_file_names(labels)
         if self.output_type == "dicom-seg":
             from torsoseg.inference.dicom_seg import require_highdicom
 
@@ -153,8 +157,25 @@ def organ_statistics(
     return out
 
 
+def check_label_file_names(labels: Mapping[str, int]) -> None:
+    """Refuses label names that cannot be file names of ``--split-organs`` (``../x``, ``a/b``, ``.hidden``).
+
+    Raises:
+        ValueError: naming the label, with the allowed pattern.
+    """
+    for name in labels:
+        if name != "background":
+            check_name(name, "label name (used as a file name by --split-organs)")
+
+
 def write_split_organs(label_map: Volume, labels: Mapping[str, int], folder: str | os.PathLike) -> list[Path]:
-    """Writes ``folder/<organ>.nii.gz`` (uint8 0/1 on the label map's grid) for every foreground label."""
+    """Writes ``folder/<organ>.nii.gz`` (uint8 0/1 on the label map's grid) for every foreground label.
+
+    Raises:
+        ValueError: a label name (data read from the model's label set) that is not a plain file name;
+            nothing is written then.
+    """
+    check_label_file_names(labels)
     d = Path(folder)
     d.mkdir(parents=True, exist_ok=True)
     written = []

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -30,16 +28,14 @@ import torch
 from torsoseg.imageio import Volume, read_image
 from torsoseg.inference import export
 from torsoseg.inference.sliding_window import DEFAULT_STEP, sliding_window_logits
+from torsoseg.model_folder import Checkpoint, ModelFolder, load_checkpoint
 from torsoseg.network.precision import PRECISIONS, resolve_device, resolve_precision
 from torsoseg.organs import lr_swap_table
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINTS = ("final", "best", "latest")
-CHECKPOINT_FORMAT_VERSION = 1
 ALL_MIRROR_AXES = (0, 1, 2)
-_FOLD_DIR = re.compile(r"^fold_(\w+)$")
 
 
 @dataclass(frozen=True)
@@ -58,50 +54,8 @@ class Prediction:
     seconds: float
 
 
-def _fold_key(name: str) -> tuple[int, str]:
-    m = _FOLD_DIR.match(name)
-    key = m.group(1) if m else name
-    return (0, f"{int(key):06d}") if key.isdigit() else (1, key)
-
-
-def available_folds(model_dir: str | os.PathLike, checkpoint: str = "final") -> list[str]:
-    """Fold names (``"0"``, ``"1"``, ...) of ``model_dir`` that hold ``checkpoint_<checkpoint>.pt``."""
-    d = Path(model_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"{d}: model folder not found")
-    folds = [m.group(1) for p in d.iterdir() if p.is_dir() and (m := _FOLD_DIR.match(p.name))
-             and (p / f"checkpoint_{checkpoint}.pt").is_file()]
-    return sorted(folds, key=lambda f: _fold_key(f"fold_{f}"))
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Loads a torsoseg checkpoint with ``torch.load(weights_only=True)`` and validates its keys.
-
-    Raises:
-        FileNotFoundError, ValueError: naming the file and the problem.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: checkpoint not found")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle/zip errors of every kind
-        raise ValueError(f"{p}: cannot be loaded as a torsoseg checkpoint ({type(e).__name__}: {e})") from e
-    if not isinstance(ckpt, dict):
-        raise ValueError(f"{p}: expected a checkpoint dict, got {type(ckpt).__name__}")
-    missing = [k for k in ("format_version", "network_weights", "plans", "labels") if k not in ckpt]
-    if missing:
-        raise ValueError(f"{p}: checkpoint lacks key(s) {', '.join(missing)}")
-    if ckpt["format_version"] != CHECKPOINT_FORMAT_VERSION:
-        raise ValueError(
-            f"{p}: checkpoint format_version {ckpt['format_version']!r} is not supported "
-            f"(expected {CHECKPOINT_FORMAT_VERSION})"
-        )
-    return ckpt
-
-
 def network_from_checkpoint(
-    ckpt: dict[str, Any], source: str = "checkpoint"
+    ckpt: Checkpoint, source: str | None = None
 ) -> tuple[torch.nn.Module, Plans, dict[str, int]]:
     """Builds the network of a checkpoint (no deep supervision) and loads its weights.
 
@@ -110,14 +64,11 @@ def network_from_checkpoint(
     """
     from torsoseg.network import build_network
 
-    plans = Plans.from_json(ckpt["plans"], source=f"{source} [plans]")
-    labels = {str(k): int(v) for k, v in dict(ckpt["labels"]).items()}
-    values = sorted(labels.values())
-    if values != list(range(len(values))) or labels.get("background") != 0:
-        raise ValueError(f"{source}: labels must be consecutive values with background 0, got {labels}")
+    source = source or str(ckpt.source or "checkpoint")
+    plans, labels = ckpt.plans, ckpt.labels
     net = build_network(plans, num_classes=len(labels), deep_supervision=False)
     try:
-        net.load_state_dict(ckpt["network_weights"], strict=True)
+        net.load_state_dict(ckpt.network_weights, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[0]
         raise ValueError(f"{source}: weights do not fit the network of its plans ({first})") from None
@@ -225,34 +176,12 @@ class Predictor:
             >>> p = Predictor.from_model_dir("results/Dataset001_Abdomen/Trainer__torsoseg_plans__3d_fullres",
             ...                              folds=[0], precision="bf16")  # doctest: +SKIP
         """
-        d = Path(path)
-        if checkpoint not in CHECKPOINTS:
-            raise ValueError(f"unknown checkpoint {checkpoint!r}; valid: {', '.join(CHECKPOINTS)}")
-        if not d.is_dir():
-            raise FileNotFoundError(f"{d}: model folder not found")
-        have = available_folds(d, checkpoint)
-        if folds is None or folds == "all" or (isinstance(folds, Sequence) and list(folds) == ["all"]):
-            names = have
-            if not names:
-                found = sorted(str(c.relative_to(d)) for c in d.glob("fold_*/checkpoint_*.pt"))
-                raise FileNotFoundError(
-                    f"{d}: no fold holds checkpoint_{checkpoint}.pt "
-                    f"(checkpoints found: {', '.join(found) or 'none'})"
-                )
-        else:
-            seq = [folds] if isinstance(folds, (int, str)) else list(folds)
-            names = [str(f) for f in seq]
-            for f in names:
-                if f not in have:
-                    ck = d / f"fold_{f}" / f"checkpoint_{checkpoint}.pt"
-                    raise FileNotFoundError(
-                        f"{ck}: not found "
-                        f"(folds with checkpoint_{checkpoint}.pt: {', '.join(have) or 'none'})"
-                    )
+        d = ModelFolder(Path(path))
+        paths = d.resolve_folds(folds, checkpoint)
+        names = [ck.parent.name.removeprefix("fold_") for ck in paths]
         networks, plans, labels = [], None, None
-        for f in names:
-            ck_path = d / f"fold_{f}" / f"checkpoint_{checkpoint}.pt"
-            net, p, lab = network_from_checkpoint(load_checkpoint(ck_path), source=str(ck_path))
+        for ck_path in paths:
+            net, p, lab = network_from_checkpoint(load_checkpoint(ck_path))
             if plans is None:
                 plans, labels = p, lab
             elif lab != labels or (p.patch_size, p.target_spacing) != (
@@ -262,7 +191,7 @@ class Predictor:
                     f"{ck_path}: plans/labels differ from fold {names[0]}; folds cannot be ensembled"
                 )
             networks.append(net)
-        logger.info("loaded %d fold(s) %s of %s (%s)", len(networks), names, d, checkpoint)
+        logger.info("loaded %d fold(s) %s of %s (%s)", len(networks), names, d.path, checkpoint)
         return cls(networks, plans, labels, device=device, precision=precision, tta=tta, step=step,
                    batch_size=batch_size, channels_last=channels_last, folds=names, progress=progress)
 

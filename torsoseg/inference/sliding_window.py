@@ -98,18 +98,6 @@ def gaussian_1d(patch: int, sigma_scale: float = DEFAULT_SIGMA_SCALE) -> np.ndar
     return g / g.max()
 
 
-def gaussian_importance_map(patch: Sequence[int], sigma_scale: float = DEFAULT_SIGMA_SCALE) -> np.ndarray:
-    """The 3D (or nD) importance map of one tile, the outer product of :func:`gaussian_1d`.
-
-    Returns:
-        float32 array of shape ``patch``, maximum 1 (normalised), all values > 0.
-    """
-    out = np.ones((), dtype=np.float64)
-    for p in patch:
-        out = np.multiply.outer(out, gaussian_1d(p, sigma_scale))
-    return out.astype(np.float32)
-
-
 def weight_sum_1d(size: int, patch: int, step: float = DEFAULT_STEP,
                   sigma_scale: float = DEFAULT_SIGMA_SCALE) -> np.ndarray:
     """Sum of the 1D Gaussians of all tiles along one axis at every position.

@@ -113,7 +113,7 @@ def estimate_network(
 
     Args:
         patch_size: input voxels per axis.
-        strides, kernel_sizes, features: per stage, as in :class:`~torsoseg.planning.plans.Plans`.
+        strides, kernel_sizes, features: per stage, as in :class:`~torsoseg.plans.Plans`.
         num_classes: output channels (background included).
         in_channels: input channels.
         n_conv_per_stage: conv blocks per encoder and decoder stage.
@@ -206,7 +206,7 @@ def estimate_memory(
     """Estimated peak training memory in bytes of the network a :class:`Plans` record describes.
 
     Args:
-        plans: a :class:`~torsoseg.planning.plans.Plans` (anything with its topology attributes).
+        plans: a :class:`~torsoseg.plans.Plans` (anything with its topology attributes).
         batch_size: defaults to ``plans.batch_size``.
         patch_size: defaults to ``plans.patch_size`` (e.g. pass an inference tile).
         bytes_per_element: 4 for float32 activations; about 3 under bfloat16 autocast (convolution

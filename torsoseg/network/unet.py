@@ -1,4 +1,4 @@
-"""The 3D U-Net of torsoseg, built from a :class:`~torsoseg.planning.plans.Plans` record alone.
+"""The 3D U-Net of torsoseg, built from a :class:`~torsoseg.plans.Plans` record alone.
 
 Layout (``S = plans.num_stages``):
 
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from torsoseg.network.cpu_conv import Conv3d
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 
 
 class ConvBlock(nn.Module):
@@ -150,7 +150,7 @@ def build_network(plans: Plans, num_classes: int | None = None, deep_supervision
 
     Example:
         >>> from torsoseg.network.cpu_conv import Conv3d
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
         >>> net = build_network(Plans.load("preprocessed/Dataset001_Abdomen"))  # doctest: +SKIP
         >>> net(torch.zeros(1, 1, *plans.patch_size))[0].shape  # doctest: +SKIP
     """

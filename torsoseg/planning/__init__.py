@@ -3,9 +3,10 @@
 ``plan_dataset(raw_dir, preprocessed_root, budget="cpu")`` is the entry point; ``Plans`` the hand-over.
 """
 
-from torsoseg.planning.plans import CTNormalization, Plans
+from torsoseg.plans import CTNormalization, Plans, StageConfiguration
 
-__all__ = ["CTNormalization", "Plans", "plan_dataset", "compute_fingerprint", "Fingerprint", "BUDGETS"]
+__all__ = ["CTNormalization", "Plans", "StageConfiguration", "plan_dataset", "compute_fingerprint",
+           "Fingerprint", "BUDGETS"]
 
 
 def __getattr__(name: str):  # lazy, so importing Plans does not import the planner (and torch)

@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from torsoseg import imageio
+from torsoseg.dataset import DatasetJson, training_cases
 from torsoseg.fileio import atomic_write_json, read_json
+from torsoseg.preprocessing.case import canonical_label, case_bbox
+from torsoseg.preprocessing.cropping import body_mask
+from torsoseg.preprocessing.workers import run_jobs
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +231,6 @@ def fingerprint_case(
     The foreground is the labelled voxels; a case without any label falls back to its body mask.
     ``declared`` (the dataset's label values) is checked against the label map when given.
     """
-    from torsoseg import imageio
-    from torsoseg.preprocessing.case import canonical_label, case_bbox
-    from torsoseg.preprocessing.cropping import body_mask
-
     vols = [imageio.read_image(f) for f in image_files]
     warn_implausible(identifier, vols)
     code = imageio.orientation_code(vols[0].geometry)
@@ -306,9 +307,6 @@ def compute_fingerprint(
         >>> fp = compute_fingerprint("raw/Dataset001_Abdomen", workers=2)  # doctest: +SKIP
         >>> fp.intensity["0"].percentile_99_5  # doctest: +SKIP
     """
-    from torsoseg.dataset import DatasetJson, training_cases
-    from torsoseg.preprocessing.workers import run_jobs
-
     raw = Path(raw_dir)
     ds = DatasetJson.load(raw)
     cases = training_cases(raw, ds, skip_bad_cases)

@@ -10,7 +10,7 @@ from pathlib import Path
 from torsoseg.dataset import DatasetJson, find_dataset, parse_dataset_id
 from torsoseg.planning import planner
 from torsoseg.planning.fingerprint import Fingerprint, compute_fingerprint
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 
 log = logging.getLogger(__name__)
 

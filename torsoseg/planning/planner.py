@@ -32,12 +32,11 @@ import numpy as np
 
 from torsoseg.network.estimate import estimate_network
 from torsoseg.planning.fingerprint import Fingerprint
-from torsoseg.planning.plans import CTNormalization, Plans
-from torsoseg.preprocessing.resampling import compute_new_shape
+from torsoseg.plans import CTNormalization, Plans, StageConfiguration
+from torsoseg.preprocessing.resampling import ANISOTROPY_THRESHOLD, anisotropic_axis, compute_new_shape
 
 log = logging.getLogger(__name__)
 
-ANISOTROPY_THRESHOLD = 3.0
 MIN_FEATURE_MAP = 4
 MAX_STAGES = 6
 INITIAL_PATCH_VOXELS = 256**3
@@ -148,9 +147,9 @@ def target_spacing(
     if not np.all(np.isfinite(sp)) or np.any(sp <= 0):
         raise ValueError("spacings must be positive and finite")
     target = np.median(sp, axis=0)
-    worst = int(np.argmax(target))
-    others = [a for a in range(3) if a != worst]
-    if target[worst] > anisotropy_threshold * max(target[others]):
+    worst = anisotropic_axis(target, anisotropy_threshold)
+    if worst is not None:
+        others = [a for a in range(3) if a != worst]
         target[worst] = max(float(np.percentile(sp[:, worst], 10)), float(max(target[others])))
     return tuple(round(float(t), 6) for t in target)
 
@@ -313,7 +312,7 @@ def _plan_cascade(
     num_classes: int,
     in_channels: int,
     dataset_voxels: float,
-) -> dict[str, Any] | None:
+) -> StageConfiguration | None:
     med_vox = float(np.prod(med))
     if np.prod(fullres.patch_size) / med_vox >= CASCADE_THRESHOLD:
         return None
@@ -332,10 +331,15 @@ def _plan_cascade(
             break
     if med_vox / float(np.prod(low_med)) < 2:
         return None  # the low-resolution stage would not be much coarser than full resolution
-    out = topo.to_json()
-    out["target_spacing"] = [round(float(s), 6) for s in current]
-    out["median_shape"] = [int(m) for m in low_med]
-    return out
+    return StageConfiguration(
+        target_spacing=tuple(round(float(s), 6) for s in current),
+        patch_size=tuple(topo.patch_size),
+        strides=tuple(tuple(s) for s in topo.strides),
+        kernel_sizes=tuple(tuple(k) for k in topo.kernel_sizes),
+        features=tuple(topo.features),
+        batch_size=int(topo.batch_size),
+        median_shape=tuple(int(m) for m in low_med),
+    )
 
 
 def normalization_from_fingerprint(fingerprint: Fingerprint, channel: str = "0") -> CTNormalization:

@@ -57,8 +57,19 @@ class CachedCase:
 
 
 def cache_folder(preprocessed_dataset_dir: str | os.PathLike, plans: Any) -> Path:
-    """``<preprocessed>/DatasetXXX_Name/<plans_name>_<configuration>``."""
-    return Path(preprocessed_dataset_dir) / f"{plans.plans_name}_{plans.configuration}"
+    """``<preprocessed>/DatasetXXX_Name/<plans_name>_<configuration>``.
+
+    Raises:
+        ValueError: the plans name or configuration is not a plain name, or the folder would lie outside
+            ``preprocessed_dataset_dir``.
+    """
+    from torsoseg.paths import check_name, inside_root
+
+    check_name(plans.plans_name, "plans_name")
+    check_name(plans.configuration, "configuration")
+    folder = Path(preprocessed_dataset_dir) / f"{plans.plans_name}_{plans.configuration}"
+    inside_root(folder, preprocessed_dataset_dir, "preprocessed cache")
+    return folder
 
 
 def class_locations(

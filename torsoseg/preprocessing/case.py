@@ -22,7 +22,7 @@ import numpy as np
 
 from torsoseg import imageio
 from torsoseg.imageio import Reorientation, Volume
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 from torsoseg.preprocessing import cropping, resampling
 
 __all__ = [

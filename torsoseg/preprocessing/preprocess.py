@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torsoseg.planning.plans import Plans
+from torsoseg.plans import Plans
 from torsoseg.preprocessing import cache
 
 log = logging.getLogger(__name__)

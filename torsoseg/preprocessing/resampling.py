@@ -7,9 +7,9 @@ the original grid. Arrays are ``(X, Y, Z)`` or channel-first ``(C, X, Y, Z)``.
 
 Kinds are handled differently (house rule: never invent a label value):
 
-* images: cubic B-spline (``order=3``) or linear; a *very anisotropic* axis (spacing more than 3x the
-  finest) is interpolated only linearly along that axis, after cubic in-plane interpolation, because a
-  cubic fit across thick slices rings;
+* images: cubic B-spline (``order=3``) or linear; a *very anisotropic* axis (spacing more than 3x every
+  other axis, :func:`anisotropic_axis`) is interpolated only linearly along that axis, after cubic
+  in-plane interpolation, because a cubic fit across thick slices rings;
 * label maps: one-hot linear ("soft" labels per class, argmax; the background takes what the classes
   leave) or nearest; along a very anisotropic axis always nearest. Only values present in the input can
   appear in the output;
@@ -28,6 +28,7 @@ __all__ = [
     "ANISOTROPY_THRESHOLD",
     "compute_new_shape",
     "anisotropic_axis",
+    "linear_resize_indices",
     "resample_image",
     "resample_labels",
     "label_axis_modes",
@@ -57,27 +58,55 @@ def compute_new_shape(
 
 
 def anisotropic_axis(spacing: Sequence[float], threshold: float = ANISOTROPY_THRESHOLD) -> int | None:
-    """The axis whose spacing exceeds ``threshold`` times the finest spacing, or ``None``.
+    """The one definition of "anisotropic": the coarsest axis when its spacing exceeds ``threshold`` times
+    that of every other axis (DESIGN.md: "> 3x the others"), else ``None``.
+
+    The planner gives such an axis its 10th-percentile spacing; resampling interpolates images only
+    linearly and label maps by nearest neighbour along it.
 
     Example:
-        >>> anisotropic_axis((0.8, 0.8, 5.0)), anisotropic_axis((1.0, 1.0, 2.0))
-        (2, None)
+        >>> [anisotropic_axis(s) for s in [(0.8, 0.8, 5.0), (1.0, 1.0, 2.0), (3.5, 3.5, 1.0)]]
+        [2, None, None]
     """
     sp = np.asarray(spacing, dtype=np.float64)
     worst = int(np.argmax(sp))
-    return worst if sp[worst] > threshold * sp.min() else None
+    others = np.delete(sp, worst)
+    return worst if sp[worst] > threshold * others.max() else None
+
+
+def linear_resize_indices(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of a 1D linear resize from ``n_in`` to ``n_out`` samples.
+
+    Output sample ``j`` sits at input coordinate ``(j + 0.5) * n_in / n_out - 0.5`` (pixel centres
+    aligned, ``align_corners=False``), clamped to ``[0, n_in - 1]``.
+
+    Returns:
+        ``i0``, ``i1`` (int64 ``(n_out,)``) and ``w1`` (float32 ``(n_out,)``): ``out[j] = (1 - w1[j]) *
+        in[i0[j]] + w1[j] * in[i1[j]]``.
+
+    Example:
+        >>> i0, i1, w = linear_resize_indices(2, 4)
+        >>> i0.tolist(), i1.tolist(), w.tolist()
+        ([0, 0, 0, 1], [1, 1, 1, 1], [0.0, 0.25, 0.75, 0.0])
+    """
+    if n_in < 1 or n_out < 1:
+        raise ValueError(f"resize needs n_in >= 1 and n_out >= 1, got {n_in} -> {n_out}")
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    pos = np.clip(pos, 0.0, n_in - 1)
+    i0 = np.minimum(np.floor(pos).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = (pos - i0).astype(np.float32)
+    w1[i1 == i0] = 0.0
+    return i0, i1, w1
 
 
 def _axis_plan(n_in: int, n_out: int, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per target index: the two source indices and the weight of the second (linear) / 0 (nearest)."""
+    if mode != "nearest":
+        return linear_resize_indices(n_in, n_out)
     x = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
-    if mode == "nearest":
-        i0 = np.clip(np.floor(x + 0.5), 0, n_in - 1).astype(np.intp)
-        return i0, i0, np.zeros(n_out, dtype=np.float32)
-    x = np.clip(x, 0.0, n_in - 1)
-    i0 = np.floor(x).astype(np.intp)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    return i0, i1, (x - i0).astype(np.float32)
+    i0 = np.clip(np.floor(x + 0.5), 0, n_in - 1).astype(np.intp)
+    return i0, i0, np.zeros(n_out, dtype=np.float32)
 
 
 def _apply_axis(arr: np.ndarray, axis: int, plan, lo: int = 0) -> np.ndarray:

@@ -6,8 +6,7 @@
 
 from torsoseg.training.settings import PRESETS, AugmentationSettings, TrainingSettings, get_settings
 
-__all__ = ["PRESETS", "AugmentationSettings", "TrainingSettings", "get_settings", "train_model",
-           "load_checkpoint", "save_checkpoint"]
+__all__ = ["PRESETS", "AugmentationSettings", "TrainingSettings", "get_settings", "train_model"]
 
 
 def __getattr__(name: str):  # lazy: keeps ``import torsoseg.training`` free of torch until needed
@@ -15,8 +14,4 @@ def __getattr__(name: str):  # lazy: keeps ``import torsoseg.training`` free of 
         from torsoseg.training.run import train_model
 
         return train_model
-    if name in ("load_checkpoint", "save_checkpoint"):
-        from torsoseg.training import checkpoint
-
-        return getattr(checkpoint, name)
     raise AttributeError(f"module 'torsoseg.training' has no attribute {name!r}")

@@ -8,16 +8,15 @@ its fresh initialisation. What was transferred is returned as a JSON-able record
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from torsoseg import organs
-from torsoseg.planning.plans import Plans
+from torsoseg.dataset import parse_dataset_id
+from torsoseg.plans import Plans
 
 #: Plan fields that must agree between the pretrained model and the fine-tuning target.
 COMPATIBILITY_FIELDS = (
@@ -71,12 +70,16 @@ def check_compatible(source: Plans, target: Plans, source_name: str = "pretraine
     """
     errors, warns = plans_diff(source, target)
     if errors:
-        src_id = source.dataset_name[7:10] if source.dataset_name.startswith("Dataset") else "SRC"
-        tgt_id = target.dataset_name[7:10] if target.dataset_name.startswith("Dataset") else "ID"
+        ids = []
+        for name in (target.dataset_name, source.dataset_name):
+            try:
+                ids.append(parse_dataset_id(name))
+            except ValueError:
+                break
         hint = (
-            f"plan the target with the source's plans: torsoseg_plan_and_preprocess -d {int(tgt_id)} "
-            f"--plans-from {int(src_id)}"
-            if src_id.isdigit() and tgt_id.isdigit()
+            f"plan the target with the source's plans: torsoseg_plan_and_preprocess -d {ids[0]} "
+            f"--plans-from {ids[1]}"
+            if len(ids) == 2
             else "plan the target with --plans-from the source dataset"
         )
         raise IncompatiblePlansError(
@@ -209,55 +212,3 @@ def transfer_weights(
         "new_organs": new,
         "new_row_init": new_row_init,
     }
-
-
-
-def find_pretrained_checkpoint(
-    results_root: str | os.PathLike,
-    dataset_id: int | str,
-    fold: str = "all",
-    plans_name: str | None = None,
-    configuration: str | None = None,
-) -> Path:
-    """The checkpoint of dataset ``dataset_id``'s trained model under ``results_root``.
-
-    Looks in every ``<trainer>__<plans>__<config>`` folder of the dataset for ``fold_all``, then
-    ``fold_<fold>``, then any fold; prefers ``checkpoint_final.pt`` over ``checkpoint_best.pt``.
-
-    Raises:
-        FileNotFoundError: nothing trained (lists what was searched).
-        ValueError: several model folders qualify (lists them; pass ``--pretrained-checkpoint``).
-    """
-    from torsoseg.dataset import find_dataset
-
-    ds_dir = find_dataset(results_root, dataset_id)
-    models = sorted(p for p in ds_dir.iterdir() if p.is_dir() and p.name.count("__") == 2)
-    if plans_name is not None or configuration is not None:
-        models = [
-            m
-            for m in models
-            if (plans_name is None or m.name.split("__")[1] == plans_name)
-            and (configuration is None or m.name.split("__")[2] == configuration)
-        ]
-    found = []
-    for m in models:
-        folds = [m / "fold_all", m / f"fold_{fold}", *sorted(m.glob("fold_*"))]
-        for f in folds:
-            c = next(
-                (f / n for n in ("checkpoint_final.pt", "checkpoint_best.pt") if (f / n).is_file()), None
-            )
-            if c is not None:
-                found.append(c)
-                break
-    if not found:
-        raise FileNotFoundError(
-            f"{ds_dir}: no trained model (checkpoint_final.pt or checkpoint_best.pt in "
-            f"<trainer>__<plans>__<configuration>/fold_*/); train dataset {dataset_id} first"
-        )
-    if len(found) > 1:
-        raise ValueError(
-            f"{ds_dir}: several trained models qualify: "
-            + ", ".join(str(c.relative_to(ds_dir)) for c in found)
-            + "; choose one with --pretrained-checkpoint PATH"
-        )
-    return found[0]

@@ -8,14 +8,18 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torsoseg.dataset import DatasetJson, find_dataset
-from torsoseg.planning.plans import Plans
-from torsoseg.training import checkpoint as ckpt_io
-from torsoseg.training.finetune import check_compatible, find_pretrained_checkpoint
+from torsoseg.fileio import remove_stale_temporaries
+from torsoseg.model_folder import Checkpoint, ModelFolder, find_trained_checkpoint, load_checkpoint
+from torsoseg.plans import Plans
+from torsoseg.training.finetune import check_compatible
 from torsoseg.training.settings import TrainingSettings, get_settings, trainer_name
 from torsoseg.training.splits import FOLDS, fold_cases, load_or_create_splits
+
+if TYPE_CHECKING:
+    from torsoseg.training.trainer import TrainingJob
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +28,12 @@ RESUME_MUTABLE = ("num_epochs", "num_workers", "precision", "channels_last")
 
 
 def model_dir(results_root: str | os.PathLike, dataset_folder: str, trainer: str, plans: Plans) -> Path:
-    """``<results>/<DatasetXXX_Name>/<trainer>__<plans_name>__<configuration>``."""
-    return Path(results_root) / dataset_folder / f"{trainer}__{plans.plans_name}__{plans.configuration}"
+    """Kept for older callers: :meth:`ModelFolder.for_training` (``train_model`` returns the folder).
+
+    Raises:
+        ValueError: a part that is not a plain name, or a folder outside ``results_root``, named.
+    """
+    return ModelFolder.for_training(results_root, dataset_folder, trainer, plans).path
 
 
 def _resume_settings(
@@ -46,6 +54,85 @@ def _resume_settings(
     return stored.__class__(**{**{f: getattr(stored, f) for f in stored.__dataclass_fields__}, **keep})
 
 
+class NothingToResume(Exception):
+    """A finished run was resumed without more epochs; the message says so and ``folder`` is the model."""
+
+    def __init__(self, message: str, folder: ModelFolder):
+        super().__init__(message)
+        self.folder = folder
+
+
+def _check_cases(cache: Path, cases: list[str], fold: str, dataset_id: int | str) -> None:
+    if len(cases) < 2 and fold != "all":
+        raise FileNotFoundError(
+            f"{cache}: {len(cases)} complete preprocessed case(s); need >= 2 (run "
+            f"torsoseg_plan_and_preprocess {dataset_id} first)"
+        )
+    if not cases:
+        raise FileNotFoundError(
+            f"{cache}: no preprocessed cases (run torsoseg_plan_and_preprocess {dataset_id})"
+        )
+
+
+def _resume(
+    folder: ModelFolder, fold: str, settings: TrainingSettings, overrides: dict[str, Any], resume: bool
+) -> tuple[Checkpoint | None, TrainingSettings]:
+    """The checkpoint to resume (or ``None`` for a new run) and the settings to train with.
+
+    Raises:
+        FileExistsError: a run exists and ``resume`` is off.
+        NothingToResume: the run already trained ``settings.num_epochs`` epochs.
+    """
+    fold_dir, latest = folder.fold_dir(fold), folder.checkpoint_path(fold, "latest")
+    if not resume:
+        if folder.has_run(fold):
+            raise FileExistsError(
+                f"{fold_dir}: holds a training run already; pass --resume to continue or extend "
+                "it, or remove the folder to start over"
+            )
+        return None, settings
+    if not latest.is_file():
+        log.info("%s: nothing to resume; starting a new run", latest)
+        return None, settings
+    ckpt = load_checkpoint(latest)
+    stored = TrainingSettings.from_json(ckpt.settings, source=str(latest))
+    settings = _resume_settings(stored, settings, overrides, latest)
+    done = int(ckpt.epoch)
+    planned = int(ckpt.num_epochs if ckpt.num_epochs is not None else stored.num_epochs)
+    if settings.num_epochs < done:
+        raise ValueError(
+            f"{latest}: --epochs {settings.num_epochs} is below the {done} epochs already trained"
+        )
+    if done >= settings.num_epochs:
+        raise NothingToResume(
+            f"{fold_dir}: already trained {done}/{planned} epochs; nothing to resume "
+            f"(pass --epochs N > {done} together with --resume to extend the run)",
+            folder,
+        )
+    if settings.num_epochs != planned:
+        log.warning(
+            "extending %s from %d to %d epochs: the learning-rate schedule is recomputed for "
+            "%d epochs from epoch %d on",
+            fold_dir, planned, settings.num_epochs, settings.num_epochs, done + 1,
+        )
+    return ckpt, settings
+
+
+def _pretrained(
+    results: Path, pretrained: int | str | None, checkpoint: str | os.PathLike | None, fold: str, plans: Plans
+) -> Checkpoint:
+    """The checkpoint to fine-tune from, checked against the target plans."""
+    path = (
+        Path(checkpoint)
+        if checkpoint is not None
+        else find_trained_checkpoint(results, pretrained, fold, plans.plans_name, plans.configuration)
+    )
+    ckpt = load_checkpoint(path)
+    for line in check_compatible(ckpt.plans, plans, str(path)):
+        log.warning("fine-tuning from %s: plans differ (allowed):%s", path, line)
+    return ckpt
+
+
 def prepare_job(
     dataset_id: int | str,
     fold: str | int = 0,
@@ -57,12 +144,11 @@ def prepare_job(
     preprocessed_root: str | os.PathLike | None = None,
     results_root: str | os.PathLike | None = None,
     **overrides: Any,
-):
+) -> TrainingJob:
     """Builds the :class:`~torsoseg.training.trainer.TrainingJob` (see :func:`train_model` for arguments).
 
-    Returns:
-        ``(job, message)``: ``job`` is ``None`` when there is nothing to do (a finished run resumed
-        without more epochs); ``message`` says why.
+    Raises:
+        NothingToResume: a finished run resumed without more epochs.
     """
     import torch
 
@@ -84,92 +170,32 @@ def prepare_job(
         log.warning("%s: plans.json labels differ from dataset.json; using dataset.json", pre_dir)
     cache = cache_folder(pre_dir, plans)
     cases = list_cached_cases(cache)
-    if len(cases) < 2 and fold != "all":
-        raise FileNotFoundError(
-            f"{cache}: {len(cases)} complete preprocessed case(s); need >= 2 (run "
-            f"torsoseg_plan_and_preprocess {dataset_id} first)"
-        )
-    if not cases:
-        raise FileNotFoundError(
-            f"{cache}: no preprocessed cases (run torsoseg_plan_and_preprocess {dataset_id})"
-        )
+    _check_cases(cache, cases, fold, dataset_id)
     is_ft = pretrained is not None or pretrained_checkpoint is not None
     preset_name = preset if preset is not None else ("finetune" if is_ft else "default")
-    settings = get_settings(preset_name, **overrides)
     trainer = trainer_name(is_ft, preset_name)
-    fold_dir = model_dir(roots.results, pre_dir.name, trainer, plans) / f"fold_{fold}"
+    folder = ModelFolder.for_training(roots.results, pre_dir.name, trainer, plans)
     dev = resolve_device(device)
-
-    resume_from = None
-    latest = fold_dir / "checkpoint_latest.pt"
-    if resume:
-        if not latest.is_file():
-            log.info("%s: nothing to resume; starting a new run", latest)
-        else:
-            resume_from = ckpt_io.load_checkpoint(latest)
-            stored = TrainingSettings.from_json(resume_from["settings"], source=str(latest))
-            settings = _resume_settings(stored, settings, overrides, latest)
-            done, planned = int(resume_from["epoch"]), int(resume_from.get("num_epochs", stored.num_epochs))
-            if settings.num_epochs < done:
-                raise ValueError(
-                    f"{latest}: --epochs {settings.num_epochs} is below the {done} epochs already trained"
-                )
-            if done >= settings.num_epochs:
-                return None, (
-                    f"{fold_dir}: already trained {done}/{planned} epochs; nothing to resume "
-                    f"(pass --epochs N > {done} together with --resume to extend the run)"
-                )
-            if settings.num_epochs != planned:
-                log.warning(
-                    "extending %s from %d to %d epochs: the learning-rate schedule is recomputed for "
-                    "%d epochs from epoch %d on",
-                    fold_dir,
-                    planned,
-                    settings.num_epochs,
-                    settings.num_epochs,
-                    done + 1,
-                )
-    elif latest.is_file() or (fold_dir / "checkpoint_final.pt").is_file():
-        raise FileExistsError(
-            f"{fold_dir}: holds a training run already; pass --resume to continue or extend "
-            "it, or remove the folder to start over"
-        )
-
+    resume_from, settings = _resume(folder, fold, get_settings(preset_name, **overrides), overrides, resume)
     pre = None
     if is_ft and resume_from is None:  # a resumed fine-tuning run already holds the transferred weights
-        src_path = (
-            Path(pretrained_checkpoint)
-            if pretrained_checkpoint is not None
-            else find_pretrained_checkpoint(
-                roots.results, pretrained, fold, plans.plans_name, plans.configuration
-            )
-        )
-        src = ckpt_io.load_checkpoint(src_path)
-        src_plans = Plans.from_json(src["plans"], source=f"{src_path} (plans)")
-        for line in check_compatible(src_plans, plans, str(src_path)):
-            log.warning("fine-tuning from %s: plans differ (allowed):%s", src_path, line)
-        pre = {"checkpoint": src_path, "state": src["network_weights"], "labels": src["labels"]}
-
+        pre = _pretrained(roots.results, pretrained, pretrained_checkpoint, fold, plans)
     splits = load_or_create_splits(pre_dir / "splits.json", cases, seed=12345)
     train_ids, val_ids = fold_cases(splits, fold, cases)
+    fold_dir = folder.fold_dir(fold)
     fold_dir.mkdir(parents=True, exist_ok=True)
-    plans.save(fold_dir.parent / "plans.json")
-    ds.save(fold_dir.parent / "dataset.json")
-    job = TrainingJob(
-        plans=plans,
-        dataset_json=ds,
-        cache_folder=cache,
-        fold_dir=fold_dir,
-        trainer=trainer,
-        fold=fold,
-        train_ids=train_ids,
-        val_ids=val_ids,
-        settings=settings,
-        device=torch.device(dev),
-        pretrained=pre,
-        resume_from=resume_from,
+    # temporaries of a killed earlier run (checkpoints, log, plot); every rank of a torchrun job gets here
+    # before any rank writes, as rank 0 writes only after the process group has formed
+    stale = remove_stale_temporaries(fold_dir)
+    if stale:
+        log.info("%s: removed %d temporary file(s) of an interrupted run", fold_dir, stale)
+    plans.save(folder.path / "plans.json")
+    ds.save(folder.path / "dataset.json")
+    return TrainingJob(
+        plans=plans, dataset_json=ds, cache_folder=cache, fold_dir=fold_dir, trainer=trainer,
+        fold=fold, train_ids=train_ids, val_ids=val_ids, settings=settings, device=torch.device(dev),
+        pretrained=pre, resume_from=resume_from,
     )
-    return job, ""
 
 
 def train_model(
@@ -204,7 +230,9 @@ def train_model(
             ``iterations_per_epoch``, ``initial_lr``, ``num_workers``, ``precision``, ...).
 
     Returns:
-        Summary dict (``fold_dir``, ``epochs``, ``best_ema``, ``final_dice``, ``message``).
+        Summary dict: ``model_folder`` (the :class:`~torsoseg.model_folder.ModelFolder`, also when a
+        finished run had nothing to resume), ``fold_dir``, ``epochs``, ``best_ema``, ``final_dice``,
+        ``message`` (why nothing was trained, else empty).
 
     Example:
         >>> train_model(1, fold="all", preset="cpu")  # doctest: +SKIP
@@ -212,20 +240,12 @@ def train_model(
     """
     from torsoseg.training.trainer import fit
 
-    job, message = prepare_job(
-        dataset_id,
-        fold,
-        preset,
-        pretrained,
-        pretrained_checkpoint,
-        device,
-        resume,
-        preprocessed_root,
-        results_root,
-        **overrides,
-    )
-    if job is None:
-        return {"fold_dir": None, "epochs": 0, "best_ema": None, "final_dice": {}, "message": message}
+    try:
+        job = prepare_job(dataset_id, fold, preset, pretrained, pretrained_checkpoint, device, resume,
+                          preprocessed_root, results_root, **overrides)
+    except NothingToResume as done:
+        return {"fold_dir": done.folder.fold_dir(fold), "model_folder": done.folder, "epochs": 0,
+                "best_ema": None, "final_dice": {}, "message": str(done)}
     summary = fit(job, progress=progress, echo=echo)
-    summary["message"] = message
+    summary["message"] = ""
     return summary
