@@ -24,22 +24,27 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-_TORCH_THREADS: list[int] = []
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module (the machines that run the suite are shared and small, and two
+    OpenMP threads competing with other processes are slower than one); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
 def _restore_torch_threads():
-    """Tests (and CLIs they call, e.g. ``torsoseg_predict --threads 1``) may lower torch's thread count;
-    put it back after each test so that later training tests do not run on one core."""
+    """Tests (and CLIs they call, e.g. ``torsoseg_predict --threads 1``) may change torch's thread count;
+    put back the count the test started with, so that later training tests do not run on one core."""
     import sys
 
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
     yield
     torch = sys.modules.get("torch")
-    if torch is None:
-        return
-    if not _TORCH_THREADS:
-        import os
-
-        _TORCH_THREADS.append(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
-    if torch.get_num_threads() != _TORCH_THREADS[0]:
-        torch.set_num_threads(_TORCH_THREADS[0])
+    if torch is not None and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)

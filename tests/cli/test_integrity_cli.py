@@ -136,12 +136,9 @@ def test_plans_name_with_dotdot_is_refused(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    import torch
-
+def results(tmp_path_factory, one_torch_thread):
     from tests.inference.model_factory import make_model_dir
 
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("results")
     make_model_dir(root, folds=(0,))
     return root

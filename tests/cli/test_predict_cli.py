@@ -18,14 +18,7 @@ def _ct(seed: int, shape=(22, 18, 14)) -> Volume:
     return Volume(arr, (3.2, 3.0, 4.5), (-5.0, 7.0, 0.5), ((-1, 0, 0), (0, -1, 0), (0, 0, 1)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

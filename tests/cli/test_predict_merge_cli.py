@@ -16,14 +16,7 @@ from torsoseg.imageio import read_image, write_image
 OTHER_LABELS = {"background": 0, "Liver": 1, "stomach": 2, "spleen": 3}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

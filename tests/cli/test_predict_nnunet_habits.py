@@ -12,15 +12,7 @@ from torsoseg.cli.predict import build_parser, find_model_dir, main
 from torsoseg.fileio import read_json
 from torsoseg.imageio import Volume, read_image, write_image
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,7 @@ STUDY_UID = "1.2.826.0.1.3680043.8.498.1111"
 SERIES_UID = "1.2.826.0.1.3680043.8.498.2222"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
