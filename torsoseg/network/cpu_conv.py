@@ -11,8 +11,8 @@ a 2x48x40x48 batch takes 5.7x its forward pass). Both gradients are themselves c
 
 It takes this path only where it measured faster: float32 on the CPU, stride 1, no groups or dilation,
 outside autocast. Everywhere else (GPU, bfloat16, strided convs, inference) it is ``nn.Conv3d``. The
-parameters and state dict are ``nn.Conv3d``'s. Whole training step on the cpu plan (2 AVX2 cores):
-0.97 s -> 0.62 s (``python benchmarks/bench_training.py``, see documentation/benchmarks.md).
+parameters and state dict are ``nn.Conv3d``'s. Whole training step on a demo-like cpu plan (2 AVX2
+cores): 0.82 s -> 0.62 s (``python benchmarks/bench_cpu_conv.py``, see documentation/training.md).
 """
 
 from __future__ import annotations
