@@ -112,3 +112,19 @@ def test_report_names_the_organs_only_the_merge_provides(tmp_path):
     note = merged_organs_note(demo)
     assert "(from the abdomen model): portal_vein, stomach;" in note
     assert "(from the fine-tuned model): lung_right, kidney_left." in note
+    atomic_write_json(
+        demo.steps / "predict_merged.json",
+        {"only_abdomen": ["stomach"], "only_visceral": [],
+         "organ_weights": {"liver": [0.0, 1.0], "spleen": [1.0, 1.0]}},
+    )
+    note = merged_organs_note(demo)
+    assert "held-out VISCERAL cases (dataset 4, never the test set): liver fine-tuned, spleen both." in note
+
+
+def test_held_out_cases_setting():
+    """The held-out VISCERAL phantoms (dataset 4) are drawn like dataset 2; their count is a setting."""
+    cfg = PRESETS["full"]
+    assert cfg.cases_val >= 1 and cfg.size_of("visceral_val") == cfg.finetune_size
+    assert config_from_args(build_parser().parse_args(["--cases-val", "3"])).cases_val == 3
+    with pytest.raises(ValueError, match="cases_val must be >= 1"):
+        config_from_args(build_parser().parse_args(["--cases-val", "0"]))

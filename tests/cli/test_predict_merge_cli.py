@@ -62,6 +62,48 @@ def test_merge_usage_errors_exit_2(results, tmp_path, capsys):
     assert main([*base, "-d", "999", "-m", str(other), "--weights", "1"]) == 2
     assert "one per model expected (2)" in capsys.readouterr().err
     assert main([*base, "-d", "999", "--weights", "1"]) == 2
-    assert "--weights needs several models" in capsys.readouterr().err
+    assert "--weights/--weights-from need several models" in capsys.readouterr().err
     assert main([*base, "-d", "999", "--device", "cpu", "--no-progress"]) == 0
     assert read_json(tmp_path / "o" / "labels.json") == TINY_LABELS
+
+
+def test_weights_from_validation_evaluations(results, tmp_path, capsys):
+    """Each model predicts a validation case; the reference is model 2's own prediction, so model 2 is
+    clearly better on the shared liver: --weights-from leaves liver to model 2 alone."""
+    from torsoseg.cli.evaluate import main as evaluate
+
+    root, other = results
+    val = tmp_path / "val"
+    val.mkdir()
+    write_image(_ct(2), val / "v1_0000.nii.gz")
+    common = ["--results", str(root), "--precision", "fp32", "--device", "cpu", "--no-progress"]
+    assert main(["-i", str(val), "-o", str(tmp_path / "p1"), "-d", "999", *common]) == 0
+    assert main(["-i", str(val), "-o", str(tmp_path / "p2"), "-m", str(other), *common]) == 0
+    evals = []
+    for name in ("p1", "p2"):
+        evals.append(str(tmp_path / f"{name}.json"))
+        assert evaluate(["--ref", str(tmp_path / "p2"), "--pred", str(tmp_path / name), "-o", evals[-1],
+                         "--no-progress"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "merged"
+    rc = main(["-i", str(val), "-o", str(out), "-d", "999", "-m", str(other), "--weights-from", *evals,
+               *common])
+    assert rc == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "organ_weights={'liver': [0.0, 1.0]}" in printed
+    from torsoseg.inference import MultiModelPredictor
+
+    first = root / "Dataset999_Tiny" / "Trainer__torsoseg_plans__3d_fullres"
+    api = MultiModelPredictor.from_model_dirs([first, other], organ_weights={"liver": [0, 1]},
+                                              precision="fp32", device="cpu", progress=False)
+    expected = api.predict_file(val / "v1_0000.nii.gz").array
+    np.testing.assert_array_equal(read_image(out / "v1.nii.gz").array, expected)
+    equal = MultiModelPredictor.from_model_dirs([first, other], precision="fp32", device="cpu",
+                                                progress=False).predict_file(val / "v1_0000.nii.gz").array
+    assert (equal != expected).any()  # the per-organ weights changed the result
+    assert main(["-i", str(val), "-o", str(tmp_path / "m2"), "-d", "999", "-m", str(other),
+                 "--weights-from", evals[0], *common]) == 2
+    assert "one evaluation file per model expected (2)" in capsys.readouterr().err
+    assert main(["-i", str(val), "-o", str(tmp_path / "m3"), "-d", "999", "-m", str(other),
+                 "--weights-from", evals[0], str(tmp_path / "nope.json"), *common]) == 2
+    assert "nope.json" in capsys.readouterr().err

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases-1", type=int, default=None, help="abdomen phantoms (dataset 1, pretraining)")
     p.add_argument("--cases-2", type=int, default=None, help="VISCERAL phantoms (dataset 2, fine-tuning)")
     p.add_argument("--cases-3", type=int, default=None, help="torso phantoms (dataset 3, test)")
+    p.add_argument("--cases-val", type=int, default=None,
+                   help="held-out VISCERAL phantoms (dataset 4) on which the merge's weights are chosen")
     p.add_argument(
         "--size", default=None, choices=SIZES, help="phantom size of the pretraining set (dataset 1)"
     )
@@ -122,6 +124,7 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
             "cases_1": args.cases_1,
             "cases_2": args.cases_2,
             "cases_3": args.cases_3,
+            "cases_val": args.cases_val,
             "size": args.size,
             "finetune_size": args.finetune_size,
             "test_size": args.test_size,
@@ -138,7 +141,8 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
     cfg = replace(cfg, **changes)
     bad = [
         f"{k} must be >= 1, got {getattr(cfg, k)}"
-        for k in ("cases_1", "cases_3", "pretrain_epochs", "finetune_epochs", "iterations_per_epoch")
+        for k in ("cases_1", "cases_3", "cases_val", "pretrain_epochs", "finetune_epochs",
+                  "iterations_per_epoch")
         if getattr(cfg, k) < 1
     ]
     from torsoseg.training.settings import PRESETS as TRAINING_PRESETS
@@ -190,18 +194,22 @@ def main(argv: list[str] | None = None) -> int:
             (
                 "phantoms",
                 f"generate the phantoms: {cfg.cases_1} abdomen, {cfg.cases_2} VISCERAL, {cfg.cases_3} torso "
-                f"({cfg.size} / {cfg.finetune_size} / {cfg.test_size}, source layouts)",
+                f"({cfg.size} / {cfg.finetune_size} / {cfg.test_size}, source layouts), {cfg.cases_val} "
+                f"held-out VISCERAL",
                 lambda: demo.generate(
                     [
                         ("visceral", cfg.cases_2, s + 1000),
                         ("torso", cfg.cases_3, s + 2000),
                         ("abdomen", cfg.cases_1, s),
+                        ("visceral_val", cfg.cases_val, s + 3000),
                     ]
                 ),
             ),
             ("convert_1", "convert abdomen -> Dataset001_Abdomen", lambda: demo.convert("abdomen", 1)),
             ("convert_2", "convert visceral -> Dataset002_VISCERAL", lambda: demo.convert("visceral", 2)),
             ("convert_3", "convert torso -> Dataset003_Torso", lambda: demo.convert("torso", 3)),
+            ("convert_4", "convert the held-out VISCERAL cases -> Dataset004_VISCERALval",
+             lambda: demo.convert("visceral_val", 4, name="VISCERALval")),
             ("plan_1", "plan (budget cpu) and preprocess dataset 1", lambda: demo.plan_and_preprocess(1)),
             (
                 "train_1",
@@ -246,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ]
         steps += [
+            (
+                "merge_weights",
+                "choose the merge's per-organ weights on the held-out VISCERAL cases (dataset 4)",
+                demo.choose_merge_weights,
+            ),
             (
                 "predict_merged",
                 "predict dataset 3 with the dataset-1 and fine-tuned models merged by organ name",

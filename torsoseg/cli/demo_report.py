@@ -97,13 +97,22 @@ def merged_organs_note(demo: Demo) -> str:
         return ""
     info = read_json(marker)
     abd, vis = info.get("only_abdomen", []), info.get("only_visceral", [])
-    return (
+    note = (
         "The merged column combines the dataset-1 (abdomen) model and the fine-tuned model by organ name "
         "into one label map. Organs only the merge provides beside the fine-tuned model (from the abdomen "
         f"model): {', '.join(abd) or 'none'}; beside the abdomen model (from the fine-tuned model): "
         f"{', '.join(vis) or 'none'}. Organs the test set does not annotate are in the label map but not "
         "scored."
     )
+    weights = info.get("organ_weights") or {}
+    if weights:
+        names = ("abdomen", "fine-tuned")
+        parts = [f"{organ} " + ("both" if all(w > 0 for w in ws) else
+                                " + ".join(n for n, w in zip(names, ws) if w > 0))
+                 for organ, ws in weights.items()]
+        note += (" Organs both models know are taken from the models within 0.02 Dice of the best one on "
+                 "the held-out VISCERAL cases (dataset 4, never the test set): " + ", ".join(parts) + ".")
+    return note
 
 
 def training_curves(demo: Demo) -> list[str]:

@@ -23,6 +23,8 @@ class DemoConfig:
 
     Attributes:
         cases_1, cases_2, cases_3: cases of the abdomen, VISCERAL and torso phantoms.
+        cases_val: VISCERAL phantoms held out of every training (dataset 4), on which the merge's
+            per-organ weights are chosen (never on the test set).
         size: phantom size of the pretraining set (dataset 1): ``tiny`` (about 7 mm voxels) keeps a
             training step well under a second on 2 CPU cores.
         finetune_size, test_size: phantom sizes of datasets 2 and 3. ``medium`` (4-5 mm voxels) lets the
@@ -52,6 +54,7 @@ class DemoConfig:
     cases_1: int = 10
     cases_2: int = 8
     cases_3: int = 4
+    cases_val: int = 2
     size: str = "tiny"
     finetune_size: str = "medium"
     test_size: str = "medium"
@@ -76,7 +79,8 @@ class DemoConfig:
 
     def size_of(self, kind: str) -> str:
         """Phantom size of a source kind (``abdomen``, ``visceral``, ``torso``)."""
-        return {"abdomen": self.size, "visceral": self.finetune_size, "torso": self.test_size}[kind]
+        return {"abdomen": self.size, "visceral": self.finetune_size, "torso": self.test_size,
+                "visceral_val": self.finetune_size}[kind]
 
 
 PRESETS: dict[str, DemoConfig] = {
@@ -85,6 +89,7 @@ PRESETS: dict[str, DemoConfig] = {
         cases_1=4,
         cases_2=3,
         cases_3=2,
+        cases_val=1,
         size="tiny",
         pretrain_epochs=10,
         finetune_epochs=8,
@@ -92,6 +97,10 @@ PRESETS: dict[str, DemoConfig] = {
         val_iterations=1,
     ),
 }
+
+
+#: demo source folders that are another kind's layout (the held-out VISCERAL cases of dataset 4)
+SOURCE_KINDS = {"visceral_val": "visceral"}
 
 
 class DemoError(RuntimeError):
@@ -227,10 +236,11 @@ class Demo:
                 bar.close()
         return info
 
-    def convert(self, kind: str, dataset_id: int) -> dict:
+    def convert(self, kind: str, dataset_id: int, name: str | None = None) -> dict:
         from torsoseg.dataset_conversion import convert
 
-        path = convert(kind, self.source / kind, self.raw, dataset_id, progress=self.progress, overwrite=True)
+        path = convert(SOURCE_KINDS.get(kind, kind), self.source / kind, self.raw, dataset_id, name=name,
+                       progress=self.progress, overwrite=True)
         say(f"    raw dataset {path}")
         return {"dataset": str(path)}
 
@@ -320,6 +330,35 @@ class Demo:
             raise DemoError(f"prediction with {model_dir} failed for {report.failed}")
         return {"folder": str(out), "cases": len(cases), "seconds_per_case": report.seconds}
 
+    def choose_merge_weights(self) -> dict:
+        """Predicts the held-out VISCERAL cases (dataset 4) with the dataset-1 and the fine-tuned model,
+        evaluates both by organ name and picks the merge's per-organ weights from those scores
+        (:func:`~torsoseg.inference.merge_weights.organ_weights_from_scores`): never from the test set."""
+        from torsoseg.dataset import find_dataset
+        from torsoseg.evaluation import evaluate_folders
+        from torsoseg.inference import Predictor
+        from torsoseg.inference.batch import find_cases, predict_cases
+        from torsoseg.inference.merge_weights import organ_weights_from_scores
+
+        raw4 = find_dataset(self.raw, 4)
+        cases = find_cases(raw4 / "imagesTr")
+        scores = []
+        for key, name in (("train_1", "val_abdomen"), ("finetune_2", "val_fine-tuned")):
+            predictor = Predictor.from_model_dir(self.model_dir(key), folds="all", device=self.device,
+                                                 precision=self.precision or "auto")
+            report = predict_cases(predictor, cases, self.predictions / name, resume=True,
+                                   progress=self.progress)
+            if report.failed:
+                raise DemoError(f"prediction of dataset 4 with {self.model_dir(key)} failed: {report.failed}")
+            res = evaluate_folders(raw4, self.predictions / name, workers=self.workers, progress=False)
+            res.save(self.evaluation / f"{name}.json")
+            scores.append({organ: st.avg for organ, st in res.summary("dice").items()})
+        weights = organ_weights_from_scores(scores)
+        for organ, w in weights.items():
+            say(f"    {organ}: held-out Dice abdomen {scores[0][organ]:.3f}, fine-tuned "
+                f"{scores[1][organ]:.3f} -> weights {w}")
+        return {"organ_weights": weights, "scores": scores, "cases": len(cases)}
+
     def predict_merged(self) -> dict:
         """Predicts dataset 3 with the pretrained (dataset-1) and the fine-tuned model merged by organ name.
 
@@ -327,12 +366,16 @@ class Demo:
         two models provides (what the merge adds to each).
         """
         from torsoseg.dataset import find_dataset
+        from torsoseg.fileio import read_json
         from torsoseg.inference import MultiModelPredictor
         from torsoseg.inference.batch import find_cases, predict_cases
 
         raw3 = find_dataset(self.raw, 3)
+        marker = self.steps / "merge_weights.json"
+        organ_weights = read_json(marker).get("organ_weights") if marker.is_file() else None
         merged = MultiModelPredictor.from_model_dirs(
             [self.model_dir("train_1"), self.model_dir("finetune_2")],
+            organ_weights=organ_weights,
             folds="all",
             device=self.device,
             precision=self.precision or "auto",
@@ -350,6 +393,7 @@ class Demo:
             "only_abdomen": plan.only_in(0),
             "only_visceral": plan.only_in(1),
             "shared": plan.shared(),
+            "organ_weights": organ_weights or {},
         }
 
     def evaluate(self, model: str) -> dict:
@@ -386,5 +430,5 @@ def _write_phantom(kind: str, n: int, folder: str, seed: int, size: str) -> floa
     from torsoseg.phantom import write_source
 
     t0 = time.perf_counter()
-    write_source(kind, n, folder, seed=seed, size=size)
+    write_source(SOURCE_KINDS.get(kind, kind), n, folder, seed=seed, size=size)
     return time.perf_counter() - t0

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", nargs="+", type=float, default=None, metavar="W",
                    help="with several models: one weight per model, in the order of -d/-m, for organs "
                    "several models know (default: equal)")
+    p.add_argument("--weights-from", nargs="+", default=None, metavar="EVAL_JSON",
+                   help="with several models: per-organ weights chosen on labelled validation data, from "
+                   "one torsoseg_evaluate result file per model (same cases, order of -d/-m): per organ, "
+                   "the models within 0.02 Dice of the best one are averaged, the others left out")
     p.add_argument("-tr", "--trainer", default=None,
                    help="with -d: trainer of the model folder, or a prefix of it (FineTuneTrainer matches "
                    "FineTuneTrainer_finetune_cpu__...), when several exist")
@@ -187,6 +191,25 @@ def find_model_dir(results_root: Path, dataset: str, trainer: str | None = None,
     raise ValueError(f"{ds}: several model folders match ({listing}); choose one with -tr/-p/-c or -m")
 
 
+def _organ_weights(paths: list[str] | None, n_models: int) -> dict[str, list[float]] | None:
+    """Per-organ weights from one ``torsoseg_evaluate`` result file per model (``--weights-from``)."""
+    if paths is None:
+        return None
+    if len(paths) != n_models:
+        raise ValueError(f"--weights-from: one evaluation file per model expected ({n_models}), got "
+                         f"{len(paths)}")
+    from torsoseg.evaluation.results import EvaluationResult
+    from torsoseg.inference.merge_weights import organ_weights_from_scores
+
+    scores = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: --weights-from evaluation file not found")
+        result = EvaluationResult.load(path)
+        scores.append({organ: stats.avg for organ, stats in result.summary("dice").items()})
+    return organ_weights_from_scores(scores)
+
+
 def main(argv: list[str] | None = None) -> int:
     from torsoseg.cli.errors import guard
 
@@ -218,8 +241,9 @@ def _run(args: argparse.Namespace) -> int:
         if all(kind == "model" for kind, _ in models) and any(
                 v is not None for v in (args.trainer, args.plans, args.configuration)):
             raise ValueError("-tr/-p/-c choose among the model folders of -d; -m names the folder itself")
-        if args.weights is not None and len(models) == 1:
-            raise ValueError("--weights needs several models (-d/-m given more than once)")
+        if (args.weights is not None or args.weights_from is not None) and len(models) == 1:
+            raise ValueError("--weights/--weights-from need several models (-d/-m given more than once)")
+        organ_weights = _organ_weights(args.weights_from, len(models))
         model_dirs = []
         for kind, value in models:
             if kind == "model":
@@ -243,6 +267,7 @@ def _run(args: argparse.Namespace) -> int:
             predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs)
         else:
             predictor = MultiModelPredictor.from_model_dirs(model_dirs, weights=args.weights,
+                                                            organ_weights=organ_weights,
                                                             progress=not args.no_progress, **kwargs)
         options = PredictionOptions(
             save_probabilities=bool(args.save_probabilities), preview=bool(args.preview),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class MultiModelPredictor:
         predictors: the loaded models (each with its own plans, folds, device and precision).
         names: one name per model for messages (default: the plans' dataset names).
         weights: one positive weight per model (default: equal); see :mod:`torsoseg.inference.merge`.
+        organ_weights: organ name -> one weight per model for that organ, e.g. from
+            :func:`~torsoseg.inference.merge_weights.organ_weights_from_scores` on validation data.
 
     Raises:
         ValueError: no model, models with different input channels/modality (naming both), a label that
@@ -69,7 +71,8 @@ class MultiModelPredictor:
     """
 
     def __init__(self, predictors: Sequence[Predictor], names: Sequence[str] | None = None,
-                 weights: Sequence[float] | None = None):
+                 weights: Sequence[float] | None = None,
+                 organ_weights: Mapping[str, Sequence[float]] | None = None):
         if not predictors:
             raise ValueError("MultiModelPredictor needs at least one model")
         self.predictors = list(predictors)
@@ -79,13 +82,15 @@ class MultiModelPredictor:
         if len(self.names) != len(self.predictors):
             raise ValueError(f"names: {len(self.names)} names for {len(self.predictors)} models")
         check_same_inputs(self.predictors, self.names)
-        self.merge_plan: MergePlan = plan_merge([p.labels for p in self.predictors], self.names, weights)
+        self.merge_plan: MergePlan = plan_merge([p.labels for p in self.predictors], self.names, weights,
+                                                organ_weights)
 
     @classmethod
     def from_model_dirs(
         cls,
         paths: Sequence[str | os.PathLike],
         weights: Sequence[float] | None = None,
+        organ_weights: Mapping[str, Sequence[float]] | None = None,
         **kwargs: Any,
     ) -> MultiModelPredictor:
         """Loads several model folders (see :meth:`Predictor.from_model_dir`).
@@ -93,6 +98,7 @@ class MultiModelPredictor:
         Args:
             paths: the model folders, in the order that sets the merged label values and the weights.
             weights: one positive weight per model (default: equal).
+            organ_weights: per-organ weights (see the class).
             **kwargs: passed to every :meth:`Predictor.from_model_dir` (``folds``, ``checkpoint``,
                 ``device``, ``precision``, ``tta``, ``step``, ...); each model keeps its own plans.
 
@@ -103,7 +109,8 @@ class MultiModelPredictor:
         if not paths:
             raise ValueError("from_model_dirs needs at least one model folder")
         predictors = [Predictor.from_model_dir(p, **kwargs) for p in paths]
-        return cls(predictors, names=[str(Path(p)) for p in paths], weights=weights)
+        return cls(predictors, names=[str(Path(p)) for p in paths], weights=weights,
+                   organ_weights=organ_weights)
 
     # -- the Predictor interface ---------------------------------------------------------------------
     @property
@@ -121,7 +128,10 @@ class MultiModelPredictor:
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(p) for p in self.predictors)
-        return f"MultiModelPredictor({inner}, weights={list(self.merge_plan.weights)})"
+        per_organ = {o.name: list(o.weights) for o in self.merge_plan.organs
+                     if len(o.sources) > 1 and len(o.active()) < len(o.sources)}
+        extra = f", organ_weights={per_organ}" if per_organ else ""
+        return f"MultiModelPredictor({inner}, weights={list(self.merge_plan.weights)}{extra})"
 
     def predict_case(self, volume: Volume, probabilities: bool = False) -> Prediction:
         """Segments one volume with every model and merges their probabilities by organ name.

@@ -5,7 +5,8 @@ through the organ vocabulary (:mod:`torsoseg.organs`): ``Right Kidney`` in one m
 in another are one organ, ``kidney_left`` and ``kidney_right`` stay two (laterality is kept). A label
 outside the vocabulary is a *custom* label, matched by its exact name only.
 
-The rule, per voxel, for the union of the models' organs (weights ``w_m``, default 1):
+The rule, per voxel, for the union of the models' organs (weights ``w_m``, default 1; an organ may
+carry its own weights, ``w_m(o)``, e.g. chosen on validation data by :func:`organ_weights_from_scores`):
 
 * for organ ``o`` known by the models ``S(o)``: the merged probability
   ``p(o) = sum_{m in S(o)} w_m P_m(o) / sum_{m in S(o)} w_m`` and the background evidence against it
@@ -53,11 +54,19 @@ class MergedOrgan:
         name: canonical organ name, or the exact custom label name.
         value: its value in the merged label map (1, 2, ...).
         sources: ``(model index, channel of that model)`` for every model that knows it.
+        weights: one weight per source (the model's weight, or the organ's own weight for that model;
+            0 means the model does not speak for this organ).
     """
 
     name: str
     value: int
     sources: tuple[tuple[int, int], ...]
+    weights: tuple[float, ...] = ()
+
+    def active(self) -> list[tuple[int, int, float]]:
+        """``(model, channel, weight)`` of the sources that speak for this organ (weight > 0)."""
+        ws = self.weights or (1.0,) * len(self.sources)
+        return [(m, c, w) for (m, c), w in zip(self.sources, ws) if w > 0]
 
 
 @dataclass(frozen=True)
@@ -129,10 +138,32 @@ def _check_weights(weights: Sequence[float] | None, n: int) -> tuple[float, ...]
     return w
 
 
+def _check_organ_weights(
+    organ_weights: Mapping[str, Sequence[float]] | None, sources: Mapping[str, list[tuple[int, int]]],
+    n: int,
+) -> dict[str, tuple[float, ...]]:
+    """Validates per-organ weights (one non-negative weight per model) and maps names to the merged keys."""
+    out: dict[str, tuple[float, ...]] = {}
+    for name, ws in (organ_weights or {}).items():
+        key = vocab.canonical_name(name) if vocab.is_known(name) else str(name)
+        if key not in sources:
+            raise ValueError(f"organ weights: {name!r} is not an organ of any model (known: "
+                             f"{sorted(sources)})")
+        w = tuple(float(x) for x in ws)
+        if len(w) != n or any(not (math.isfinite(x) and x >= 0) for x in w):
+            raise ValueError(f"organ weights of {name!r}: one non-negative weight per model expected ({n}), "
+                             f"got {list(w)}")
+        if not any(w[m] > 0 for m, _ in sources[key]):
+            raise ValueError(f"organ weights of {name!r}: every model that knows it has weight 0 ({list(w)})")
+        out[key] = w
+    return out
+
+
 def plan_merge(
     label_sets: Sequence[Mapping[str, int]],
     model_names: Sequence[str] | None = None,
     weights: Sequence[float] | None = None,
+    organ_weights: Mapping[str, Sequence[float]] | None = None,
 ) -> MergePlan:
     """Matches the label sets of several models by organ name.
 
@@ -140,6 +171,8 @@ def plan_merge(
         label_sets: per model, its labels name -> value (consecutive, ``background`` 0).
         model_names: per model, a name for messages (default ``model 1``, ``model 2``, ...).
         weights: per model, a positive weight (default: equal).
+        organ_weights: organ name -> one non-negative weight per model, replacing ``weights`` for that
+            organ (0: the model does not speak for it); see :func:`organ_weights_from_scores`.
 
     Returns:
         A :class:`MergePlan`.
@@ -185,7 +218,11 @@ def plan_merge(
                 order.append(key)
                 sources[key] = []
             sources[key].append((m, int(value)))
-    organs = tuple(MergedOrgan(k, i + 1, tuple(sources[k])) for i, k in enumerate(order))
+    per_organ = _check_organ_weights(organ_weights, sources, len(label_sets))
+    organs = tuple(
+        MergedOrgan(k, i + 1, tuple(sources[k]), tuple(per_organ.get(k, w)[m] for m, _ in sources[k]))
+        for i, k in enumerate(order)
+    )
     merged = {"background": 0, **{o.name: o.value for o in organs}}
     _warn_overlapping_names(merged)
     return MergePlan(merged, organs, w, names, tuple(num_classes))
@@ -225,17 +262,17 @@ def merge_slab(
     idx = torch.zeros(shape, dtype=torch.int64)
     probs = torch.empty((len(plan.labels), *shape), dtype=torch.float32) if probabilities else None
     for organ in plan.organs:
-        if len(organ.sources) == 1:  # only its own model speaks: its probability against its background
-            (m, c), = organ.sources
+        active = organ.active()
+        if len(active) == 1:  # only one model speaks: its probability against its background
+            (m, c, _), = active
             p, b = channel(m, c), bgs[m]
         else:
-            wsum = sum(plan.weights[m] for m, _ in organ.sources)
+            wsum = sum(w for _, _, w in active)
             p = torch.zeros(shape, dtype=torch.float32)
             b = torch.zeros(shape, dtype=torch.float32)
-            for m, c in organ.sources:
-                w = plan.weights[m] / wsum
-                p.add_(channel(m, c), alpha=w)
-                b.add_(bgs[m], alpha=w)
+            for m, c, w in active:
+                p.add_(channel(m, c), alpha=w / wsum)
+                b.add_(bgs[m], alpha=w / wsum)
         win = (p > b) & (p > best)
         idx.masked_fill_(win, organ.value)
         best = torch.where(win, p, best)
