@@ -56,11 +56,13 @@ def test_mirror_round_trip_is_identity():
     np.testing.assert_array_equal(s, seg)
 
 
-def test_pipeline_invariant_right_stays_right():
-    """Whatever the pipeline does, a voxel labelled kidney_right lies on the patient's right half."""
+@pytest.mark.parametrize("order_seg", [0, 1])
+def test_pipeline_invariant_right_stays_right(order_seg):
+    """Whatever the pipeline does (label maps resampled by nearest neighbour or by per-label argmax), a
+    voxel labelled kidney_right lies on the patient's right half."""
     data, seg = _sided_sample((24, 16, 12))
     aug = AugmentationSettings(
-        rotation_deg=10, p_rotation=0.3, p_scale=0.3, mirror_axes=(0, 1, 2), order_data=1
+        rotation_deg=10, p_rotation=0.3, p_scale=0.3, mirror_axes=(0, 1, 2), order_data=1, order_seg=order_seg
     )
     t = training_transforms((24, 16, 12), aug, lr_swap_table(LABELS))
     np.random.seed(0)
@@ -95,6 +97,8 @@ def test_bad_axes():
         AugmentationSettings(mirror_axes=(0, 4))
     with pytest.raises(ValueError, match="p_noise must be in"):
         AugmentationSettings(p_noise=2.0)
+    with pytest.raises(ValueError, match="order_seg must be 0 or 1"):
+        AugmentationSettings(order_seg=3)
     t = LabelSwapMirrorTransform((0,), lr_swap_table(LABELS), p=1.0)
     out = t(data=data[None].copy(), seg=seg[None].copy())
     assert (out["seg"][0, 0, 14:18, 3:8, 2:6] == 3).all()

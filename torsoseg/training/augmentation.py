@@ -169,7 +169,7 @@ def training_transforms(
             order_data=aug.order_data,
             border_mode_seg="constant",
             border_cval_seg=0,
-            order_seg=1,
+            order_seg=aug.order_seg,
             random_crop=False,
             p_el_per_sample=0,
             p_scale_per_sample=aug.p_scale,
