@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with -d: configuration of the model folder (e.g. 3d_fullres), when several exist; "
                    "3d_cascade runs the cascade: its 3d_lowres model on the whole image, then the fine "
                    "model only around the organs found")
+    _add_cascade_args(p)
+    _add_run_and_output_args(p)
+    return p
+
+
+def _add_cascade_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coarse-model", default=None, metavar="DIR",
                    help="cascade: the coarse stage's model folder (default: the 3d_lowres folder beside "
                    "the 3d_cascade one)")
@@ -93,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-empty", choices=("fine", "background"), default=None,
                    help="cascade: when the coarse stage finds no organ, tile the whole image with the fine "
                    "stage (fine, default) or write background")
+
+
+def _add_run_and_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=None, help="results root (default: $TORSOSEG_RESULTS)")
     p.add_argument("-f", "--folds", nargs="+", default=None,
                    help="folds to ensemble (e.g. 0 1 2), or 'all' (default: every fold with the checkpoint)")
@@ -144,7 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("-v", "--verbose", action="store_true", default=None,
                    help="show tracebacks of unexpected errors")
-    return p
 
 
 def check_output_folder(out: Path) -> None:

@@ -265,8 +265,7 @@ def sliding_window_logits(
         network: a module (in eval mode) mapping ``(B, C, *patch)`` to logits ``(B, K, *patch)``.
         data: ``(C, X, Y, Z)`` float32 preprocessed image (padded when smaller than the patch).
         patch_size, num_classes: tile size ``(px, py, pz)`` and ``K``, channels of the network output.
-        step, sigma_scale: tile step and Gaussian sigma as fractions of the patch.
-        batch_size: tiles per forward pass.
+        step, sigma_scale, batch_size: tile step and Gaussian sigma (fractions of the patch), tiles per pass.
         mirror_axes, lr_swap, autocast_dtype, channels_last: see :func:`predict_tiles`.
         accumulate_dtype: dtype of the result/accumulation buffer (float16 or float32; never bfloat16).
         device: where the network runs; ``None`` = ``data.device``. The result stays on ``data.device``.
