@@ -20,6 +20,10 @@ from torsoseg.paths import check_name
 PLANS_FORMAT_VERSION = 1
 DEFAULT_PLANS_NAME = "torsoseg_plans"
 DEFAULT_CONFIGURATION = "3d_fullres"
+#: The configurations a plan can hold: the single-stage network, and the two stages of the cascade.
+CONFIGURATIONS = ("3d_fullres", "3d_lowres", "3d_cascade")
+#: Margin (mm) by which the fine stage's region grows around the organs (training crops and prediction).
+DEFAULT_CASCADE_MARGIN_MM = 20.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,34 @@ class StageConfiguration:
 
 
 @dataclass(frozen=True)
+class Configuration:
+    """One configuration of a plan, typed: what its network, its cache and its stage are.
+
+    Attributes:
+        name: ``3d_fullres``, ``3d_lowres`` or ``3d_cascade``.
+        target_spacing, patch_size, strides, kernel_sizes, features, batch_size, median_shape: as in
+            :class:`Plans`.
+        data_configuration: the configuration whose preprocessed cache it trains on (``3d_cascade`` reuses
+            the ``3d_fullres`` cache: the same spacing).
+        previous_stage: the configuration whose prediction it refines (``3d_lowres`` for ``3d_cascade``).
+        region_margin_mm: for the fine stage, the margin (mm) around the organs inside which it trains and
+            predicts; ``None`` for a stage that sees the whole volume.
+    """
+
+    name: str
+    target_spacing: tuple[float, float, float]
+    patch_size: tuple[int, int, int]
+    strides: tuple[tuple[int, int, int], ...]
+    kernel_sizes: tuple[tuple[int, int, int], ...]
+    features: tuple[int, ...]
+    batch_size: int
+    median_shape: tuple[int, int, int]
+    data_configuration: str
+    previous_stage: str | None = None
+    region_margin_mm: float | None = None
+
+
+@dataclass(frozen=True)
 class Plans:
     """A dataset's experiment plan (one configuration: 3D full resolution, optional cascade stage).
 
@@ -118,9 +150,15 @@ class Plans:
         budget: the named budget preset used; ``budget_gb`` its memory in GiB.
         planned_from: the dataset whose spacing, patch, topology and normalisation were copied, if any.
         cascade: the low-resolution stage (:class:`StageConfiguration`) when the full-resolution patch
-            covers less than a quarter of the median image; ``None`` otherwise.
+            covers less than a quarter of the median image; ``None`` otherwise. With it the plan holds
+            the configurations ``3d_lowres`` (this stage) and ``3d_cascade`` (the fine stage: the
+            full-resolution network, trained and run only around the organs).
         channel_names: input channel index -> modality.
-        plans_name, configuration: naming of the model folder ``<trainer>__<plans_name>__<configuration>``.
+        plans_name, configuration: naming of the model folder ``<trainer>__<plans_name>__<configuration>``;
+            the top-level spacing, patch and topology are those of ``configuration`` (see
+            :meth:`for_configuration`).
+        cascade_margin_mm: margin (mm) of the fine stage's region around the organs.
+        cascade_note: the planner's words on the cascade (why it planned one, or why not).
     """
 
     dataset_name: str
@@ -141,6 +179,8 @@ class Plans:
     channel_names: dict[str, str] = field(default_factory=lambda: {"0": "CT"})
     plans_name: str = DEFAULT_PLANS_NAME
     configuration: str = DEFAULT_CONFIGURATION
+    cascade_margin_mm: float = DEFAULT_CASCADE_MARGIN_MM
+    cascade_note: str = ""
     format_version: int = PLANS_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -174,6 +214,71 @@ class Plans:
     def model_folder_name(self) -> str:
         return f"{self.plans_name}__{self.configuration}"
 
+    # -- configurations ------------------------------------------------------------------------------
+    @property
+    def configuration_names(self) -> tuple[str, ...]:
+        """The configurations this plan holds: ``3d_fullres``, and the cascade's two when planned."""
+        return CONFIGURATIONS if self.cascade is not None else (DEFAULT_CONFIGURATION,)
+
+    @property
+    def data_configuration(self) -> str:
+        """Whose preprocessed cache this configuration uses (``3d_cascade`` shares ``3d_fullres``'s)."""
+        return DEFAULT_CONFIGURATION if self.configuration == "3d_cascade" else self.configuration
+
+    @property
+    def previous_stage(self) -> str | None:
+        """The configuration whose prediction this one refines (``3d_lowres`` for ``3d_cascade``)."""
+        return "3d_lowres" if self.configuration == "3d_cascade" else None
+
+    @property
+    def region_margin_mm(self) -> float | None:
+        """The fine stage's margin around the organs (mm); ``None`` for a stage that sees everything."""
+        return float(self.cascade_margin_mm) if self.configuration == "3d_cascade" else None
+
+    def for_configuration(self, name: str | None = None) -> Plans:
+        """These plans as configuration ``name``: its spacing, patch and topology at the top level.
+
+        Args:
+            name: ``3d_fullres`` (``None``), ``3d_lowres`` or ``3d_cascade``.
+
+        Raises:
+            ValueError: an unknown name (lists the valid ones), a cascade stage of a plan without a
+                cascade (says why the planner planned none), or plans already reduced to ``3d_lowres``.
+
+        Example:
+            >>> plans = Plans.load("preprocessed/Dataset001_Abdomen")  # doctest: +SKIP
+            >>> coarse = plans.for_configuration("3d_lowres")  # doctest: +SKIP
+        """
+        name = DEFAULT_CONFIGURATION if name is None else str(name)
+        if name == self.configuration:
+            return self
+        if name not in CONFIGURATIONS:
+            raise ValueError(f"unknown configuration {name!r}; valid: {', '.join(self.configuration_names)}")
+        if name != DEFAULT_CONFIGURATION and self.cascade is None:
+            why = self.cascade_note or "these plans hold no low-resolution stage"
+            raise ValueError(f"{self.dataset_name}: configuration {name} is not planned ({why}); "
+                             f"valid: {', '.join(self.configuration_names)}")
+        if self.configuration == "3d_lowres":
+            raise ValueError(f"{self.dataset_name}: these plans are the 3d_lowres configuration; derive "
+                             f"{name} from the dataset's plans.json")
+        if name != "3d_lowres":
+            return replace(self, configuration=name)
+        c = self.cascade
+        assert c is not None
+        return replace(self, configuration=name, target_spacing=c.target_spacing, patch_size=c.patch_size,
+                       strides=c.strides, kernel_sizes=c.kernel_sizes, features=c.features,
+                       batch_size=c.batch_size, median_shape=c.median_shape)
+
+    def configuration_record(self, name: str | None = None) -> Configuration:
+        """The typed :class:`Configuration` ``name`` (see :meth:`for_configuration`)."""
+        p = self.for_configuration(name)
+        return Configuration(
+            name=p.configuration, target_spacing=p.target_spacing, patch_size=p.patch_size, strides=p.strides,
+            kernel_sizes=p.kernel_sizes, features=p.features, batch_size=p.batch_size,
+            median_shape=p.median_shape, data_configuration=p.data_configuration,
+            previous_stage=p.previous_stage, region_margin_mm=p.region_margin_mm,
+        )
+
     def problems(self) -> list[str]:
         p = []
         if self.format_version != PLANS_FORMAT_VERSION:
@@ -201,6 +306,8 @@ class Plans:
                     p.append(
                         f"patch_size {self.patch_size} axis {a} is not divisible by total stride {ts[a]}"
                     )
+        if not (np.isfinite(self.cascade_margin_mm) and self.cascade_margin_mm >= 0):
+            p.append(f"cascade_margin_mm must be >= 0, got {self.cascade_margin_mm}")
         if self.labels.get("background") != 0:
             p.append("labels must contain 'background': 0")
         for what in ("dataset_name", "plans_name", "configuration"):
@@ -219,6 +326,7 @@ class Plans:
         d["kernel_sizes"] = [list(k) for k in self.kernel_sizes]
         for k in ("target_spacing", "patch_size", "features", "median_shape"):
             d[k] = list(d[k])
+        d["configurations"] = list(self.configuration_names)  # derived, for humans; checked on load
         # format_version first for humans
         return {"format_version": d.pop("format_version"), **d}
 
@@ -231,26 +339,18 @@ class Plans:
             raise ValueError(
                 f"{source}: format_version {version!r} is not supported (expected {PLANS_FORMAT_VERSION})"
             )
-        required = [
-            "dataset_name",
-            "labels",
-            "target_spacing",
-            "patch_size",
-            "batch_size",
-            "strides",
-            "kernel_sizes",
-            "features",
-            "normalization",
-        ]
+        required = ["dataset_name", "labels", "target_spacing", "patch_size", "batch_size", "strides",
+                    "kernel_sizes", "features", "normalization"]
         missing = [k for k in required if k not in d]
         if missing:
             raise ValueError(f"{source}: missing key(s) {', '.join(missing)}")
-        known = set(cls.__dataclass_fields__)
+        known = set(cls.__dataclass_fields__) | {"configurations"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}")
         try:
             kw = dict(d)
+            listed = kw.pop("configurations", None)
             kw["labels"] = {str(k): int(v) for k, v in d["labels"].items()}
             kw["target_spacing"] = tuple(float(x) for x in d["target_spacing"])
             kw["patch_size"] = tuple(int(x) for x in d["patch_size"])
@@ -263,9 +363,13 @@ class Plans:
                 kw["cascade"] = StageConfiguration.from_json(d["cascade"], source=f"{source} [cascade]")
             if "median_shape" in d:
                 kw["median_shape"] = tuple(int(x) for x in d["median_shape"])
-            return cls(**kw)
+            plans = cls(**kw)
         except (TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{source}: {e}") from None
+        if listed is not None and list(listed) != list(plans.configuration_names):
+            raise ValueError(f"{source}: configurations {listed} disagree with the plan "
+                             f"({list(plans.configuration_names)}: a 'cascade' stage makes all three)")
+        return plans
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Plans:

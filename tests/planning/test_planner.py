@@ -252,3 +252,27 @@ def test_plans_round_trip_json():
     again = Plans.from_json(plans.to_json())
     assert again == plans
     assert again.cascade == plans.cascade
+
+
+def test_the_planner_says_in_words_why_it_plans_a_cascade_or_not():
+    from torsoseg.plans import CONFIGURATIONS
+
+    small = plan_experiment(hand_fingerprint([[1.0, 1.0, 1.0]] * 3, [[40, 40, 40]] * 3), "cpu")
+    assert small.cascade is None and small.configuration_names == ("3d_fullres",)
+    assert small.cascade_note.startswith("no cascade: the full-resolution patch")
+    with pytest.raises(ValueError, match="3d_lowres is not planned \\(no cascade"):
+        small.for_configuration("3d_lowres")
+    big = plan_experiment(hand_fingerprint([[0.8, 0.8, 1.0]] * 3, [[512, 512, 400]] * 3), "cpu")
+    assert big.cascade is not None and big.configuration_names == CONFIGURATIONS
+    assert big.cascade_note.startswith("cascade planned")
+    low, fine = big.for_configuration("3d_lowres"), big.for_configuration("3d_cascade")
+    assert low.target_spacing == big.cascade.target_spacing and low.data_configuration == "3d_lowres"
+    assert fine.patch_size == big.patch_size and fine.data_configuration == "3d_fullres"
+    assert fine.region_margin_mm == big.cascade_margin_mm and big.region_margin_mm is None
+    assert Plans.from_json(big.to_json()) == big
+    old = big.to_json()
+    for key in ("configurations", "cascade_note", "cascade_margin_mm"):  # a plans.json of before the cascade
+        old.pop(key)
+    assert Plans.from_json(old).configuration_names == CONFIGURATIONS
+    with pytest.raises(ValueError, match="unknown configuration"):
+        big.for_configuration("2d")

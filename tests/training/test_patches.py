@@ -66,3 +66,15 @@ def test_bad_inputs(tmp_path):
         PatchBatchLoader(tmp_path, ["a"], 0, (8, 8, 8))
     with pytest.raises(FileNotFoundError, match="no complete cached case 'a'"):
         next(PatchBatchLoader(tmp_path, ["a"], 1, (8, 8, 8)))
+
+
+def test_region_sampling_keeps_patch_centres_near_the_organs():
+    from torsoseg.training.patches import region_center, region_margin_voxels
+
+    assert region_margin_voxels(None, (1, 1, 1)) is None
+    assert region_margin_voxels(20.0, (2.0, 3.0, 5.0)) == (10, 7, 4)
+    rng = np.random.default_rng(0)
+    locs = {1: np.array([[40, 40, 20], [45, 50, 22]]), 2: np.array([[60, 42, 21]])}
+    centres = np.array([region_center(locs, (100, 100, 50), (5, 5, 2), rng) for _ in range(500)])
+    assert centres.min(0).tolist() == [35, 35, 18] and centres.max(0).tolist() == [65, 55, 24]
+    assert region_center({}, (10, 10, 10), (1, 1, 1), rng) is None

@@ -11,6 +11,7 @@ EPILOG = """examples:
   torsoseg_plan_and_preprocess -d 1 --budget 24gb -np 8
   torsoseg_plan_and_preprocess -d 2 --plans-from 1       # for fine-tuning the dataset-1 model on 2
   torsoseg_plan_and_preprocess -d 1 --budget-gb 12 --no-preprocess --verify
+  torsoseg_plan_and_preprocess -d 1 -c 3d_fullres 3d_lowres   # the caches of both cascade stages
 A rerun skips the cases already preprocessed with the same plans and redoes half-written ones.
 exit code: 0 on success, 1 when the dataset or a case failed, 2 on usage errors (one line each;
 -v shows the traceback)."""
@@ -44,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-np", "--workers", type=int, default=None, metavar="N", help="worker processes (default: 2)"
     )
+    p.add_argument(
+        "-c", "--configuration", nargs="+", default=None, choices=["3d_fullres", "3d_lowres", "3d_cascade"],
+        help="configuration(s) to preprocess: 3d_fullres, 3d_lowres (coarse stage of the cascade, its own "
+        "cache), 3d_cascade (fine stage: uses the 3d_fullres cache) (default: 3d_fullres); every planned "
+        "configuration is written to plans.json either way",
+    )
     p.add_argument("--no-preprocess", action="store_true", help="write fingerprint and plans only")
     p.add_argument("--verify", action="store_true", help="verify the raw dataset first; stop on problems")
     p.add_argument(
@@ -75,9 +82,16 @@ def _describe(plans) -> list[str]:
     if plans.cascade:
         c = plans.cascade
         lines.append(
-            f"  cascade (low resolution): spacing {tuple(c.target_spacing)}, "
-            f"patch {tuple(c.patch_size)}"
+            f"  3d_lowres (coarse stage of the cascade): spacing {tuple(c.target_spacing)}, "
+            f"patch {tuple(c.patch_size)}, features {tuple(c.features)}"
         )
+        lines.append(
+            f"  3d_cascade (fine stage): the 3d_fullres network, trained and run within "
+            f"{plans.cascade_margin_mm:g} mm of the organs"
+        )
+    if plans.cascade_note:
+        lines.append(f"  {plans.cascade_note}")
+    lines.append(f"  configurations: {', '.join(plans.configuration_names)}")
     return lines
 
 
@@ -139,16 +153,26 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  written: {out / 'fingerprint.json'}, {out / 'plans.json'}")
     if args.no_preprocess:
         return 0
+    try:
+        stages = [plans.for_configuration(c) for c in (args.configuration or [None])]
+    except ValueError as e:
+        return fail(PROG, e, USAGE, args.verbose)
     pkw = {"progress": progress}
     if args.workers is not None:
         pkw["workers"] = args.workers
     if args.skip_bad_cases:
         pkw["skip_bad_cases"] = True
-    report = preprocess_dataset(raw, out, plans, **pkw)  # PreprocessingError and others: exit 1 (guard)
-    print(
-        f"preprocessed {len(report.processed)} case(s), {len(report.skipped)} already done, "
-        f"into {report.folder}"
-    )
+    done: set[str] = set()
+    for stage in stages:
+        if stage.data_configuration in done:
+            print(f"{stage.configuration}: uses the {stage.data_configuration} cache (already done)")
+            continue
+        done.add(stage.data_configuration)
+        report = preprocess_dataset(raw, out, stage, **pkw)  # PreprocessingError and others: exit 1 (guard)
+        print(
+            f"{stage.configuration}: preprocessed {len(report.processed)} case(s), {len(report.skipped)} "
+            f"already done, into {report.folder}"
+        )
     return 0
 
 

@@ -15,6 +15,7 @@ EPILOG = """examples:
   torsoseg_predict -i dicom_series_folder/ -o out/ -d 1 --precision fp32 --device cpu
   torsoseg_predict -i imagesTs/ -o out/ -d 1 --num-parts 4 --part-id 0 --continue
   torsoseg_predict -i imagesTs/ -o merged/ -d 1 -d 2 --preview   # one label map over both models' organs
+  torsoseg_predict -i imagesTs/ -o out/ -d 1 -c 3d_cascade --continue   # coarse whole CT, fine near organs
 outputs: OUT/<case>.nii.gz on the input's exact grid, OUT/labels.json (name -> value), and with the
 options OUT/<case>.npz (float16 probabilities) and OUT/<case>.png (preview). With several models (-d/-m
 repeated) the label map covers the union of their organs, merged by organ name (documentation/inference.md).
@@ -84,7 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--plans", default=None,
                    help="with -d: plans identifier of the model folder (middle part), when several exist")
     p.add_argument("-c", "--configuration", default=None,
-                   help="with -d: configuration of the model folder (e.g. 3d_fullres), when several exist")
+                   help="with -d: configuration of the model folder (e.g. 3d_fullres), when several exist; "
+                   "3d_cascade runs the cascade: its 3d_lowres model on the whole image, then the fine "
+                   "model only around the organs found")
+    _add_cascade_args(p)
+    _add_run_and_output_args(p)
+    return p
+
+
+def _add_cascade_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coarse-model", default=None, metavar="DIR",
+                   help="cascade: the coarse stage's model folder (default: the 3d_lowres folder beside "
+                   "the 3d_cascade one)")
+    p.add_argument("--cascade-margin", type=float, default=None, metavar="MM",
+                   help="cascade: margin in mm around the coarse organs where the fine stage runs "
+                   "(default: the plans', 20)")
+    p.add_argument("--on-empty", choices=("fine", "background"), default=None,
+                   help="cascade: when the coarse stage finds no organ, tile the whole image with the fine "
+                   "stage (fine, default) or write background")
+
+
+def _add_run_and_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=None, help="results root (default: $TORSOSEG_RESULTS)")
     p.add_argument("-f", "--folds", nargs="+", default=None,
                    help="folds to ensemble (e.g. 0 1 2), or 'all' (default: every fold with the checkpoint)")
@@ -136,7 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("-v", "--verbose", action="store_true", default=None,
                    help="show tracebacks of unexpected errors")
-    return p
 
 
 def check_output_folder(out: Path) -> None:
@@ -263,8 +283,14 @@ def _run(args: argparse.Namespace) -> int:
             "checkpoint": args.checkpoint, "step": args.step, "tta": args.tta, "device": args.device,
             "precision": args.precision, "batch_size": args.batch_size,
         }.items() if v is not None}
+        cascade = {k: v for k, v in {"coarse_model": args.coarse_model, "margin_mm": args.cascade_margin,
+                                     "on_empty": args.on_empty}.items() if v is not None}
         if len(model_dirs) == 1:
-            predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs)
+            predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs,
+                                                 **cascade)
+        elif cascade:
+            raise ValueError(f"{', '.join('--' + k for k in cascade)}: apply to one 3d_cascade model, not to "
+                             "several merged models")
         else:
             predictor = MultiModelPredictor.from_model_dirs(model_dirs, weights=args.weights,
                                                             organ_weights=organ_weights,

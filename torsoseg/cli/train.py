@@ -11,6 +11,8 @@ EPILOG = """examples:
   torsoseg_train 2 --fold all --pretrained 1 --preset finetune_cpu
   torsoseg_train 1 --fold 0 --resume                       # continue after an interruption
   torsoseg_train 1 --fold 0 --resume --epochs 1500         # explicitly extend a finished run
+  torsoseg_train 1 --fold all -c 3d_lowres --preset cpu    # the two stages of the cascade
+  torsoseg_train 1 --fold all -c 3d_cascade --preset cpu
   torchrun --nproc_per_node 2 $(which torsoseg_train) 1 --fold 0   # DistributedDataParallel
 exit code: 0 on success, 1 when the data or a run failed, 2 for incompatible fine-tuning plans or bad
 flags, 130 when interrupted (continue with --resume); errors are one line, -v shows the traceback.
@@ -34,6 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["0", "1", "2", "3", "4", "all"],
         help="cross-validation fold, or 'all' to train on every case (library default: 0)",
     )
+    p.add_argument(
+        "-c", "--configuration", default=None, choices=["3d_fullres", "3d_lowres", "3d_cascade"],
+        help="which network of the plans: 3d_fullres (default), or a stage of the cascade: 3d_lowres "
+        "(coarse, whole image) or 3d_cascade (fine, trained on patches around the organs)",
+    )
+    _add_source_and_settings(p)
+    _add_finetune_and_roots(p)
+    return p
+
+
+def _add_source_and_settings(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument(
         "--pretrained",
@@ -72,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="continue from the fold's checkpoint_latest.pt (with a larger --epochs: extend a finished run)",
     )
+
+
+def _add_finetune_and_roots(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--freeze-encoder-epochs",
         type=int,
@@ -118,7 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None, metavar="DIR", help="results root (default: $TORSOSEG_RESULTS)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch only)")
     p.add_argument("-v", "--verbose", action="store_true", help="log details; tracebacks of errors")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
             "resume": args.resume,
             "preprocessed_root": args.preprocessed,
             "results_root": args.results,
+            "configuration": args.configuration,
         }.items()
         if v is not None
     }

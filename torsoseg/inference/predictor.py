@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -159,14 +160,22 @@ class Predictor:
         batch_size: int = 1,
         channels_last: bool = False,
         progress: bool = False,
-    ) -> Predictor:
+        cascade: bool | None = None,
+        **cascade_options: Any,
+    ) -> Any:
         """Loads the checkpoints of a model folder (``<trainer>__<plans>__<configuration>/fold_K/``).
+
+        A ``3d_cascade`` folder (the fine stage) gives a
+        :class:`~torsoseg.inference.cascade.CascadePredictor` that runs its coarse stage first (the
+        ``3d_lowres`` folder beside it, or ``coarse_model=``); every other folder a :class:`Predictor`.
 
         Args:
             path: the model folder.
             folds: fold numbers/names, ``"all"`` or ``None`` for every fold holding the checkpoint.
             checkpoint: ``"final"``, ``"best"`` or ``"latest"``.
             device, precision, tta, step, batch_size, channels_last, progress: see :class:`Predictor`.
+            cascade: ``None``: a cascade for a ``3d_cascade`` folder; ``False``: the fine model alone.
+            **cascade_options: ``coarse_model``, ``margin_mm``, ``on_empty`` of the cascade.
 
         Raises:
             FileNotFoundError: the folder, a fold or a checkpoint is missing (the message lists what exists).
@@ -192,8 +201,17 @@ class Predictor:
                 )
             networks.append(net)
         logger.info("loaded %d fold(s) %s of %s (%s)", len(networks), names, d.path, checkpoint)
-        return cls(networks, plans, labels, device=device, precision=precision, tta=tta, step=step,
-                   batch_size=batch_size, channels_last=channels_last, folds=names, progress=progress)
+        kw = dict(device=device, precision=precision, tta=tta, step=step, batch_size=batch_size,
+                  channels_last=channels_last, progress=progress)
+        predictor = cls(networks, plans, labels, folds=names, **kw)
+        if plans.configuration != "3d_cascade" or cascade is False:
+            if cascade_options:
+                raise ValueError(f"{d.path}: {', '.join(cascade_options)} apply to a 3d_cascade model only")
+            return predictor
+        from torsoseg.inference.cascade import CascadePredictor
+
+        return CascadePredictor.from_fine(predictor, d.path, folds=folds, checkpoint=checkpoint,
+                                          **cascade_options, **kw)
 
     # -- properties ----------------------------------------------------------------------------------
     @property
@@ -215,13 +233,15 @@ class Predictor:
 
     # -- prediction ----------------------------------------------------------------------------------
     def predict_preprocessed(
-        self, data: np.ndarray | torch.Tensor, probabilities: bool = False
+        self, data: np.ndarray | torch.Tensor, probabilities: bool = False, tile_filter: Any = None
     ) -> torch.Tensor:
         """Scores of a preprocessed case on its (resampled) grid.
 
         Args:
             data: ``(C, X, Y, Z)`` float32 preprocessed image.
             probabilities: return softmax probabilities even for a single fold.
+            tile_filter: predict only the tiles it keeps (see
+                :func:`~torsoseg.inference.sliding_window.sliding_window_logits`).
 
         Returns:
             float16 ``(K, X, Y, Z)`` on the CPU: the fold's Gaussian-averaged logits (one fold, no
@@ -244,6 +264,7 @@ class Predictor:
                     batch_size=self.batch_size, mirror_axes=self.mirror_axes, lr_swap=self.lr_swap.tolist(),
                     autocast_dtype=self.autocast_dtype, channels_last=self.channels_last,
                     accumulate_dtype=torch.float16, device=self.device, progress=self.progress,
+                    tile_filter=tile_filter,
                 )
                 if use_softmax:
                     export.softmax_(logits)

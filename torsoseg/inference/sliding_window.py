@@ -218,6 +218,30 @@ def predict_tiles(
     return total
 
 
+TileFilter = Callable[[tuple[slice, slice, slice]], bool]
+
+
+def _tile_batches(
+    shape: Sequence[int], patch: Sequence[int], step: float, batch_size: int,
+    crop: tuple[slice, ...], tile_filter: TileFilter | None,
+) -> tuple[list[list[tuple]], int]:
+    """The tiles (per axis ``(index, start)``) in batches, and how many ``tile_filter`` dropped.
+
+    ``tile_filter`` sees each tile's slices in the coordinates of the unpadded data (``crop``).
+    """
+    tiles = list(itertools.product(*[list(enumerate(s)) for s in tile_grid(shape, patch, step)]))
+    if tile_filter is not None:
+        def in_data(t) -> tuple[slice, ...]:
+            return tuple(slice(max(st - c.start, 0), min(st + p - c.start, c.stop - c.start))
+                         for (_, st), p, c in zip(t, patch, crop))
+
+        kept = [t for t in tiles if tile_filter(in_data(t))]
+        dropped, tiles = len(tiles) - len(kept), kept
+    else:
+        dropped = 0
+    return [tiles[i:i + int(batch_size)] for i in range(0, len(tiles), int(batch_size))], dropped
+
+
 def sliding_window_logits(
     network: Callable[[torch.Tensor], Any],
     data: torch.Tensor,
@@ -233,26 +257,25 @@ def sliding_window_logits(
     accumulate_dtype: torch.dtype = torch.float16,
     device: torch.device | str | None = None,
     progress: bool = False,
+    tile_filter: TileFilter | None = None,
 ) -> torch.Tensor:
-    """Gaussian-weighted mean of tile logits over the whole volume.
+    """Gaussian-weighted mean of tile logits over the whole volume (or the tiles ``tile_filter`` keeps).
 
     Args:
         network: a module (in eval mode) mapping ``(B, C, *patch)`` to logits ``(B, K, *patch)``.
-        data: ``(C, X, Y, Z)`` float32 preprocessed image (any spatial size; padded when smaller than the
-            patch and cropped back).
-        patch_size: tile size ``(px, py, pz)``.
-        num_classes: ``K``, channels of the network output.
-        step: tile step as a fraction of the patch, in ``(0, 1]``.
-        sigma_scale: Gaussian sigma as a fraction of the patch.
-        batch_size: tiles per forward pass.
+        data: ``(C, X, Y, Z)`` float32 preprocessed image (padded when smaller than the patch).
+        patch_size, num_classes: tile size ``(px, py, pz)`` and ``K``, channels of the network output.
+        step, sigma_scale, batch_size: tile step and Gaussian sigma (fractions of the patch), tiles per pass.
         mirror_axes, lr_swap, autocast_dtype, channels_last: see :func:`predict_tiles`.
         accumulate_dtype: dtype of the result/accumulation buffer (float16 or float32; never bfloat16).
         device: where the network runs; ``None`` = ``data.device``. The result stays on ``data.device``.
         progress: show a tqdm bar over batches.
+        tile_filter: called with each tile's slices (in ``data``'s coordinates); only the tiles it keeps
+            are predicted (the cascade's fine stage). Voxels of kept tiles get the weighted mean over the
+            kept tiles; voxels no kept tile covers stay 0.
 
     Returns:
-        ``(K, X, Y, Z)`` tensor of ``accumulate_dtype`` on ``data.device``: per voxel the weighted mean of
-        the logits of every tile that covers it.
+        ``(K, X, Y, Z)`` tensor of ``accumulate_dtype`` on ``data.device``.
 
     Example:
         >>> net = torch.nn.Conv3d(1, 3, 3, padding=1).eval()
@@ -263,28 +286,22 @@ def sliding_window_logits(
         raise ValueError(f"accumulate_dtype must be float16, float32 or float64, got {accumulate_dtype}")
     if data.ndim != 4:
         raise ValueError(f"data must be (C, X, Y, Z), got shape {tuple(data.shape)}")
-    if len(patch_size) != 3 or any(int(p) < 1 for p in patch_size):
-        raise ValueError(f"patch_size must be 3 positive integers, got {tuple(patch_size)}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(patch_size) != 3 or any(int(p) < 1 for p in patch_size) or int(batch_size) < 1:
+        raise ValueError(f"patch_size must be 3 positive integers and batch_size >= 1, got "
+                         f"{tuple(patch_size)} and {batch_size}")
     patch = tuple(int(p) for p in patch_size)
     step = _check_step(step)
     run_device = torch.device(device) if device is not None else data.device
-
     with torch.inference_mode():
         padded, crop = pad_to_patch(data, patch)
         shape = tuple(int(s) for s in padded.shape[1:])
-        starts = tile_grid(shape, patch, step)
-        weights = [
-            [torch.as_tensor(w, dtype=torch.float32)
-             for w in normalized_tile_weights_1d(s, p, step, sigma_scale)]
-            for s, p in zip(shape, patch)
-        ]
+        weights = [[torch.as_tensor(w, dtype=torch.float32) for w in
+                    normalized_tile_weights_1d(s, p, step, sigma_scale)] for s, p in zip(shape, patch)]
         out = torch.zeros((int(num_classes), *shape), dtype=accumulate_dtype, device=data.device)
-        tiles = list(itertools.product(*[list(enumerate(s)) for s in starts]))
-        batches = [tiles[i:i + int(batch_size)] for i in range(0, len(tiles), int(batch_size))]
-        logger.debug("sliding window: %d tiles of %s over %s, %d batch(es)", len(tiles), patch, shape,
-                     len(batches))
+        batches, dropped = _tile_batches(shape, patch, step, batch_size, crop, tile_filter)
+        wsum = torch.zeros(shape, dtype=torch.float32, device=data.device) if dropped else None
+        logger.debug("sliding window: %d batch(es) of tiles %s over %s, %d tile(s) skipped", len(batches),
+                     patch, shape, dropped)
         iterator: Any = batches
         if progress:
             from tqdm import tqdm
@@ -295,17 +312,26 @@ def sliding_window_logits(
             x = torch.stack([padded[(slice(None), *sl)] for sl in slices]).to(run_device, non_blocking=True)
             logits = predict_tiles(network, x, mirror_axes, lr_swap, autocast_dtype, channels_last)
             if logits.shape[1] != int(num_classes) or tuple(logits.shape[2:]) != patch:
-                raise ValueError(
-                    f"network output {tuple(logits.shape)} does not match "
-                    f"({len(group)}, {num_classes}, *{patch})"
-                )
-            logits = logits.to(data.device)
-            for b, (t, sl) in enumerate(zip(group, slices)):
-                (ix, _), (iy, _), (iz, _) = t
-                w = weights[0][ix][:, None, None] * weights[1][iy][None, :, None]
-                w = w * weights[2][iz][None, None, :]
-                target = out[(slice(None), *sl)]
-                target += logits[b].mul_(w.to(logits.device))
+                raise ValueError(f"network output {tuple(logits.shape)} does not match "
+                                 f"({len(group)}, {num_classes}, *{patch})")
+            _accumulate(out, wsum, logits.to(data.device), group, slices, weights)
+        if wsum is not None:  # some tiles were skipped: the kept weights no longer sum to 1
+            wsum[wsum == 0] = 1.0  # voxels no kept tile covers keep logits 0
+            for c in range(int(num_classes)):  # one class at a time: no float32 copy of all classes
+                out[c].div_(wsum)
         if tuple(out.shape[1:]) == tuple(data.shape[1:]):
             return out
         return out[(slice(None), *crop)].contiguous()
+
+
+def _accumulate(out: torch.Tensor, wsum: torch.Tensor | None, logits: torch.Tensor, group: list,
+                slices: list, weights: list) -> None:
+    """Adds each tile's Gaussian-weighted logits to ``out`` (and its weights to ``wsum`` when given)."""
+    for b, (t, sl) in enumerate(zip(group, slices)):
+        (ix, _), (iy, _), (iz, _) = t
+        w = weights[0][ix][:, None, None] * weights[1][iy][None, :, None]
+        w = (w * weights[2][iz][None, None, :]).to(logits.device)
+        target = out[(slice(None), *sl)]
+        target += logits[b].mul_(w)
+        if wsum is not None:
+            wsum[sl] += w

@@ -59,6 +59,9 @@ class CachedCase:
 def cache_folder(preprocessed_dataset_dir: str | os.PathLike, plans: Any) -> Path:
     """``<preprocessed>/DatasetXXX_Name/<plans_name>_<configuration>``.
 
+    The configuration is the plans' ``data_configuration``: ``3d_cascade`` (the fine stage, at full
+    resolution) reads the ``3d_fullres`` cache; ``3d_lowres`` has its own.
+
     Raises:
         ValueError: the plans name or configuration is not a plain name, or the folder would lie outside
             ``preprocessed_dataset_dir``.
@@ -66,8 +69,9 @@ def cache_folder(preprocessed_dataset_dir: str | os.PathLike, plans: Any) -> Pat
     from torsoseg.paths import check_name, inside_root
 
     check_name(plans.plans_name, "plans_name")
-    check_name(plans.configuration, "configuration")
-    folder = Path(preprocessed_dataset_dir) / f"{plans.plans_name}_{plans.configuration}"
+    configuration = getattr(plans, "data_configuration", plans.configuration)
+    check_name(configuration, "configuration")
+    folder = Path(preprocessed_dataset_dir) / f"{plans.plans_name}_{configuration}"
     inside_root(folder, preprocessed_dataset_dir, "preprocessed cache")
     return folder
 

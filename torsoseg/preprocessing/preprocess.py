@@ -98,6 +98,9 @@ def preprocess_dataset(
 ) -> PreprocessReport:
     """Preprocesses every training case of ``raw_dir`` into ``out_dir/<plans_name>_<configuration>/``.
 
+    ``plans`` is one configuration of the dataset's plans (:meth:`Plans.for_configuration`); its
+    ``data_configuration`` names the cache (``3d_cascade`` writes, and reads, the ``3d_fullres`` one).
+
     Args:
         raw_dir: the raw ``DatasetXXX_Name`` folder.
         out_dir: the dataset's preprocessed folder (``<preprocessed_root>/DatasetXXX_Name``); plans.json
@@ -131,8 +134,8 @@ def preprocess_dataset(
     if not cases:
         raise FileNotFoundError(f"{raw / 'imagesTr'}: no training case")
     out.mkdir(parents=True, exist_ok=True)
-    if not (out / "plans.json").is_file():
-        plans.save(out / "plans.json")
+    if not (out / "plans.json").is_file() and plans.configuration != "3d_lowres":
+        plans.save(out / "plans.json")  # the dataset's plans (never a derived low-resolution view)
     if not (out / "dataset.json").is_file():
         tmp = out / ".dataset.json.copy"
         shutil.copyfile(raw / "dataset.json", tmp)

@@ -84,6 +84,40 @@ def pick_foreground_center(
     return np.asarray(locs[int(rng.integers(len(locs)))], dtype=np.int64)[-3:]
 
 
+def region_margin_voxels(margin_mm: float | None, spacing: Sequence[float]) -> tuple[int, int, int] | None:
+    """A margin in mm as whole voxels per axis at ``spacing`` (rounded up); ``None`` stays ``None``."""
+    if margin_mm is None:
+        return None
+    return tuple(int(np.ceil(float(margin_mm) / float(s))) for s in spacing)
+
+
+def region_center(
+    class_locations: Mapping[int, np.ndarray],
+    shape: Sequence[int],
+    margin: Sequence[int],
+    rng: np.random.Generator,
+) -> np.ndarray | None:
+    """A voxel drawn uniformly from the box of the organs grown by ``margin`` voxels (clipped to ``shape``).
+
+    The box is that of the sampled foreground locations of every class (the cache keeps up to 10,000 per
+    class, so it spans each organ); drawing the centre anywhere in it is the fine stage's random jitter
+    around the organs. ``None`` when the case has no foreground.
+
+    Example:
+        >>> locs = {1: np.array([[5, 5, 5], [7, 6, 5]])}
+        >>> c = region_center(locs, (20, 20, 20), (2, 2, 2), np.random.default_rng(0))
+        >>> bool(np.all((c >= [3, 3, 3]) & (c <= [9, 8, 7])))
+        True
+    """
+    arrays = [np.asarray(v)[:, -3:] for k, v in class_locations.items() if int(k) != 0 and len(v)]
+    if not arrays:
+        return None
+    pts = np.concatenate(arrays)
+    lo = np.maximum(pts.min(0) - np.asarray(margin), 0)
+    hi = np.minimum(pts.max(0) + np.asarray(margin), np.asarray(shape) - 1)
+    return np.array([rng.integers(a, b + 1) for a, b in zip(lo, hi)], dtype=np.int64)
+
+
 class PatchBatchLoader:
     """Endless batches of random patches of the given cached cases.
 
@@ -95,6 +129,8 @@ class PatchBatchLoader:
         final_patch_size: the patch after augmentation (bounds the border margin); ``None``: ``patch_size``.
         oversample_foreground: share of each batch (the last samples) centred on a foreground voxel.
         seed: seed of this loader; each background worker adds its thread id.
+        region_margin: the fine stage of the cascade: voxels per axis by which the organs' box grows; the
+            other samples are centred anywhere in that box (not anywhere in the image). ``None``: anywhere.
     """
 
     def __init__(
@@ -106,6 +142,7 @@ class PatchBatchLoader:
         final_patch_size: Sequence[int] | None = None,
         oversample_foreground: float = 0.33,
         seed: int = 0,
+        region_margin: Sequence[int] | None = None,
     ):
         if not identifiers:
             raise ValueError(f"{folder}: no cases to sample patches from")
@@ -120,6 +157,7 @@ class PatchBatchLoader:
         )
         self.oversample_foreground = float(oversample_foreground)
         self.seed = int(seed)
+        self.region_margin = None if region_margin is None else tuple(int(m) for m in region_margin)
         self.thread_id = 0
         self._rng: np.random.Generator | None = None
         self._cases: dict[str, Any] = {}
@@ -164,7 +202,12 @@ class PatchBatchLoader:
             ident = self.identifiers[int(rng.integers(len(self.identifiers)))]
             case = self._case(ident)
             shape = case.seg.shape[-3:]
-            center = pick_foreground_center(case.class_locations, rng) if self.force_foreground(i) else None
+            if self.force_foreground(i):
+                center = pick_foreground_center(case.class_locations, rng)
+            elif self.region_margin is not None:
+                center = region_center(case.class_locations, shape, self.region_margin, rng)
+            else:
+                center = None
             start = choose_start(shape, self.patch_size, rng, center, self.final_patch_size)
             d = crop_padded(case.data, start, self.patch_size, 0.0).astype(np.float32, copy=False)
             s = crop_padded(case.seg, start, self.patch_size, 0).astype(np.int16, copy=False)

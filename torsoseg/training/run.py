@@ -62,16 +62,14 @@ class NothingToResume(Exception):
         self.folder = folder
 
 
-def _check_cases(cache: Path, cases: list[str], fold: str, dataset_id: int | str) -> None:
+def _check_cases(cache: Path, cases: list[str], fold: str, dataset_id: int | str, config: str) -> None:
+    run = f"torsoseg_plan_and_preprocess -d {dataset_id} -c {config}"
     if len(cases) < 2 and fold != "all":
         raise FileNotFoundError(
-            f"{cache}: {len(cases)} complete preprocessed case(s); need >= 2 (run "
-            f"torsoseg_plan_and_preprocess {dataset_id} first)"
+            f"{cache}: {len(cases)} complete preprocessed case(s); need >= 2 (run {run} first)"
         )
     if not cases:
-        raise FileNotFoundError(
-            f"{cache}: no preprocessed cases (run torsoseg_plan_and_preprocess {dataset_id})"
-        )
+        raise FileNotFoundError(f"{cache}: no preprocessed cases (run {run})")
 
 
 def _resume(
@@ -143,6 +141,7 @@ def prepare_job(
     resume: bool = False,
     preprocessed_root: str | os.PathLike | None = None,
     results_root: str | os.PathLike | None = None,
+    configuration: str | None = None,
     **overrides: Any,
 ) -> TrainingJob:
     """Builds the :class:`~torsoseg.training.trainer.TrainingJob` (see :func:`train_model` for arguments).
@@ -164,13 +163,13 @@ def prepare_job(
         raise ValueError("give either pretrained (a dataset id) or pretrained_checkpoint (a path), not both")
     roots = default_roots(preprocessed=preprocessed_root, results=results_root)
     pre_dir = find_dataset(roots.preprocessed, dataset_id)
-    plans = Plans.load(pre_dir / "plans.json")
+    plans = Plans.load(pre_dir / "plans.json").for_configuration(configuration)
     ds = DatasetJson.load(pre_dir / "dataset.json")
     if dict(plans.labels) != dict(ds.labels):
         log.warning("%s: plans.json labels differ from dataset.json; using dataset.json", pre_dir)
     cache = cache_folder(pre_dir, plans)
     cases = list_cached_cases(cache)
-    _check_cases(cache, cases, fold, dataset_id)
+    _check_cases(cache, cases, fold, dataset_id, plans.data_configuration)
     is_ft = pretrained is not None or pretrained_checkpoint is not None
     preset_name = preset if preset is not None else ("finetune" if is_ft else "default")
     trainer = trainer_name(is_ft, preset_name)
@@ -210,6 +209,7 @@ def train_model(
     results_root: str | os.PathLike | None = None,
     progress: bool = False,
     echo: Callable[[str], None] | None = None,
+    configuration: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Trains (or fine-tunes, or resumes) one fold of a dataset.
@@ -226,6 +226,9 @@ def train_model(
         preprocessed_root, results_root: roots (``None``: :func:`torsoseg.paths.default_roots`).
         progress: show a progress bar per epoch.
         echo: called with one line per epoch (the CLI prints it).
+        configuration: ``3d_fullres`` (``None``), or a stage of the cascade: ``3d_lowres`` (coarse, on its
+            own cache) or ``3d_cascade`` (fine: the full-resolution cache, patches drawn around the
+            organs). Fine-tuning (``pretrained``) takes the source dataset's model of the same configuration.
         **overrides: :class:`~torsoseg.training.settings.TrainingSettings` fields (``num_epochs``,
             ``iterations_per_epoch``, ``initial_lr``, ``num_workers``, ``precision``, ...).
 
@@ -237,12 +240,13 @@ def train_model(
     Example:
         >>> train_model(1, fold="all", preset="cpu")  # doctest: +SKIP
         >>> train_model(2, fold="all", pretrained=1, preset="finetune_cpu")  # doctest: +SKIP
+        >>> train_model(1, fold="all", preset="cpu", configuration="3d_lowres")  # doctest: +SKIP
     """
     from torsoseg.training.trainer import fit
 
     try:
         job = prepare_job(dataset_id, fold, preset, pretrained, pretrained_checkpoint, device, resume,
-                          preprocessed_root, results_root, **overrides)
+                          preprocessed_root, results_root, configuration, **overrides)
     except NothingToResume as done:
         return {"fold_dir": done.folder.fold_dir(fold), "model_folder": done.folder, "epochs": 0,
                 "best_ema": None, "final_dice": {}, "message": str(done)}

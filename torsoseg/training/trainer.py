@@ -31,7 +31,7 @@ from torsoseg.training.dataloading import make_batches
 from torsoseg.training.finetune import transfer_weights
 from torsoseg.training.losses import DeepSupervisionLoss, DiceCELoss
 from torsoseg.training.param_groups import apply_group_rates, group_rates, parameter_groups
-from torsoseg.training.patches import PatchBatchLoader
+from torsoseg.training.patches import PatchBatchLoader, region_margin_voxels
 from torsoseg.training.progress import TrainingLog, format_epoch_line
 from torsoseg.training.schedule import learning_rate
 from torsoseg.training.settings import TrainingSettings
@@ -165,9 +165,10 @@ def build_run(job: TrainingJob) -> tuple[Run, TrainState]:
         patch, aug.rotation_deg if aug.p_rotation > 0 else 0.0, aug.scale_range[1] if aug.p_scale > 0 else 1.0
     )
     seeds = run_seeds(s.seed, info.rank, state.epoch)
+    region = region_margin_voxels(job.plans.region_margin_mm, job.plans.target_spacing)  # fine stage only
     train_loader = PatchBatchLoader(
         job.cache_folder, job.train_ids, batch_size, big_patch, patch, s.oversample_foreground,
-        seed=seeds.rank,
+        seed=seeds.rank, region_margin=region,
     )
     batches = make_batches(
         train_loader, training_transforms(patch, aug, lr_swap_table(job.dataset_json.labels)), s.num_workers,
@@ -177,7 +178,7 @@ def build_run(job: TrainingJob) -> tuple[Run, TrainState]:
     if info.is_main and s.val_iterations > 0:
         vl = PatchBatchLoader(
             job.cache_folder, job.val_ids, batch_size, patch, patch, s.oversample_foreground,
-            seed=seeds.validation_patches,
+            seed=seeds.validation_patches, region_margin=region,
         )
         val_batches = draw_batches(
             make_batches(vl, validation_transforms(patch), 0, seed=seeds.validation_augmentation),
@@ -188,8 +189,9 @@ def build_run(job: TrainingJob) -> tuple[Run, TrainState]:
         if state.pretrained is not None and job.resume_from is None:
             atomic_write_json(job.fold_dir / "pretrained_transfer.json", state.pretrained)
         log.info(
-            "training %s fold %s on %s: %d train / %d val cases, patch %s, batch %d, precision %s%s",
-            job.plans.dataset_name, job.fold, device, len(job.train_ids), len(job.val_ids), patch, batch_size,
+            "training %s %s fold %s on %s: %d train / %d val cases, patch %s, batch %d, precision %s%s",
+            job.plans.dataset_name, job.plans.configuration, job.fold, device, len(job.train_ids),
+            len(job.val_ids), patch, batch_size,
             "fp32" if amp_dtype is None else str(amp_dtype).replace("torch.", ""),
             ", channels-last" if channels_last else "",
         )

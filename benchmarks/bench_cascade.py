@@ -1,0 +1,132 @@
+"""Cascade vs single stage: one 512x512x400 CT at 0.8 mm in-plane, ``-c 3d_cascade`` vs ``3d_fullres``.
+
+Not a test: it measures. The input is a full-size torso phantom resampled to ``--shape`` at ``--spacing``
+(so the reference organs are known); both commands are whole ``torsoseg_predict`` runs in their own
+process on ``--threads`` cores, timed wall clock with the peak memory of the process tree (PSS, the
+sampler of ``_common.py``). Reported:
+
+* speed ratio fullres / cascade (goal >= 3x) and the cascade's peak memory (goal <= 2 GiB);
+* per organ, the Dice of the cascade's output vs the fullres output inside the candidate region
+  (goal: within 0.01 of 1, i.e. the fine stage reproduces the single-stage network where it runs), and
+  of both vs the phantom's reference.
+
+The models must be trained (random weights make the coarse stage's region meaningless): a dataset whose
+results root holds ``<trainer>__<plans>__3d_fullres``, ``__3d_lowres`` and ``__3d_cascade``, e.g. from
+``torsoseg_demo --cascade`` (its dataset 1). For the speed comparison to be "at the same fine spacing",
+the fullres and cascade models share their plans' target spacing (they do: 3d_cascade is 3d_fullres's
+network trained on crops).
+
+Example:
+    python benchmarks/bench_cascade.py --results DEMO/results -d 1 --json /tmp/bench_cascade.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import TreeMemory  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def phantom_input(shape, spacing, seed: int, work: Path) -> tuple[Path, Path]:
+    """A full-size torso phantom resampled (linear image, nearest labels) onto ``shape`` at ``spacing``."""
+    import torch
+
+    from torsoseg.imageio import Volume, write_image
+    from torsoseg.phantom.case import generate_case
+
+    case = generate_case("torso", seed=seed, size="full")
+    img = torch.from_numpy(case.image.array.astype(np.float32))[None, None]
+    img = torch.nn.functional.interpolate(img, size=tuple(shape), mode="trilinear", align_corners=False)
+    lab = torch.from_numpy(case.label_map.array.astype(np.float32))[None, None]
+    lab = torch.nn.functional.interpolate(lab, size=tuple(shape), mode="nearest")
+    geo = case.image
+    image = Volume(img[0, 0].round().numpy().astype(np.int16), tuple(spacing), geo.origin, geo.direction)
+    label = Volume(lab[0, 0].numpy().astype(np.uint8), tuple(spacing), geo.origin, geo.direction)
+    (work / "in").mkdir(parents=True, exist_ok=True)
+    write_image(image, work / "in" / "ct_0000.nii.gz")
+    write_image(label, work / "reference.nii.gz")
+    (work / "reference_labels.json").write_text(json.dumps(case.labels))
+    return work / "in", work / "reference.nii.gz"
+
+
+def run_predict(inp: Path, out: Path, args, configuration: str) -> dict:
+    cmd = [sys.executable, "-m", "torsoseg.cli.predict", "-i", str(inp), "-o", str(out),
+           "-d", str(args.dataset), "--results", str(args.results), "-c", configuration,
+           "--threads", str(args.threads),
+           "--precision", args.precision, "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(args.threads)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env)
+    with TreeMemory(proc.pid, 0.05) as mem:
+        proc.wait()
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)}: exit {proc.returncode}")
+    return {"seconds": time.perf_counter() - t0, "peak_pss_gib": mem.peak_pss / 2**30}
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return float("nan") if s == 0 else 2.0 * int((a & b).sum()) / s
+
+
+def compare(out_full: Path, out_casc: Path, reference: Path, labels: dict[str, int]) -> list[dict]:
+    """Per organ: Dice cascade vs fullres (where either predicts it), and each vs the reference by name."""
+    from torsoseg.fileio import read_json
+    from torsoseg.imageio import read_image
+
+    full = read_image(out_full / "ct.nii.gz").array
+    casc = read_image(out_casc / "ct.nii.gz").array
+    ref = read_image(reference).array
+    model_labels = read_json(out_full / "labels.json")
+    rows = []
+    for name, value in model_labels.items():
+        if name == "background":
+            continue
+        r = ref == labels[name] if name in labels else None
+        rows.append({"organ": name, "cascade_vs_fullres": dice(casc == value, full == value),
+                     "fullres_vs_reference": dice(full == value, r) if r is not None else float("nan"),
+                     "cascade_vs_reference": dice(casc == value, r) if r is not None else float("nan")})
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", required=True, help="results root holding the trained models")
+    p.add_argument("-d", "--dataset", required=True, help="dataset id of the models")
+    p.add_argument("--shape", type=int, nargs=3, default=(512, 512, 400))
+    p.add_argument("--spacing", type=float, nargs=3, default=(0.8, 0.8, 1.0))
+    p.add_argument("--seed", type=int, default=0, help="phantom seed")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"))
+    p.add_argument("--work", default=None, help="working folder (default: a temporary one)")
+    p.add_argument("--json", default=None, help="write the results here")
+    args = p.parse_args(argv)
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_cascade_"))
+    inp, reference = phantom_input(args.shape, args.spacing, args.seed, work)
+    labels = json.loads((work / "reference_labels.json").read_text())
+    full = run_predict(inp, work / "fullres", args, "3d_fullres")
+    casc = run_predict(inp, work / "cascade", args, "3d_cascade")
+    rows = compare(work / "fullres", work / "cascade", reference, labels)
+    result = {"shape": list(args.shape), "spacing": list(args.spacing), "threads": args.threads,
+              "fullres": full, "cascade": casc, "speed_ratio": full["seconds"] / casc["seconds"],
+              "organs": rows}
+    print(json.dumps(result, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

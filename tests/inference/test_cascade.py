@@ -1,0 +1,172 @@
+"""The two-stage cascade: candidate region, empty coarse stage, geometry, agreement with the fine model."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from tests.inference.model_factory import TINY_LABELS, make_model_dir, tiny_plans
+from tests.inference.test_predictor import as_oblique, as_ras
+from torsoseg.imageio import Volume
+from torsoseg.inference import Predictor
+from torsoseg.inference.cascade import CascadePredictor, coarse_model_dir
+from torsoseg.inference.export import resample_argmax
+from torsoseg.inference.region import box_plan, candidate_region, fine_box, grid_index_map, resample_box
+from torsoseg.plans import StageConfiguration
+
+LOWRES = StageConfiguration((8.0, 8.0, 10.0), (32, 32, 32), ((1, 1, 1), (2, 2, 2), (2, 2, 2)),
+                            ((3, 3, 3),) * 3, (4, 8, 16), 2, (20, 20, 20))
+
+
+def cascade_plans():
+    return tiny_plans().replace(cascade=LOWRES)
+
+
+class ThresholdNet(torch.nn.Module):
+    """Liver where the normalised intensity exceeds ``threshold``, background elsewhere (no weights)."""
+
+    def __init__(self, threshold: float):
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x):
+        fg = 10.0 * (x[:, :1] - self.threshold)
+        low = torch.full_like(fg, -50.0)
+        return torch.cat([torch.zeros_like(fg), fg, low, low], dim=1)
+
+
+def body_with_organ(organ_hu: int = 150) -> Volume:
+    """Soft tissue (0 HU) in air with one bright block (the 'organ'), anisotropic spacing."""
+    a = np.full((110, 90, 50), -1000, np.int16)
+    a[10:100, 10:80, 5:45] = 0
+    a[30:55, 25:50, 15:30] = organ_hu
+    return Volume(a, (2.0, 2.5, 3.0), (10.0, -20.0, 5.0), np.eye(3))
+
+
+def threshold_cascade(coarse_threshold: float = 0.8, **kw) -> CascadePredictor:
+    plans = cascade_plans()
+    # tiny_plans' normalisation: (HU + 200) / 350; the organ (150 HU) is 1.0, soft tissue 0.57, air -2.3
+    coarse = Predictor([ThresholdNet(coarse_threshold)], plans.for_configuration("3d_lowres"), TINY_LABELS,
+                       device="cpu", precision="fp32")
+    fine = Predictor([ThresholdNet(0.8)], plans.for_configuration("3d_cascade"), TINY_LABELS, device="cpu",
+                     precision="fp32")
+    return CascadePredictor(coarse, fine, **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# the region and its grids
+# ------------------------------------------------------------------------------------------------
+
+
+def test_candidate_region_contains_every_organ_and_grows_by_the_margin_in_mm():
+    seg = np.zeros((30, 30, 12), np.uint8)
+    seg[5:8, 5:8, 2:4] = 1
+    seg[20:22, 22:25, 8:10] = 3
+    region = candidate_region(seg, (2.0, 2.0, 5.0), 6.0)
+    assert region[seg > 0].all()
+    # 6 mm: 3 voxels along x/y, 1 voxel along z (5 mm), not 2 (10 mm)
+    assert region[4, 6, 3] and region[2, 6, 3] and not region[1, 6, 3]
+    assert region[6, 6, 4] and not region[6, 6, 5]
+    assert not region[15, 15, 6]
+    assert not candidate_region(np.zeros((4, 4, 4), np.uint8), (1, 1, 1), 10).any()
+    with pytest.raises(ValueError, match="margin_mm"):
+        candidate_region(seg, (1, 1, 1), -1)
+
+
+def test_grid_maps_boxes_and_box_resampling_match_the_whole_grid():
+    assert grid_index_map(2, 5).tolist() == [0, 0, 1, 1, 1]
+    region = np.zeros((10, 10, 10), bool)
+    region[4:6, 4:6, 4:6] = True
+    box = fine_box(region, (40, 40, 20), (8, 8, 16))
+    assert box == ((15, 25), (15, 25), (2, 18))
+    # the box's scores resampled alone equal the whole grid's resampling over the outputs they reach
+    rng = np.random.default_rng(0)
+    scores = torch.as_tensor(rng.normal(size=(3, 40, 40, 20)).astype(np.float16))
+    out_shape = (55, 47, 31)
+    whole = resample_argmax(scores, out_shape)
+    ranges, plans = zip(*(box_plan(n, o, b) for n, o, b in zip((40, 40, 20), out_shape, box)))
+    sub = scores[(slice(None), *(slice(a, b) for a, b in box))]
+    part = resample_box(sub, plans)
+    np.testing.assert_array_equal(part, whole[tuple(slice(a, b) for a, b in ranges)])
+    probs = resample_box(sub.float().softmax(0), plans, probabilities=True)
+    np.testing.assert_allclose(probs.astype(np.float32).sum(0), 1.0, atol=2e-3)
+
+
+# ------------------------------------------------------------------------------------------------
+# prediction
+# ------------------------------------------------------------------------------------------------
+
+
+def test_the_fine_stage_runs_only_in_the_region_and_finds_the_organ():
+    vol = body_with_organ()
+    cascade = threshold_cascade()
+    stage = cascade.coarse_stage(vol)
+    assert stage.seg.max() == 1 and stage.region[stage.seg > 0].all()
+    assert 0 < stage.region.mean() < 0.6  # the region is far smaller than the image
+    seg = cascade.predict(vol).array
+    truth = vol.array == 150
+    dice = 2 * (truth & (seg == 1)).sum() / (truth.sum() + (seg == 1).sum())
+    assert dice > 0.95
+    assert not seg[vol.array == 0].any()  # soft tissue away from the organ stays background
+
+
+def test_a_whole_image_region_equals_the_fine_model_alone(tmp_path):
+    plans = cascade_plans()
+    make_model_dir(tmp_path, plans=plans.for_configuration("3d_lowres"))
+    fine_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_cascade"), seed=3)
+    cascade = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", margin_mm=1000.0)
+    assert isinstance(cascade, CascadePredictor) and coarse_model_dir(fine_dir).name.endswith("3d_lowres")
+    vol = body_with_organ()
+    alone = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", cascade=False)
+    assert isinstance(alone, Predictor)
+    np.testing.assert_array_equal(cascade.predict(vol).array, alone.predict(vol).array)
+
+
+@pytest.mark.parametrize("on_empty", ["background", "fine"])
+def test_an_empty_coarse_prediction_says_so_and_falls_back(on_empty, caplog):
+    vol = body_with_organ()
+    cascade = threshold_cascade(coarse_threshold=50.0, on_empty=on_empty)  # the coarse stage sees nothing
+    with caplog.at_level(logging.WARNING, logger="torsoseg.inference.cascade"):
+        result = cascade.predict_case(vol, probabilities=True)
+    assert "the coarse stage found no organ" in caplog.text and f"on_empty={on_empty}" in caplog.text
+    assert result.label_map.geometry.same_grid(vol.geometry)
+    assert result.probabilities.shape == (4, *vol.shape)
+    if on_empty == "background":
+        assert not result.label_map.array.any() and (result.probabilities[0] == 1).all()
+    else:  # the fine stage over the whole image still finds the organ
+        assert (result.label_map.array[vol.array == 150] == 1).mean() > 0.95
+    with pytest.raises(ValueError, match="on_empty"):
+        threshold_cascade(on_empty="coarse")
+
+
+def test_flipped_and_oblique_inputs_come_back_on_their_grid():
+    vol = body_with_organ()
+    cascade = threshold_cascade()
+    ref = cascade.predict(vol)
+    assert ref.geometry.same_grid(vol.geometry) and ref.array.any()
+    ras = as_ras(vol)
+    seg = cascade.predict(ras)
+    assert seg.geometry.same_grid(ras.geometry)
+    np.testing.assert_array_equal(seg.array[::-1, ::-1, :], ref.array)
+    obl = as_oblique(vol, 17.0)
+    seg = cascade.predict(obl)
+    assert seg.geometry.same_grid(obl.geometry) and seg.spacing == obl.spacing
+    np.testing.assert_array_equal(seg.array, ref.array)
+
+
+def test_stages_with_different_labels_are_refused():
+    plans = cascade_plans()
+    coarse = Predictor([ThresholdNet(0.8)], plans.for_configuration("3d_lowres"), TINY_LABELS, device="cpu")
+    other = {"background": 0, "spleen": 1, "kidney_right": 2, "kidney_left": 3}
+    fine = Predictor([ThresholdNet(0.8)], plans.for_configuration("3d_cascade"), other, device="cpu")
+    with pytest.raises(ValueError, match="different labels"):
+        CascadePredictor(coarse, fine)
+
+
+def test_a_missing_coarse_stage_says_how_to_train_it(tmp_path):
+    fine_dir = make_model_dir(tmp_path, plans=cascade_plans().for_configuration("3d_cascade"))
+    with pytest.raises(FileNotFoundError, match="-c 3d_lowres"):
+        Predictor.from_model_dir(fine_dir, device="cpu")

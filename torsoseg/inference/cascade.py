@@ -1,0 +1,251 @@
+"""The two-stage cascade (Roth et al. 2017, hierarchical 3D FCNs): coarse on the whole CT, fine only where
+the organs are.
+
+1. The coarse stage (a ``3d_lowres`` model) segments the whole volume at its coarse spacing.
+2. The candidate region is its predicted organs grown by a margin in mm
+   (:func:`~torsoseg.inference.region.candidate_region`).
+3. The fine stage (a ``3d_cascade`` model: the full-resolution network, trained on patches around the
+   organs) tiles only the part of its grid the region touches: a tile is predicted when the region
+   reaches into it, so every region voxel gets the Gaussian-weighted mean of the tiles covering it.
+4. Inside the region the fine result stands; outside it the output is the coarse result, which there is
+   background by construction (the region holds every organ voxel the coarse stage found), so the two
+   meet where both say background, without seams.
+5. The export resamples only the fine box's scores onto the input grid, slab by slab and one class at a
+   time, exactly as :mod:`torsoseg.inference.export` does for the whole volume.
+
+An empty coarse prediction is either answered with background or (the default) handed to the fine stage
+over the whole volume, with a warning that says which.
+
+Example:
+    >>> from torsoseg.inference import Predictor
+    >>> cascade = Predictor.from_model_dir("results/Dataset001_Abdomen/Trainer__torsoseg_plans__3d_cascade")
+    >>> seg = cascade.predict_file("ct.nii.gz")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from torsoseg.imageio import Volume, read_image
+from torsoseg.inference import export
+from torsoseg.inference import region as reg
+from torsoseg.inference.predictor import Prediction, Predictor
+
+logger = logging.getLogger(__name__)
+
+#: What an empty coarse prediction gives: the fine stage over the whole volume, or background.
+ON_EMPTY = ("fine", "background")
+
+
+@dataclass(frozen=True)
+class CoarseStage:
+    """The coarse stage's result on its own grid (canonical orientation, cropped, coarse spacing).
+
+    Attributes:
+        seg: ``uint8`` label map of the coarse model.
+        region: bool candidate region (``seg``'s organs grown by the margin).
+        props: the coarse preprocessing's :class:`~torsoseg.preprocessing.CaseProperties`.
+        seconds: wall time of the stage.
+    """
+
+    seg: np.ndarray
+    region: np.ndarray
+    props: Any
+    seconds: float
+
+
+def coarse_model_dir(fine_dir: str | os.PathLike) -> Path:
+    """The ``<trainer>__<plans>__3d_lowres`` folder beside a ``<trainer>__<plans>__3d_cascade`` folder.
+
+    Raises:
+        FileNotFoundError: it does not exist (the message says how to train it).
+    """
+    fine_dir = Path(fine_dir)
+    parts = fine_dir.name.split("__")
+    if len(parts) != 3:
+        raise ValueError(f"{fine_dir}: not a <trainer>__<plans>__<configuration> model folder")
+    coarse = fine_dir.with_name(f"{parts[0]}__{parts[1]}__3d_lowres")
+    if not coarse.is_dir():
+        raise FileNotFoundError(
+            f"{coarse}: the coarse stage of the cascade {fine_dir.name} is missing (train it with "
+            f"torsoseg_train DATASET -c 3d_lowres, or name another folder with --coarse-model)"
+        )
+    return coarse
+
+
+class CascadePredictor:
+    """A coarse and a fine :class:`Predictor` run as the cascade; the same interface as a Predictor.
+
+    Args:
+        coarse: the coarse stage (whole volume).
+        fine: the fine stage (only inside the candidate region).
+        margin_mm: the region's margin around the coarse organs (default: the fine plans').
+        on_empty: ``"fine"`` (tile the whole volume with the fine stage) or ``"background"``, when the
+            coarse stage finds no organ.
+
+    Raises:
+        ValueError: the two stages' label sets or input channels differ, a bad margin or ``on_empty``.
+    """
+
+    def __init__(self, coarse: Predictor, fine: Predictor, margin_mm: float | None = None,
+                 on_empty: str = "fine"):
+        if coarse.labels != fine.labels:
+            raise ValueError(f"the cascade's stages predict different labels: coarse {coarse.labels}, "
+                             f"fine {fine.labels}")
+        if coarse.num_input_channels != fine.num_input_channels:
+            raise ValueError("the cascade's stages read different numbers of input channels")
+        if on_empty not in ON_EMPTY:
+            raise ValueError(f"on_empty must be one of {', '.join(ON_EMPTY)}, got {on_empty!r}")
+        margin = fine.plans.cascade_margin_mm if margin_mm is None else float(margin_mm)
+        if not (np.isfinite(margin) and margin >= 0):
+            raise ValueError(f"margin_mm must be >= 0, got {margin_mm}")
+        self.coarse, self.fine = coarse, fine
+        self.margin_mm, self.on_empty = float(margin), on_empty
+
+    @classmethod
+    def from_fine(cls, fine: Predictor, fine_dir: str | os.PathLike,
+                  coarse_model: str | os.PathLike | None = None, margin_mm: float | None = None,
+                  on_empty: str = "fine", folds: Any = None, checkpoint: str = "final",
+                  **kwargs: Any) -> CascadePredictor:
+        """The cascade of a loaded fine stage and its coarse model folder (default: the sibling
+        ``3d_lowres`` folder); ``folds``, ``checkpoint`` and ``kwargs`` load the coarse stage as
+        :meth:`Predictor.from_model_dir`."""
+        coarse_dir = Path(coarse_model) if coarse_model is not None else coarse_model_dir(fine_dir)
+        coarse = Predictor.from_model_dir(coarse_dir, folds=folds, checkpoint=checkpoint, cascade=False,
+                                          **kwargs)
+        if coarse.plans.configuration != "3d_lowres":
+            logger.warning("%s: coarse stage of configuration %s (expected 3d_lowres)", coarse_dir,
+                           coarse.plans.configuration)
+        return cls(coarse, fine, margin_mm=margin_mm, on_empty=on_empty)
+
+    # -- the Predictor interface ---------------------------------------------------------------------
+    @property
+    def labels(self) -> dict[str, int]:
+        return self.fine.labels
+
+    @property
+    def num_classes(self) -> int:
+        return self.fine.num_classes
+
+    @property
+    def num_input_channels(self) -> int:
+        return self.fine.num_input_channels
+
+    @property
+    def plans(self) -> Any:
+        return self.fine.plans
+
+    def __repr__(self) -> str:
+        return (f"CascadePredictor(coarse={self.coarse!r}, fine={self.fine!r}, margin={self.margin_mm:g} mm, "
+                f"on_empty={self.on_empty})")
+
+    def predict(self, volume: Volume) -> Volume:
+        """Label map (``uint8``) of ``volume`` on exactly its grid."""
+        return self.predict_case(volume).label_map
+
+    def predict_file(self, path: str | os.PathLike) -> Volume:
+        """Reads an image file or DICOM series folder and segments it (see :meth:`predict`)."""
+        return self.predict(read_image(path))
+
+    # -- the stages ----------------------------------------------------------------------------------
+    def coarse_stage(self, volume: Volume) -> CoarseStage:
+        """Runs the coarse model on the whole volume and grows its organs into the candidate region."""
+        from torsoseg.preprocessing import preprocess_volume
+
+        t0 = time.perf_counter()
+        data, props = preprocess_volume(volume, self.coarse.plans)
+        scores = self.coarse.predict_preprocessed(data)
+        del data
+        seg = export.resample_argmax(scores, tuple(scores.shape[1:]))
+        del scores
+        region = reg.candidate_region(seg, props.spacing_after_resample, self.margin_mm)
+        return CoarseStage(seg, region, props, time.perf_counter() - t0)
+
+    def predict_case(self, volume: Volume, probabilities: bool = False) -> Prediction:
+        """Segments one volume with the cascade (see the module docstring).
+
+        Args:
+            volume: a CT volume in any orientation (HU).
+            probabilities: also return ``(K, *volume.shape)`` float16 probabilities (background 1 outside
+                the region).
+
+        Returns:
+            A :class:`~torsoseg.inference.predictor.Prediction` on exactly ``volume``'s grid.
+        """
+        t0 = time.perf_counter()
+        stage = self.coarse_stage(volume)
+        region = stage.region
+        if not region.any():
+            if self.on_empty == "background":
+                logger.warning("the coarse stage found no organ: the output is background "
+                               "(on_empty=background)")
+                return self._background(stage.props, probabilities, t0)
+            logger.warning("the coarse stage found no organ: the fine stage tiles the whole volume instead "
+                           "(on_empty=fine)")
+            region = np.ones_like(region)
+        seg_crop, prob_crop, props = self._fine_stage(volume, region, probabilities)
+        label_map = export.labels_to_input_geometry(seg_crop, props)
+        if not label_map.geometry.same_grid(volume.geometry):
+            raise RuntimeError(f"internal error: exported grid {label_map.geometry.describe()} differs from "
+                               f"the input {volume.geometry.describe()}")
+        prob_out = None if prob_crop is None else export.probabilities_to_input_geometry(prob_crop, props)
+        return Prediction(label_map, prob_out, time.perf_counter() - t0)
+
+    def _background(self, props: Any, probabilities: bool, t0: float) -> Prediction:
+        seg_crop = np.zeros(props.shape_after_crop, dtype=export.label_dtype(self.num_classes))
+        prob = None
+        if probabilities:
+            prob = np.zeros((self.num_classes, *props.shape_after_crop), dtype=np.float16)
+            prob[0] = 1.0
+            prob = export.probabilities_to_input_geometry(prob, props)
+        return Prediction(export.labels_to_input_geometry(seg_crop, props), prob, time.perf_counter() - t0)
+
+    def _fine_stage(self, volume: Volume, region: np.ndarray, probabilities: bool):
+        """The fine model inside ``region`` (coarse grid), exported to the crop grid.
+
+        Returns:
+            ``(label map, probabilities or None)`` on the crop grid, and the fine preprocessing's properties.
+        """
+        from torsoseg.preprocessing import preprocess_volume
+
+        data, props = preprocess_volume(volume, self.fine.plans)
+        n_fine, n_coarse = props.shape_after_resample, region.shape
+        box = reg.fine_box(region, n_fine, self.fine.plans.patch_size)
+        to_coarse = [reg.grid_index_map(nc, nf) for nc, nf in zip(n_coarse, n_fine)]
+
+        def touches_region(tile: tuple[slice, slice, slice]) -> bool:
+            sl = tuple(slice(int(m[b[0] + t.start]), int(m[b[0] + t.stop - 1]) + 1)
+                       for m, b, t in zip(to_coarse, box, tile))
+            return bool(region[sl].any())
+
+        sub = np.ascontiguousarray(data[(slice(None), *(slice(a, b) for a, b in box))])
+        del data
+        scores = self.fine.predict_preprocessed(sub, probabilities=probabilities, tile_filter=touches_region)
+        del sub
+        crop_shape = tuple(int(s) for s in props.shape_after_crop)
+        ranges, plans = zip(*(reg.box_plan(nf, nc, b) for nf, nc, b in zip(n_fine, crop_shape, box)))
+        out_box = tuple(slice(o0, o1) for o0, o1 in ranges)
+        inside = region[np.ix_(*(reg.grid_index_map(nc, n)[o0:o1]
+                                 for nc, n, (o0, o1) in zip(n_coarse, crop_shape, ranges)))]
+        seg_crop = np.zeros(crop_shape, dtype=export.label_dtype(self.num_classes))
+        prob_crop = None
+        if probabilities:
+            p = reg.resample_box(scores, plans, probabilities=True)
+            p[:, ~inside] = 0
+            p[0][~inside] = 1.0
+            prob_crop = np.zeros((self.num_classes, *crop_shape), dtype=np.float16)
+            prob_crop[0] = 1.0
+            prob_crop[(slice(None), *out_box)] = p
+            seg_crop[out_box] = p.argmax(0)
+        else:
+            seg_sub = reg.resample_box(scores, plans)
+            seg_sub[~inside] = 0
+            seg_crop[out_box] = seg_sub
+        return seg_crop, prob_crop, props

@@ -1,0 +1,162 @@
+"""The cascade's candidate region and the arithmetic between its grids.
+
+Three grids cover the same cropped, canonical box of a case: the coarse stage's (``3d_lowres`` spacing),
+the fine stage's (full-resolution spacing) and the crop grid at the input's own spacing. Each maps onto
+another by pixel centres (``(j + 0.5) * n_from / n_to - 0.5``, the mapping of every resampler here), so
+an index box or a mask carries over without physical coordinates.
+
+* :func:`candidate_region`: the coarse stage's organs grown by a margin in mm (an exact Euclidean
+  distance, computed only inside the organs' box grown by the margin).
+* :func:`fine_box`: the fine-grid box the fine stage tiles, at least one patch wide where the image is.
+* :func:`box_plan` and :func:`resample_box`: the linear resampling of the fine box's scores onto the part
+  of the crop grid it covers, with exactly the weights a resampling of the whole grid would use, in slabs
+  and one class at a time (memory as in :mod:`torsoseg.inference.export`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from torsoseg.inference.export import DEFAULT_CHUNK_BYTES, _resize_axis, _slabs, label_dtype
+from torsoseg.preprocessing.cropping import bbox_of_mask
+from torsoseg.preprocessing.resampling import linear_resize_indices
+
+Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+__all__ = ["candidate_region", "grid_index_map", "fine_box", "box_plan", "resample_box"]
+
+
+def candidate_region(seg: np.ndarray, spacing: Sequence[float], margin_mm: float) -> np.ndarray:
+    """Voxels within ``margin_mm`` (Euclidean, in mm) of any foreground voxel of ``seg``.
+
+    Args:
+        seg: ``(X, Y, Z)`` integer label map (0 = background), e.g. the coarse stage's prediction.
+        spacing: mm per axis of ``seg``'s grid.
+        margin_mm: the margin (>= 0).
+
+    Returns:
+        bool ``(X, Y, Z)``; it contains every foreground voxel of ``seg``; all ``False`` when ``seg`` has
+        no foreground.
+
+    Example:
+        >>> s = np.zeros((9, 1, 1), np.uint8); s[4] = 2
+        >>> candidate_region(s, (2.0, 1.0, 1.0), 4.0)[:, 0, 0].astype(int).tolist()
+        [0, 0, 1, 1, 1, 1, 1, 0, 0]
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    if float(margin_mm) < 0:
+        raise ValueError(f"margin_mm must be >= 0, got {margin_mm}")
+    fg = np.asarray(seg) != 0
+    region = np.zeros(fg.shape, dtype=bool)
+    box = bbox_of_mask(fg)
+    if box is None:
+        return region
+    grow = [int(np.ceil(float(margin_mm) / float(s))) for s in spacing]
+    sl = tuple(slice(max(a - g, 0), min(b + g, n)) for (a, b), g, n in zip(box, grow, fg.shape))
+    sub = fg[sl]
+    if margin_mm > 0:
+        sub = distance_transform_edt(~sub, sampling=[float(s) for s in spacing]) <= float(margin_mm)
+    region[sl] = sub
+    return region
+
+
+def grid_index_map(n_from: int, n_to: int) -> np.ndarray:
+    """For each of ``n_to`` voxels, the voxel of an ``n_from``-voxel grid over the same extent holding its
+    centre (int64 ``(n_to,)``).
+
+    Example:
+        >>> grid_index_map(2, 5).tolist()
+        [0, 0, 1, 1, 1]
+    """
+    j = (np.arange(int(n_to), dtype=np.float64) + 0.5) * (int(n_from) / int(n_to))
+    return np.clip(np.floor(j).astype(np.int64), 0, int(n_from) - 1)
+
+
+def fine_box(region: np.ndarray, fine_shape: Sequence[int], patch: Sequence[int]) -> Box | None:
+    """The fine-grid box covering ``region`` (a coarse-grid mask), grown to at least ``patch`` per axis
+    where the image allows (so that tiles see image, not padding). ``None`` for an empty region."""
+    box = bbox_of_mask(region)
+    if box is None:
+        return None
+    out = []
+    for (a, b), nc, nf, p in zip(box, region.shape, fine_shape, patch):
+        lo = int(np.floor(a * nf / nc))
+        hi = int(np.ceil(b * nf / nc))
+        lo, hi = max(lo - 1, 0), min(hi + 1, int(nf))
+        short = int(p) - (hi - lo)
+        if short > 0:
+            lo = max(0, lo - short // 2 - short % 2)
+            hi = min(int(nf), lo + int(p))
+            lo = max(0, hi - int(p))
+        out.append((lo, hi))
+    return tuple(out)
+
+
+def box_plan(n_in: int, n_out: int, box: tuple[int, int]) -> tuple[tuple[int, int], tuple]:
+    """The output range a linear resize ``n_in -> n_out`` can compute from input ``box`` alone, and its
+    plan relative to the box.
+
+    Returns:
+        ``((o0, o1), (i0, i1, w))``: outputs ``o0..o1-1`` read only input voxels in ``box``; ``i0, i1`` are
+        box-relative source indices, ``w`` the weights, equal to those of :func:`linear_resize_indices`
+        over the whole axis. ``o0 == o1`` when no output qualifies.
+    """
+    i0, i1, w = linear_resize_indices(int(n_in), int(n_out))
+    ok = np.flatnonzero((i0 >= box[0]) & (i1 <= box[1] - 1))
+    if ok.size == 0:
+        return (0, 0), (i0[:0], i1[:0], w[:0])
+    o0, o1 = int(ok[0]), int(ok[-1]) + 1
+    return (o0, o1), (i0[o0:o1] - box[0], i1[o0:o1] - box[0], w[o0:o1])
+
+
+def _resample_slab(src: torch.Tensor, x_plan: tuple, yz_plans: Sequence[tuple]) -> torch.Tensor:
+    v = _resize_axis(src, 1, *x_plan)
+    v = _resize_axis(v, 2, *yz_plans[0])
+    return _resize_axis(v, 3, *yz_plans[1])
+
+
+def resample_box(
+    scores: torch.Tensor, plans: Sequence[tuple], probabilities: bool = False,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> np.ndarray:
+    """Separable linear resampling of ``(K, X, Y, Z)`` scores with one :func:`box_plan` plan per axis.
+
+    Args:
+        scores: the fine box's logits or probabilities (any float dtype; CPU).
+        plans: ``(i0, i1, w)`` per spatial axis.
+        probabilities: return float16 ``(K, *out)`` resampled scores instead of the argmax.
+        chunk_bytes: memory budget of the float32 slab buffers.
+
+    Returns:
+        ``uint8`` (``int16`` beyond 256 classes) argmax ``(*out)`` (the first class wins a tie), or float16
+        ``(K, *out)``.
+    """
+    k = int(scores.shape[0])
+    out_shape = tuple(len(p[2]) for p in plans)
+    x_plan = plans[0]
+    if probabilities:
+        out = np.empty((k, *out_shape), dtype=np.float16)
+    else:
+        out = np.empty(out_shape, dtype=label_dtype(k))
+    slice_bytes = 4 * (2 * k if probabilities else 3) * max(1, out_shape[1] * out_shape[2])
+    with torch.inference_mode():
+        for x0, x1 in _slabs(out_shape[0], slice_bytes, chunk_bytes):
+            lo, hi = int(x_plan[0][x0]), int(x_plan[1][x1 - 1]) + 1
+            local = (x_plan[0][x0:x1] - lo, x_plan[1][x0:x1] - lo, x_plan[2][x0:x1])
+            if probabilities:
+                out[:, x0:x1] = _resample_slab(scores[:, lo:hi].float(), local, plans[1:]).numpy()
+                continue
+            best = idx = None
+            for c in range(k):
+                v = _resample_slab(scores[c:c + 1, lo:hi].float(), local, plans[1:])[0]
+                if best is None:
+                    best, idx = v, torch.zeros(v.shape, dtype=torch.int16)
+                    continue
+                idx.masked_fill_(v > best, c)
+                torch.maximum(best, v, out=best)
+            out[x0:x1] = idx.numpy()
+    return out
