@@ -253,7 +253,9 @@ PRESETS["finetune_plain"] = replace(PRESETS["finetune"], head_lr_factor=1.0, new
 PRESETS["finetune_cpu_plain"] = replace(
     PRESETS["cpu"], initial_lr=1e-4, warmup_epochs=2, new_row_init="random"
 )
-PRESETS["finetune_cpu_10x"] = replace(PRESETS["finetune_cpu_plain"], head_lr_factor=100.0, new_row_init="zero")
+PRESETS["finetune_cpu_10x"] = replace(
+    PRESETS["finetune_cpu_plain"], head_lr_factor=100.0, new_row_init="zero"
+)
 PRESETS["finetune_cpu"] = replace(PRESETS["finetune_cpu_10x"], initial_lr=3e-4, head_lr_factor=100.0 / 3.0)
 PRESETS["finetune_cpu_headfirst"] = replace(PRESETS["finetune_cpu"], head_first_epochs=4, warmup_epochs=0)
 
