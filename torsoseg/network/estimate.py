@@ -99,6 +99,20 @@ def stage_shapes(patch_size: Sequence[int], strides: Sequence[Sequence[int]]) ->
     return out
 
 
+def _check_arguments(n: int, strides: Sequence[Sequence[int]], kernel_sizes: Sequence[Sequence[int]],
+                     num_classes: int, in_channels: int, n_conv_per_stage: int) -> None:
+    if n < 1 or len(strides) != n or len(kernel_sizes) != n:
+        raise ValueError(
+            f"features ({n}), strides ({len(strides)}) and kernel_sizes ({len(kernel_sizes)}) need one entry "
+            "per stage"
+        )
+    if num_classes < 1 or in_channels < 1 or n_conv_per_stage < 1:
+        raise ValueError(
+            f"num_classes, in_channels and n_conv_per_stage must be >= 1, got {num_classes}, {in_channels}, "
+            f"{n_conv_per_stage}"
+        )
+
+
 def estimate_network(
     patch_size: Sequence[int],
     strides: Sequence[Sequence[int]],
@@ -128,16 +142,7 @@ def estimate_network(
         27136
     """
     n = len(features)
-    if n < 1 or len(strides) != n or len(kernel_sizes) != n:
-        raise ValueError(
-            f"features ({n}), strides ({len(strides)}) and kernel_sizes ({len(kernel_sizes)}) need one entry "
-            "per stage"
-        )
-    if num_classes < 1 or in_channels < 1 or n_conv_per_stage < 1:
-        raise ValueError(
-            f"num_classes, in_channels and n_conv_per_stage must be >= 1, got {num_classes}, {in_channels}, "
-            f"{n_conv_per_stage}"
-        )
+    _check_arguments(n, strides, kernel_sizes, num_classes, in_channels, n_conv_per_stage)
     shapes = stage_shapes(patch_size, strides)
     vox = [prod(s) for s in shapes]
     feats = [int(f) for f in features]
