@@ -15,6 +15,7 @@ from torsoseg.dataset import (
     find_dataset,
     list_cases,
     parse_dataset_id,
+    split_dataset_dir_name,
     verify_dataset,
     write_dataset_json,
 )
@@ -90,6 +91,9 @@ def test_ids_and_folder_names(tmp_path):
         parse_dataset_id("abc")
     with pytest.raises(ValueError, match="name"):
         dataset_dir_name(1, "has space")
+    # the folder-name rule round-trips, and other names are no dataset folder
+    assert split_dataset_dir_name(dataset_dir_name(7, "Torso_CT-2")) == (7, "Torso_CT-2")
+    assert split_dataset_dir_name("Dataset07_X") is None and split_dataset_dir_name("Dataset001") is None
     (tmp_path / "Dataset001_A").mkdir()
     assert find_dataset(tmp_path, 1).name == "Dataset001_A"
     with pytest.raises(FileNotFoundError, match=r"no folder Dataset002_\* \(datasets there: Dataset001_A\)"):

@@ -5,9 +5,13 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torsoseg.cli.demo_steps import MODELS, Demo, say
 from torsoseg.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from torsoseg.evaluation import EvaluationResult
 
 
 def _machine() -> str:
@@ -133,22 +137,62 @@ def training_curves(demo: Demo) -> list[str]:
 
 def write_report(demo: Demo, started: float) -> tuple[Path, str]:
     """Builds ``report.md`` from the saved evaluations; returns its path and the printable part."""
-    from torsoseg.evaluation import ROTH2017_TABLE1_DICE, EvaluationResult, comparison_table
     from torsoseg.fileio import atomic_write_text
 
-    results = {
+    results = _load_results(demo)
+    main_models = [m for m in ("fine-tuned", "scratch") if m in results]
+    compared = [m for m in MODELS if m in results]  # + the pretrained model where it was evaluated
+    organs = _report_organs(results)
+    lines = _dice_section(demo, results, compared, organs)
+    merged_note = merged_organs_note(demo)
+    if merged_note:
+        lines += [merged_note, ""]
+    printable = "\n".join(lines[4:])
+    for m in main_models:
+        printable += f"\nTable 1 analogue, {m} model (Dice per test case):\n\n" + results[m].table("dice")
+    lines += _distance_section(results, compared, organs)
+    for m, res in results.items():
+        lines += [f"## Table 1: {m} model, Dice per case", "", res.table("dice")]
+        notes = res.report()
+        if notes:
+            lines += ["```", notes, "```", ""]
+    lines += _previews_section(demo, results, main_models)
+    curves = training_curves(demo)
+    if curves:
+        lines += ["## Training curves", "", *curves, ""]
+    lines += _timings_section(demo, started)
+    path = atomic_write_text(demo.out / "report.md", "\n".join(lines))
+    return path, printable
+
+
+def _load_results(demo: Demo) -> dict[str, EvaluationResult]:
+    """The saved evaluation of each model that has one, in the order of :data:`MODELS`."""
+    from torsoseg.evaluation import EvaluationResult
+
+    return {
         m: EvaluationResult.load(demo.evaluation / f"{m}.json")
         for m in MODELS
         if (demo.evaluation / f"{m}.json").is_file()
     }
-    torso_order = list(ROTH2017_TABLE1_DICE)
-    main_models = [m for m in ("fine-tuned", "scratch") if m in results]
-    compared = [m for m in MODELS if m in results]  # + the pretrained model where it was evaluated
-    organs = [o for o in torso_order if any(o in results[m].organs for m in results)]
+
+
+def _report_organs(results: dict[str, EvaluationResult]) -> list[str]:
+    """The organs of the tables: the paper's Table 1 order first, then any other evaluated organ."""
+    from torsoseg.evaluation import ROTH2017_TABLE1_DICE
+
+    organs = [o for o in ROTH2017_TABLE1_DICE if any(o in results[m].organs for m in results)]
     organs += [o for m in results for o in results[m].organs if o not in organs]
+    return organs
+
+
+def _dice_section(
+    demo: Demo, results: dict[str, EvaluationResult], compared: list[str], organs: list[str]
+) -> list[str]:
+    """The title, what the run did, and the models' Dice side by side with the paper's."""
+    from torsoseg.evaluation import ROTH2017_TABLE1_DICE, comparison_table
+
     cfg = demo.config
-    tolerance = next(iter(results.values())).tolerance_mm if results else float("nan")
-    lines = [
+    return [
         "# torsoseg demo: Roth et al. 2017 on the phantom",
         "",
         f"Pretrain on {cfg.cases_1} abdomen phantoms (dataset 1, 7 labels), fine-tune on "
@@ -172,13 +216,16 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
             reference_name="Roth et al. 2017 (real CT)",
         ),
     ]
-    merged_note = merged_organs_note(demo)
-    if merged_note:
-        lines += [merged_note, ""]
-    printable = "\n".join(lines[4:])
-    for m in main_models:
-        printable += f"\nTable 1 analogue, {m} model (Dice per test case):\n\n" + results[m].table("dice")
-    lines += [
+
+
+def _distance_section(
+    results: dict[str, EvaluationResult], compared: list[str], organs: list[str]
+) -> list[str]:
+    """HD95 and surface Dice side by side, after a word on the published column."""
+    from torsoseg.evaluation import comparison_table
+
+    tolerance = next(iter(results.values())).tolerance_mm if results else float("nan")
+    return [
         "The published column is the paper's Table 1 on real CT, for orientation only: the phantom is "
         "easier in some respects and harder in others, and this run trains for minutes instead of days.",
         "",
@@ -191,11 +238,10 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
         "",
         comparison_table({m: results[m].summary("surface_dice") for m in compared}, organs),
     ]
-    for m, res in results.items():
-        lines += [f"## Table 1: {m} model, Dice per case", "", res.table("dice")]
-        notes = res.report()
-        if notes:
-            lines += ["```", notes, "```", ""]
+
+
+def _previews_section(demo: Demo, results: dict[str, EvaluationResult], main_models: list[str]) -> list[str]:
+    """Comparison figures of the first two test cases and one preview per main model (none: no section)."""
     previews = []
     cases = [c.case for c in results[main_models[0]].cases] if main_models else []
     for case in cases[:2]:
@@ -209,21 +255,23 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
     for m in main_models:
         for png in sorted((demo.predictions / m).glob("*.png"))[:1]:
             previews.append(f"![{m} {png.stem}]({png.relative_to(demo.out).as_posix()})")
-    if previews:
-        lines += [
-            "## Previews",
-            "",
-            "Same colour = same organ (matched by name) in every row.",
-            "",
-            *previews,
-            "",
-        ]
-    curves = training_curves(demo)
-    if curves:
-        lines += ["## Training curves", "", *curves, ""]
+    if not previews:
+        return []
+    return [
+        "## Previews",
+        "",
+        "Same colour = same organ (matched by name) in every row.",
+        "",
+        *previews,
+        "",
+    ]
+
+
+def _timings_section(demo: Demo, started: float) -> list[str]:
+    """Wall and CPU seconds of every step, their sums, this run's wall time and the machine."""
     total = sum(demo.timings.values())
     cpu_total = sum(demo.cpu_timings.values())
-    lines += ["## Steps and wall time", "", "| step | wall s | CPU s |", "|---|---|---|"]
+    lines = ["## Steps and wall time", "", "| step | wall s | CPU s |", "|---|---|---|"]
     lines += [f"| {k} | {v:.0f} | {demo.cpu_timings.get(k, 0.0):.0f} |" for k, v in demo.timings.items()]
     lines += [
         f"| **total (sum of steps)** | {total:.0f} | {cpu_total:.0f} |",
@@ -231,5 +279,4 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
         f"This run: {time.perf_counter() - started:.0f} s of wall time; machine: {_machine()}.",
         "",
     ]
-    path = atomic_write_text(demo.out / "report.md", "\n".join(lines))
-    return path, printable
+    return lines

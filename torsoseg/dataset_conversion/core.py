@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from torsoseg.dataset_conversion.checks import (
     check_laterality,
 )
 from torsoseg.dataset_conversion.merge import merge_masks
-from torsoseg.dataset_conversion.registry import get_format
+from torsoseg.dataset_conversion.registry import Format, get_format
 from torsoseg.dataset_conversion.remap import LabelPlan, build_label_plan
 from torsoseg.dataset_conversion.sources import ConversionError, SourceCase, SourceScan, require_dir
 from torsoseg.fileio import atomic_directory, remove_stale_temporaries
@@ -209,6 +210,31 @@ def convert(
     """
     fmt = get_format(format)
     src = require_dir(source)
+    scan = _scan(fmt, src, format_options)
+    plan = build_label_plan(scan.labels, organs, mapping, scan.label_file, scan.drop_unknown)
+    if len(plan.labels) < 2:
+        raise ConversionError(f"{src}: no foreground label left after remapping")
+    raw = Path(raw_root)
+    name = _dataset_name(name, scan, fmt, dataset_id, src)
+    target = _target_folder(raw, dataset_id, name, overwrite)
+    stale = remove_stale_temporaries(target.parent, target.name + ".")  # of a killed earlier convert
+    if stale:
+        logger.info("%s: removed %d temporary folder(s) of an interrupted run", target.parent, stale)
+    with atomic_directory(target, overwrite=overwrite) as tmp:
+        results = _convert_cases(scan, plan, tmp, raw, check_laterality, progress, fmt.name)
+        train = [r for r in results if r.subset == "Tr"]
+        extra = _dataset_json_extra(fmt.name, src, plan, scan, results)
+        write_dataset_json(tmp, plan.labels, len(train), name=name, **extra)
+    logger.info("wrote %s (%d training cases, %d labels)", target, len(train), len(plan.labels) - 1)
+    return target
+
+
+def _scan(fmt: Format, src: Path, format_options: Mapping[str, Any]) -> SourceScan:
+    """The format's scan of ``src`` with ``format_options`` (checked against the scan's parameters).
+
+    Raises:
+        ConversionError: an unknown option, no labelled case, a duplicate or unusable case name.
+    """
     params = inspect.signature(fmt.scan).parameters
     unknown = sorted(set(format_options) - set(list(params)[1:]))
     if unknown:
@@ -220,10 +246,12 @@ def convert(
     if not any(c.subset == "Tr" for c in scan.cases):
         raise ConversionError(f"{src}: no labelled cases found for format {fmt.name!r} ({fmt.layout})")
     _check_identifiers(scan.cases)
-    plan = build_label_plan(scan.labels, organs, mapping, scan.label_file, scan.drop_unknown)
-    if len(plan.labels) < 2:
-        raise ConversionError(f"{src}: no foreground label left after remapping")
-    raw = Path(raw_root)
+    return scan
+
+
+def _dataset_name(name: str | None, scan: SourceScan, fmt: Format, dataset_id: int, src: Path) -> str:
+    """The dataset name: ``name``, else the source's own (checked: it is data, not a path), else the
+    format's."""
     if not name and scan.suggested_name:  # read from the source (dataset.json's "name"): data, not a path
         try:
             dataset_dir_name(dataset_id, scan.suggested_name)
@@ -231,42 +259,51 @@ def convert(
             where = scan.label_file or src
             raise ConversionError(f"{where}: the source's dataset name: {e}; choose one with --name") \
                 from None
-    name = name or scan.suggested_name or fmt.default_name
-    target = _target_folder(raw, dataset_id, name, overwrite)
+    return name or scan.suggested_name or fmt.default_name
 
+
+def _convert_cases(
+    scan: SourceScan, plan: LabelPlan, out_dir: Path, raw: Path, check_lr: bool, progress: bool, fmt_name: str
+) -> list[CaseResult]:
+    """Converts every case into ``out_dir``; a failing case is logged and the others go on.
+
+    Raises:
+        ConversionError: listing every failed case, after all cases were tried.
+    """
     cases = list(scan.cases)
     iterator = cases
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(cases, desc=f"convert {fmt.name}", unit="case")
+        iterator = tqdm(cases, desc=f"convert {fmt_name}", unit="case")
     results: list[CaseResult] = []
     failures: list[str] = []
-    stale = remove_stale_temporaries(target.parent, target.name + ".")  # of a killed earlier convert
-    if stale:
-        logger.info("%s: removed %d temporary folder(s) of an interrupted run", target.parent, stale)
-    with atomic_directory(target, overwrite=overwrite) as tmp:
-        for case in iterator:
-            try:
-                results.append(convert_case(case, scan, plan, tmp, check_laterality))
-            except ConversionError as e:
-                logger.error("%s", e)
-                failures.append(str(e))
-        if failures:
-            head = f"{len(failures)} of {len(cases)} case(s) failed; nothing was written to {raw}:\n  "
-            raise ConversionError(head + "\n  ".join(failures))
-        train = [r for r in results if r.subset == "Tr"]
-        extra: dict = {
-            "source_format": fmt.name,
-            "source": str(src.resolve()),
-            "source_labels": plan.source_labels,
-        }
-        if plan.dropped:
-            extra["dropped_source_labels"] = list(plan.dropped)
-        if scan.per_structure:
-            extra["annotated"] = {r.identifier: r.annotated for r in train}
-            extra["contested_voxels"] = {r.identifier: r.contested for r in results}
-        extra["voxel_counts"] = {r.identifier: r.voxels for r in results}
-        write_dataset_json(tmp, plan.labels, len(train), name=name, **extra)
-    logger.info("wrote %s (%d training cases, %d labels)", target, len(train), len(plan.labels) - 1)
-    return target
+    for case in iterator:
+        try:
+            results.append(convert_case(case, scan, plan, out_dir, check_lr))
+        except ConversionError as e:
+            logger.error("%s", e)
+            failures.append(str(e))
+    if failures:
+        head = f"{len(failures)} of {len(cases)} case(s) failed; nothing was written to {raw}:\n  "
+        raise ConversionError(head + "\n  ".join(failures))
+    return results
+
+
+def _dataset_json_extra(
+    fmt_name: str, src: Path, plan: LabelPlan, scan: SourceScan, results: list[CaseResult]
+) -> dict[str, Any]:
+    """torsoseg's own keys of ``dataset.json``: the source, its labels, what each case holds."""
+    train = [r for r in results if r.subset == "Tr"]
+    extra: dict[str, Any] = {
+        "source_format": fmt_name,
+        "source": str(src.resolve()),
+        "source_labels": plan.source_labels,
+    }
+    if plan.dropped:
+        extra["dropped_source_labels"] = list(plan.dropped)
+    if scan.per_structure:
+        extra["annotated"] = {r.identifier: r.annotated for r in train}
+        extra["contested_voxels"] = {r.identifier: r.contested for r in results}
+    extra["voxel_counts"] = {r.identifier: r.voxels for r in results}
+    return extra

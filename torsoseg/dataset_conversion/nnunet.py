@@ -10,9 +10,8 @@ name unless ``--name`` says otherwise.
 from __future__ import annotations
 
 import os
-import re
 
-from torsoseg.dataset import DatasetJson, list_cases
+from torsoseg.dataset import DatasetJson, list_cases, split_dataset_dir_name
 from torsoseg.dataset_conversion.sources import (
     ConversionError,
     SourceCase,
@@ -48,5 +47,5 @@ def scan(source: str | os.PathLike) -> SourceScan:
         cases.append(SourceCase(c.identifier, c.images[0], label_map=c.label))
     for c in list_cases(root, "Ts", ds):
         cases.append(SourceCase(c.identifier, c.images[0], subset="Ts"))
-    m = re.fullmatch(r"Dataset\d{3}_(.+)", root.name)
-    return SourceScan(tuple(cases), labels, js, suggested_name=m.group(1) if m else (ds.name or None))
+    parsed = split_dataset_dir_name(root.name)
+    return SourceScan(tuple(cases), labels, js, suggested_name=parsed[1] if parsed else (ds.name or None))

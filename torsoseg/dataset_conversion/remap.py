@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -154,76 +154,147 @@ def build_label_plan(
     map_targets = {src: _target_name(dst, f"mapping {src}={dst}") for src, dst in maps.items()}
     map_keys = {vocab.normalize_key(k): k for k in maps}
     if wanted is not None:
-        # an organ asked for under its source name follows its mapping (--organs aorta --map aorta=artery)
-        renamed = []
-        for w in wanted:
-            hits = [k for k in maps if vocab.is_known(k) and vocab.canonical_name(k) == w]
-            w = map_targets[hits[0]] if hits and map_targets[hits[0]] is not None else w
-            if w not in renamed:
-                renamed.append(w)
-        wanted = renamed
-    used_keys: set[str] = set()
-
-    targets: dict[str, str | None] = {}
-    order: list[str] = []
-    merged: dict[str, list[dict]] = {}
-    custom: list[str] = []
-    unknown_dropped: list[str] = []
-    dropped: list[str] = []
+        wanted = _wanted_after_mapping(wanted, maps, map_targets)
+    res = _Resolution()
     seen_names: set[str] = set()
-    available: list[str] = []
     for s in source:
         if s.name in seen_names:
             raise ConversionError(f"{where}: source label {s.name!r} is declared twice")
         seen_names.add(s.name)
+        res.resolve(s, map_keys, map_targets, wanted, drop_unknown, where)
+    _log_outside_vocabulary(where, res.custom, res.unknown_dropped)
+    unused = sorted(set(maps) - res.used_keys)
+    if unused:
+        names = ", ".join(s.name for s in source)
+        raise ConversionError(f"mapping key(s) {unused} match no source label (source labels: {names})")
+    order = res.order
+    if wanted is not None:
+        missing = [o for o in wanted if o not in res.merged]
+        if missing:
+            raise ConversionError(
+                f"organs {missing} are not in the source (it has: {', '.join(res.available) or 'nothing'})"
+            )
+        order = list(wanted)
+    chosen = [n for n in res.dropped if n not in res.unknown_dropped]
+    if chosen:
+        logger.info("source labels converted to background (--organs / --map): %s", ", ".join(chosen))
+    labels = {"background": 0}
+    for i, organ in enumerate(order, start=1):
+        labels[organ] = i
+    return LabelPlan(labels, res.targets, {o: res.merged[o] for o in order}, tuple(res.dropped))
+
+
+def _wanted_after_mapping(
+    wanted: list[str], maps: Mapping[str, str], map_targets: Mapping[str, str | None]
+) -> list[str]:
+    """An organ asked for under its source name follows its mapping (--organs aorta --map aorta=artery)."""
+    renamed = []
+    for w in wanted:
+        hits = [k for k in maps if vocab.is_known(k) and vocab.canonical_name(k) == w]
+        w = map_targets[hits[0]] if hits and map_targets[hits[0]] is not None else w
+        if w not in renamed:
+            renamed.append(w)
+    return renamed
+
+
+def _mapping_key_of_organ(organ: str, map_keys: Mapping[str, str]) -> str | None:
+    """The first mapping key that names ``organ`` (any spelling of a vocabulary organ), or ``None``."""
+    for k in map_keys.values():
+        if vocab.is_known(k) and vocab.canonical_name(k) == organ:
+            return k
+    return None
+
+
+def _mapping_for(
+    name: str, organ: str | None, map_keys: Mapping[str, str], wanted: list[str] | None
+) -> tuple[str | None, str | None]:
+    """Rules 1 and 2 for one source label: the mapping key that applies to it (``None`` when none does)
+    and its organ, which is the whole when the label is a part not asked for by name.
+
+    ``map_keys`` maps each mapping key's normalised spelling to the key.
+    """
+    if vocab.normalize_key(name) in map_keys:
+        return map_keys[vocab.normalize_key(name)], organ
+    if organ is None:
+        return None, None
+    key = _mapping_key_of_organ(organ, map_keys)
+    if key is None:
+        whole = vocab.whole_of(organ)
+        if whole is not None and not (wanted and organ in wanted):
+            return _mapping_key_of_organ(whole, map_keys), whole
+    return key, organ
+
+
+@dataclass
+class _Resolution:
+    """The source labels resolved so far (the working record of :func:`build_label_plan`).
+
+    Attributes:
+        targets: source label name -> output name, or ``None`` when it becomes background.
+        order: output names in the order of their first source label.
+        merged: output name -> the source labels merged into it (JSON records).
+        custom: source labels kept as custom labels (outside the vocabulary).
+        unknown_dropped: source labels outside the vocabulary dropped (``drop_unknown``).
+        dropped: every source label that becomes background.
+        available: every output the source could give, asked for or not.
+        used_keys: mapping keys that matched a source label.
+    """
+
+    targets: dict[str, str | None] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    merged: dict[str, list[dict]] = field(default_factory=dict)
+    custom: list[str] = field(default_factory=list)
+    unknown_dropped: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    available: list[str] = field(default_factory=list)
+    used_keys: set[str] = field(default_factory=set)
+
+    def resolve(
+        self,
+        s: SourceLabel,
+        map_keys: Mapping[str, str],
+        map_targets: Mapping[str, str | None],
+        wanted: list[str] | None,
+        drop_unknown: bool,
+        where: str,
+    ) -> None:
+        """Applies the rules of the module docstring to one source label."""
         organ = s.organ
         if organ is None and vocab.is_known(s.name):
             organ = vocab.canonical_name(s.name)
-        # 1) explicit mapping on the source's own name, then on its organ
-        key = None
-        if vocab.normalize_key(s.name) in map_keys:
-            key = map_keys[vocab.normalize_key(s.name)]
-        elif organ is not None:
-            for k in map_keys.values():
-                if vocab.is_known(k) and vocab.canonical_name(k) == organ:
-                    key = k
-                    break
-        if key is None and organ is not None:
-            # 2) a part combines into its whole unless asked for by name
-            whole = vocab.whole_of(organ)
-            if whole is not None and not (wanted and organ in wanted):
-                organ = whole
-                for k in map_keys.values():
-                    if vocab.is_known(k) and vocab.canonical_name(k) == organ:
-                        key = k
-                        break
+        key, organ = _mapping_for(s.name, organ, map_keys, wanted)
         if key is not None:
-            used_keys.add(key)
+            self.used_keys.add(key)
             organ = map_targets[key]
             if organ is None:
-                targets[s.name] = None
-                dropped.append(s.name)
-                continue
+                self._drop(s.name)
+                return
         if organ is None:
             if drop_unknown:
-                targets[s.name] = None
-                dropped.append(s.name)
-                unknown_dropped.append(s.name)
-                continue
+                self._drop(s.name)
+                self.unknown_dropped.append(s.name)
+                return
             _check_custom_name(s.name, where)
             organ = s.name
-            custom.append(s.name)
-        if organ not in available:
-            available.append(organ)
+            self.custom.append(s.name)
+        if organ not in self.available:
+            self.available.append(organ)
         if wanted is not None and organ not in wanted:
-            targets[s.name] = None
-            dropped.append(s.name)
-            continue
-        targets[s.name] = organ
-        if organ not in merged:
-            order.append(organ)
-            merged[organ] = []
-        merged[organ].append(s.describe())
+            self._drop(s.name)
+            return
+        self.targets[s.name] = organ
+        if organ not in self.merged:
+            self.order.append(organ)
+            self.merged[organ] = []
+        self.merged[organ].append(s.describe())
+
+    def _drop(self, name: str) -> None:
+        self.targets[name] = None
+        self.dropped.append(name)
+
+
+def _log_outside_vocabulary(where: str, custom: list[str], unknown_dropped: list[str]) -> None:
+    """Warns about the source labels outside the organ vocabulary: kept as custom labels, or dropped."""
     if custom:
         hints = []
         for n in custom:
@@ -242,21 +313,3 @@ def build_label_plan(
             "%s: structure(s) outside the organ vocabulary dropped: %s. Keep one with --map NAME=ORGAN",
             where, ", ".join(unknown_dropped),
         )
-    unused = sorted(set(maps) - used_keys)
-    if unused:
-        names = ", ".join(s.name for s in source)
-        raise ConversionError(f"mapping key(s) {unused} match no source label (source labels: {names})")
-    if wanted is not None:
-        missing = [o for o in wanted if o not in merged]
-        if missing:
-            raise ConversionError(
-                f"organs {missing} are not in the source (it has: {', '.join(available) or 'nothing'})"
-            )
-        order = list(wanted)
-    chosen = [n for n in dropped if n not in unknown_dropped]
-    if chosen:
-        logger.info("source labels converted to background (--organs / --map): %s", ", ".join(chosen))
-    labels = {"background": 0}
-    for i, organ in enumerate(order, start=1):
-        labels[organ] = i
-    return LabelPlan(labels, targets, {o: merged[o] for o in order}, tuple(dropped))

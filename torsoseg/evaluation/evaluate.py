@@ -220,10 +220,7 @@ def evaluate_folders(
         >>> res = evaluate_folders("raw/Dataset003_Torso", "predictions/torso")  # doctest: +SKIP
         >>> print(res.table("dice"))  # doctest: +SKIP
     """
-    if isinstance(workers, bool) or int(workers) < 1:
-        raise ValueError(f"workers must be >= 1, got {workers!r}")
-    if not math.isfinite(float(tolerance_mm)) or float(tolerance_mm) < 0:
-        raise ValueError(f"tolerance_mm must be a finite number >= 0, got {tolerance_mm!r}")
+    _check_arguments(workers, tolerance_mm)
     ref = reference_inputs(ref_dir, ref_labels)
     pred = prediction_inputs(pred_dir, pred_labels)
     matching = match_labels(ref.labels, pred.labels, organs)
@@ -232,26 +229,7 @@ def evaluate_folders(
             f"no organ in common between the reference ({ref.label_source}: {sorted(ref.labels)}) and the "
             f"prediction ({pred.label_source}: {sorted(pred.labels)})"
         )
-    if not ref.files:
-        raise FileNotFoundError(f"{ref_dir}: no reference label maps found")
-    common = sorted(set(ref.files) & set(pred.files))
-    missing = sorted(set(ref.files) - set(pred.files))
-    extra = sorted(set(pred.files) - set(ref.files))
-    if not common:
-        raise FileNotFoundError(
-            f"{pred_dir}: no prediction for any reference case of {ref_dir} (reference cases: "
-            f"{_short(sorted(ref.files))}; prediction files: {_short(sorted(pred.files)) or 'none'})"
-        )
-    if missing and not skip_failed:
-        first = missing[0]
-        raise FileNotFoundError(
-            f"{Path(pred_dir) / (first + '.nii.gz')}: no prediction for reference case {first} "
-            f"({len(missing)} reference case(s) without prediction: {_short(missing)})"
-        )
-    if extra:
-        logger.warning(
-            "%s: %d prediction(s) without reference ignored: %s", pred_dir, len(extra), _short(extra)
-        )
+    common, missing, extra = _pair_cases(ref.files, pred.files, ref_dir, pred_dir, skip_failed)
     jobs = [
         (
             c,
@@ -265,6 +243,71 @@ def evaluate_folders(
         for c in common
     ]
     done = run_jobs(_case_job, jobs, int(workers), progress, desc="evaluate")
+    results, failed = _collect(jobs, done, skip_failed)
+    return EvaluationResult(
+        cases=tuple(results),
+        matching=matching,
+        tolerance_mm=float(tolerance_mm),
+        reference_dir=str(ref_dir),
+        prediction_dir=str(pred_dir),
+        missing_predictions=tuple(missing),
+        extra_predictions=tuple(extra),
+        failed=failed,
+    )
+
+
+def _check_arguments(workers: int, tolerance_mm: float) -> None:
+    if isinstance(workers, bool) or int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
+    if not math.isfinite(float(tolerance_mm)) or float(tolerance_mm) < 0:
+        raise ValueError(f"tolerance_mm must be a finite number >= 0, got {tolerance_mm!r}")
+
+
+def _pair_cases(
+    ref_files: Mapping[str, Path],
+    pred_files: Mapping[str, Path],
+    ref_dir: str | os.PathLike,
+    pred_dir: str | os.PathLike,
+    skip_failed: bool,
+) -> tuple[list[str], list[str], list[str]]:
+    """The cases with both files, the reference cases without prediction, and the predictions without
+    reference (logged), each sorted.
+
+    Raises:
+        FileNotFoundError: no reference case at all, no prediction for any of them, or (unless
+            ``skip_failed``) a reference case without prediction.
+    """
+    if not ref_files:
+        raise FileNotFoundError(f"{ref_dir}: no reference label maps found")
+    common = sorted(set(ref_files) & set(pred_files))
+    missing = sorted(set(ref_files) - set(pred_files))
+    extra = sorted(set(pred_files) - set(ref_files))
+    if not common:
+        raise FileNotFoundError(
+            f"{pred_dir}: no prediction for any reference case of {ref_dir} (reference cases: "
+            f"{_short(sorted(ref_files))}; prediction files: {_short(sorted(pred_files)) or 'none'})"
+        )
+    if missing and not skip_failed:
+        first = missing[0]
+        raise FileNotFoundError(
+            f"{Path(pred_dir) / (first + '.nii.gz')}: no prediction for reference case {first} "
+            f"({len(missing)} reference case(s) without prediction: {_short(missing)})"
+        )
+    if extra:
+        logger.warning(
+            "%s: %d prediction(s) without reference ignored: %s", pred_dir, len(extra), _short(extra)
+        )
+    return common, missing, extra
+
+
+def _collect(
+    jobs: Sequence[tuple], done: Sequence, skip_failed: bool
+) -> tuple[list[CaseResult], dict[str, str]]:
+    """The case results in case order and the failed cases with their errors (logged).
+
+    Raises:
+        Exception: the first failing case's error (or a dead worker's), unless ``skip_failed``.
+    """
     errors = [o for o in done if isinstance(o, BaseException)]  # raised by a case, or a dead worker
     if errors and not skip_failed:
         raise errors[0]
@@ -276,16 +319,7 @@ def evaluate_folders(
         else:
             failed[case] = err or "failed"
             logger.error("case %s failed: %s", case, err)
-    return EvaluationResult(
-        cases=tuple(results),
-        matching=matching,
-        tolerance_mm=float(tolerance_mm),
-        reference_dir=str(ref_dir),
-        prediction_dir=str(pred_dir),
-        missing_predictions=tuple(missing),
-        extra_predictions=tuple(extra),
-        failed=failed,
-    )
+    return results, failed
 
 
 def _short(names: Sequence[str], n: int = 6) -> str:

@@ -61,6 +61,9 @@ def _jit(rng: np.random.Generator, scale: float, n: int = 3) -> np.ndarray:
 def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: float = 0.25) -> Layout:
     """Draws the organ placements of one patient.
 
+    The draws happen in a fixed order (liver, gallbladder, spleen, kidneys, pancreas, stomach, colon,
+    bladder, confluence, oral contrast, fatty pancreas): reordering them changes every phantom of a seed.
+
     Args:
         pt: the patient.
         rng: generator (a fixed sequence of draws).
@@ -69,14 +72,61 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
     Returns:
         The :class:`Layout`.
     """
-    ys = pt.y_spine
-    h = pt.height
-    l1 = pt.l1_z
-    z_ref = -90.0 * h
+    cav = _cavity(pt)
+    liver_right, liver_left = _liver(pt, cav, rng)
+    gallbladder = _gallbladder(pt, cav, rng, gallbladder_absent_p)
+    spleen = _spleen(pt, cav, rng)
+    kidney_right, kidney_left = _kidneys(pt, cav, rng)
+    pancreas_path, pancreas_radii = _pancreas(pt, cav, spleen, rng)
+    fundus, stomach_path, stomach_radii = _stomach(pt, cav, rng)
+    colon = _colon(pt, cav, rng)
+    bladder = _bladder(pt, cav, rng)
+    confluence = np.array([-5.0, pt.y_spine - 57.0, pt.l1_z - 2.0 * pt.height]) + _jit(rng, 2)
+    oral_contrast = bool(rng.uniform() < 0.3)
+    fatty_pancreas = float(rng.beta(1.5, 4.0))
+    return Layout(
+        cavity_a=cav.a,
+        cavity_front=cav.front,
+        cavity_back=cav.back,
+        liver_right=liver_right,
+        liver_left=liver_left,
+        gallbladder=gallbladder,
+        spleen=spleen,
+        kidney_right=kidney_right,
+        kidney_left=kidney_left,
+        pancreas_path=pancreas_path,
+        pancreas_radii=pancreas_radii,
+        stomach_fundus=fundus,
+        stomach_path=stomach_path,
+        stomach_radii=stomach_radii,
+        duodenum_path=_duodenum(pt, cav, stomach_path[-1]),
+        colon_path=colon,
+        bladder=bladder,
+        confluence=confluence,
+        oral_contrast=oral_contrast,
+        fatty_pancreas=fatty_pancreas,
+    )
+
+
+@dataclass(frozen=True)
+class _Cavity:
+    """The abdominal cavity at the reference level: half width, front and back (mm)."""
+
+    a: float
+    front: float
+    back: float
+
+
+def _cavity(pt: Patient) -> _Cavity:
+    z_ref = -90.0 * pt.height
     a_c = float(np.interp(z_ref, pt.body_z, pt.body_a)) - pt.fat_lat - pt.muscle
     bf_c = float(np.interp(z_ref, pt.body_z, pt.body_bf)) - pt.fat_ant - pt.muscle
-    bb_c = ys + 22.0
+    return _Cavity(a_c, bf_c, pt.y_spine + 22.0)
 
+
+def _liver(pt: Patient, cav: _Cavity, rng: np.random.Generator) -> tuple[Organ3D, Organ3D]:
+    """The right and left liver lobes (one size factor for both)."""
+    h, a_c, bf_c, bb_c = pt.height, cav.a, cav.front, cav.back
     liver_s = rng.uniform(0.95, 1.15)
     lr = Organ3D(
         np.array([-0.44 * a_c, (bb_c - bf_c) / 2 + 2.0, pt.dome_right - 72.0 * h]) + _jit(rng, 5),
@@ -88,25 +138,40 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
         np.array([0.42 * a_c, 0.3 * bf_c, 40.0 * h]) * liver_s * rng.uniform(0.8, 1.2, 3),
         rotation(0, rng.uniform(-15, 5), rng.uniform(-15, 15)),
     )
-    gb_present = rng.uniform() >= gallbladder_absent_p
+    return lr, ll
+
+
+def _gallbladder(pt: Patient, cav: _Cavity, rng: np.random.Generator, absent_p: float) -> Organ3D | None:
+    """The gallbladder, or ``None`` when absent (its placement is drawn either way)."""
+    h, a_c, bf_c = pt.height, cav.a, cav.front
+    gb_present = rng.uniform() >= absent_p
     gb_s = rng.uniform(0.75, 1.3)
     gb = Organ3D(
         np.array([-0.27 * a_c, -0.45 * bf_c, pt.dome_right - 118.0 * h]) + _jit(rng, 6),
         np.array([14.0, 16.0, 38.0]) * gb_s * rng.uniform(0.85, 1.15, 3),
         rotation(rng.uniform(20, 45), rng.uniform(-25, 5), rng.uniform(-20, 20)),
     )
+    return gb if gb_present else None
+
+
+def _spleen(pt: Patient, cav: _Cavity, rng: np.random.Generator) -> Organ3D:
     sp_s = rng.uniform(0.9, 1.3)
-    spleen = Organ3D(
-        np.array([0.66 * a_c, bb_c - 32.0, pt.dome_left - 58.0 * h]) + _jit(rng, 6),
+    return Organ3D(
+        np.array([0.66 * cav.a, cav.back - 32.0, pt.dome_left - 58.0 * pt.height]) + _jit(rng, 6),
         np.array([22.0, 50.0, 48.0]) * sp_s * rng.uniform(0.9, 1.1, 3),
         rotation(-20.0 + rng.uniform(-10, 10), rng.uniform(-10, 10), -35.0 + rng.uniform(-12, 12)),
     )
+
+
+def _kidneys(pt: Patient, cav: _Cavity, rng: np.random.Generator) -> tuple[Organ3D, Organ3D]:
+    """The right and left kidney beside the spine (the right one lower)."""
+    ys, h, l1 = pt.y_spine, pt.height, pt.l1_z
     kidneys = []
     for sign, dz in ((-1.0, -28.0), (1.0, -8.0)):
         s = rng.uniform(0.88, 1.12)
         kidneys.append(
             Organ3D(
-                np.array([sign * 0.52 * a_c, ys + 8.0, l1 + dz * h]) + _jit(rng, 5),
+                np.array([sign * 0.52 * cav.a, ys + 8.0, l1 + dz * h]) + _jit(rng, 5),
                 np.array([26.0, 28.0, 54.0 * h]) * s * rng.uniform(0.92, 1.08, 3),
                 rotation(
                     -15.0 + rng.uniform(-8, 8),
@@ -116,6 +181,15 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
             )
         )
     kr, kl = kidneys
+    return kr, kl
+
+
+def _pancreas(
+    pt: Patient, cav: _Cavity, spleen: Organ3D, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pancreas centre line from the head (in the duodenal C-loop) to the tail at the splenic hilum,
+    and its radius at each point."""
+    ys, h, l1, a_c = pt.y_spine, pt.height, pt.l1_z, cav.a
     at = rng.uniform(0.8, 1.2)  # pancreas size (atrophy with age)
     spleen_hilum = spleen.point((-1.0, 0.0, 0.0))
     pj = _jit(rng, 4, 3)
@@ -134,6 +208,12 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
         + pj
     )
     panc_r = np.array([13.0, 15.0, 10.0, 10.0, 9.0, 7.0]) * at * rng.uniform(0.9, 1.1, 6)
+    return panc, panc_r
+
+
+def _stomach(pt: Patient, cav: _Cavity, rng: np.random.Generator) -> tuple[Organ3D, np.ndarray, np.ndarray]:
+    """The fundus, and the centre line and radii of the body down to the pylorus (one distension)."""
+    ys, h, l1, a_c = pt.y_spine, pt.height, pt.l1_z, cav.a
     dist = rng.uniform(0.7, 1.2)
     fundus = Organ3D(
         np.array([0.36 * a_c, ys - 28.0, pt.dome_left - 38.0 * h]) + _jit(rng, 5),
@@ -149,9 +229,15 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
         ]
     ) + np.vstack([np.zeros(3)] + [_jit(rng, 4) for _ in range(3)])
     stomach_r = np.array([34.0 * dist, 30.0 * dist, 20.0 * dist, 10.0])
-    duo = np.array(
+    return fundus, stomach, stomach_r
+
+
+def _duodenum(pt: Patient, cav: _Cavity, pylorus: np.ndarray) -> np.ndarray:
+    """The duodenal C-loop from the pylorus around the pancreatic head (no draws)."""
+    ys, h, l1, a_c = pt.y_spine, pt.height, pt.l1_z, cav.a
+    return np.array(
         [
-            stomach[-1],
+            pylorus,
             [-0.33 * a_c, ys - 62.0, l1 + 6.0 * h],
             [-0.43 * a_c, ys - 52.0, l1 - 30.0 * h],
             [-0.4 * a_c, ys - 46.0, l1 - 68.0 * h],
@@ -160,9 +246,14 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
             [0.28 * a_c, ys - 62.0, l1 - 45.0 * h],
         ]
     )
+
+
+def _colon(pt: Patient, cav: _Cavity, rng: np.random.Generator) -> np.ndarray:
+    """The colon's centre line, caecum to rectum."""
+    ys, h, l1, a_c, bf_c = pt.y_spine, pt.height, pt.l1_z, cav.a, cav.front
     l4 = pt.level_z("L4")
     s1 = pt.level_z("S1")
-    colon = np.array(
+    return np.array(
         [
             [-0.6 * a_c, -0.2 * bf_c, l4 - 10.0],
             [-0.64 * a_c, 0.0, l1 - 50.0 * h],
@@ -176,32 +267,14 @@ def sample_layout(pt: Patient, rng: np.random.Generator, gallbladder_absent_p: f
             [0.0, ys + 30.0, s1 - 120.0 * h],
         ]
     ) + np.vstack([_jit(rng, 6) for _ in range(10)])
+
+
+def _bladder(pt: Patient, cav: _Cavity, rng: np.random.Generator) -> Organ3D:
+    """The urinary bladder (one filling factor)."""
+    s1 = pt.level_z("S1")
     fill = rng.uniform(0.5, 1.3)
-    bladder = Organ3D(
-        np.array([0.0, -0.4 * bf_c, s1 - 115.0 * h]) + _jit(rng, 4),
+    return Organ3D(
+        np.array([0.0, -0.4 * cav.front, s1 - 115.0 * pt.height]) + _jit(rng, 4),
         np.array([38.0, 30.0, 30.0]) * fill,
         rotation(0, 0, 0),
-    )
-    confluence = np.array([-5.0, ys - 57.0, l1 - 2.0 * h]) + _jit(rng, 2)
-    return Layout(
-        cavity_a=a_c,
-        cavity_front=bf_c,
-        cavity_back=bb_c,
-        liver_right=lr,
-        liver_left=ll,
-        gallbladder=gb if gb_present else None,
-        spleen=spleen,
-        kidney_right=kr,
-        kidney_left=kl,
-        pancreas_path=panc,
-        pancreas_radii=panc_r,
-        stomach_fundus=fundus,
-        stomach_path=stomach,
-        stomach_radii=stomach_r,
-        duodenum_path=duo,
-        colon_path=colon,
-        bladder=bladder,
-        confluence=confluence,
-        oral_contrast=bool(rng.uniform() < 0.3),
-        fatty_pancreas=float(rng.beta(1.5, 4.0)),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from torsoseg.phantom.labels import INTERNAL
@@ -22,26 +24,53 @@ def _tube_part(name, points, radii, hu_value, label, samples: int = 4) -> Part:
 
 def vessels(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Generator) -> list[Part]:
     """All vessels, in painting order (veins, then arteries on top)."""
-    ys = pt.y_spine
-    l1 = pt.l1_z
-    h = pt.height
     s = float(rng.uniform(0.9, 1.15))  # vessel calibre
-    dome = pt.dome_right
-    heart_y = -0.3 * pt.half_depth_front
-    l4 = pt.level_z("L4")
-    s1 = pt.level_z("S1")
-    kr, kl = lay.kidney_right, lay.kidney_left
-    hil_r = kr.centre + kr.rot @ np.array([kr.radii[0], 0.0, 0.0])
-    hil_l = kl.centre + kl.rot @ np.array([-kl.radii[0], 0.0, 0.0])
-    sp_hilum = lay.spleen.point((-1.0, 0.0, 0.0))
-    conf = lay.confluence
-    lr = lay.liver_right
-    porta = np.array([-0.28 * lay.cavity_a, ys - 62.0, l1 + 42.0 * h])
-    parts = [
+    at = _Anchors.of(pt, lay)
+    return [*_systemic_veins(at, pt, hu, s), *_portal_veins(at, lay, hu, s), *_arteries(at, pt, lay, hu, s)]
+
+
+@dataclass(frozen=True)
+class _Anchors:
+    """Landmarks the vessels run between (mm, patient frame)."""
+
+    ys: float  # spine (y)
+    l1: float  # L1 (z)
+    h: float  # height factor
+    dome: float  # right diaphragm dome (z)
+    heart_y: float
+    l4: float
+    s1: float
+    hil_r: np.ndarray  # renal hila
+    hil_l: np.ndarray
+    sp_hilum: np.ndarray  # splenic hilum
+    porta: np.ndarray  # porta hepatis
+
+    @classmethod
+    def of(cls, pt: Patient, lay: Layout) -> _Anchors:
+        kr, kl = lay.kidney_right, lay.kidney_left
+        return cls(
+            ys=pt.y_spine,
+            l1=pt.l1_z,
+            h=pt.height,
+            dome=pt.dome_right,
+            heart_y=-0.3 * pt.half_depth_front,
+            l4=pt.level_z("L4"),
+            s1=pt.level_z("S1"),
+            hil_r=kr.centre + kr.rot @ np.array([kr.radii[0], 0.0, 0.0]),
+            hil_l=kl.centre + kl.rot @ np.array([-kl.radii[0], 0.0, 0.0]),
+            sp_hilum=lay.spleen.point((-1.0, 0.0, 0.0)),
+            porta=np.array([-0.28 * lay.cavity_a, pt.y_spine - 62.0, pt.l1_z + 42.0 * pt.height]),
+        )
+
+
+def _systemic_veins(at: _Anchors, pt: Patient, hu: dict[str, float], s: float) -> list[Part]:
+    """The inferior vena cava and the renal veins (no organ label: they are painted over later)."""
+    ys, l1, h, dome, heart_y, hil_r, hil_l = at.ys, at.l1, at.h, at.dome, at.heart_y, at.hil_r, at.hil_l
+    return [
         _tube_part(
             "ivc",
             [
-                [-22, ys - 26, l4],
+                [-22, ys - 26, at.l4],
                 [-23, ys - 30, pt.level_z("L2")],
                 [-25, ys - 40, l1 + 25 * h],
                 [-22, ys - 46, dome - 40],
@@ -59,40 +88,44 @@ def vessels(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Gener
             hu["ivc_blood"],
             0,
         ),
+    ]
+
+
+def _portal_veins(at: _Anchors, lay: Layout, hu: dict[str, float], s: float) -> list[Part]:
+    """The portal vein and its left branch, the superior mesenteric and the splenic vein."""
+    conf, porta, lr, l1, h = lay.confluence, at.porta, lay.liver_right, at.l1, at.h
+    panc = lay.pancreas_path
+    sv = [conf, panc[3] + [0, 17, 2], panc[4] + [0, 15, 0], at.sp_hilum]
+    portal = INTERNAL["portal_vein"]
+    return [
         _tube_part(
             "portal_vein",
             [conf, porta, [lr.centre[0] * 0.7, lr.centre[1] - 5, porta[2] + 20]],
             [7.5 * s, 7.0 * s, 5.0 * s],
             hu["portal_blood"],
-            INTERNAL["portal_vein"],
+            portal,
         ),
         _tube_part(
             "portal_vein_left",
             [porta, [lay.liver_left.centre[0], lay.liver_left.centre[1] + 12, porta[2] + 28]],
             [5.0 * s, 3.5 * s],
             hu["portal_blood"],
-            INTERNAL["portal_vein"],
+            portal,
         ),
         _tube_part(
             "smv",
             [conf, [conf[0] - 4, conf[1] - 10, l1 - 45 * h], [conf[0] - 8, conf[1] - 20, l1 - 95 * h]],
             [6.5 * s, 6.0 * s, 5.0 * s],
             hu["portal_blood"],
-            INTERNAL["portal_vein"],
+            portal,
         ),
+        _tube_part("splenic_vein", sv, [5.5 * s, 5.0 * s, 4.5 * s, 4.5 * s], hu["portal_blood"], portal),
     ]
-    panc = lay.pancreas_path
-    sv = [conf, panc[3] + [0, 17, 2], panc[4] + [0, 15, 0], sp_hilum]
-    parts.append(
-        _tube_part(
-            "splenic_vein",
-            sv,
-            [5.5 * s, 5.0 * s, 4.5 * s, 4.5 * s],
-            hu["portal_blood"],
-            INTERNAL["portal_vein"],
-        )
-    )
-    # arteries
+
+
+def _arteries(at: _Anchors, pt: Patient, lay: Layout, hu: dict[str, float], s: float) -> list[Part]:
+    """The aorta, then the iliac, celiac, hepatic, splenic, superior mesenteric and renal arteries."""
+    ys, l1, h, l4, s1, heart_y, dome = at.ys, at.l1, at.h, at.l4, at.s1, at.heart_y, at.dome
     aorta = [
         [6, heart_y + 15, dome + 55],
         [4, heart_y + 8, dome + 110],
@@ -103,7 +136,7 @@ def vessels(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Gener
         [7, ys - 31, pt.level_z("L3")],
         [3, ys - 30, l4],
     ]
-    parts.append(
+    parts = [
         _tube_part(
             "aorta",
             aorta,
@@ -111,10 +144,9 @@ def vessels(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Gener
             hu["aorta_blood"],
             INTERNAL["aorta"],
         )
-    )
+    ]
     art = INTERNAL["artery"]
     ah = hu["visceral_artery_blood"]
-    celiac = np.array([10.0, ys - 62.0, l1 + 30 * h])
     for sign, name in ((-1, "right"), (1, "left")):
         parts.append(
             _tube_part(
@@ -125,7 +157,14 @@ def vessels(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Gener
                 art,
             )
         )
-    parts += [
+    return parts + _visceral_arteries(at, lay.pancreas_path, ah, art)
+
+
+def _visceral_arteries(at: _Anchors, panc: np.ndarray, ah: float, art: int) -> list[Part]:
+    """The celiac trunk and its hepatic and splenic branches, the SMA and the renal arteries."""
+    ys, l1, h, porta, sp_hilum, hil_r, hil_l = at.ys, at.l1, at.h, at.porta, at.sp_hilum, at.hil_r, at.hil_l
+    celiac = np.array([10.0, ys - 62.0, l1 + 30 * h])
+    return [
         _tube_part("celiac_trunk", [[12, ys - 38, l1 + 25 * h], celiac], [4.0, 3.5], ah, art),
         _tube_part(
             "hepatic_artery",
@@ -157,4 +196,3 @@ def vessels(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Gener
         ),
         _tube_part("renal_artery_left", [[16, ys - 28, l1 - 8 * h], hil_l + [0, 4, 4]], [3.2, 2.8], ah, art),
     ]
-    return parts

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from torsoseg import imageio
-from torsoseg.dataset import DatasetJson, training_cases
+from torsoseg.dataset import SPACING_RANGE_MM, DatasetJson, training_cases
 from torsoseg.fileio import atomic_write_json, read_json
 from torsoseg.preprocessing.case import canonical_label, case_bbox
 from torsoseg.preprocessing.cropping import body_mask
@@ -196,9 +196,6 @@ class Fingerprint:
         if p.is_dir():
             p = p / "fingerprint.json"
         return atomic_write_json(p, self.to_json())
-
-
-SPACING_RANGE_MM = (0.1, 20.0)
 
 
 def warn_implausible(identifier: str, volumes: list) -> list[str]:
