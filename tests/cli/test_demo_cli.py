@@ -128,3 +128,42 @@ def test_held_out_cases_setting():
     assert config_from_args(build_parser().parse_args(["--cases-val", "3"])).cases_val == 3
     with pytest.raises(ValueError, match="cases_val must be >= 1"):
         config_from_args(build_parser().parse_args(["--cases-val", "0"]))
+
+
+def test_the_cascade_flag_replaces_each_training_by_its_two_stages(tmp_path, capsys):
+    from torsoseg.cli.demo_cascade import DEFAULT_FACTOR, cascade_training_steps
+
+    cfg = config_from_args(build_parser().parse_args(["--quick", "--cascade"]))
+    assert cfg.cascade_factor == DEFAULT_FACTOR and cfg.cases_1 == PRESETS["quick"].cases_1
+    assert config_from_args(build_parser().parse_args(["--cascade", "3"])).cascade_factor == 3.0
+    assert config_from_args(build_parser().parse_args([])).cascade_factor is None
+    assert main(["--cascade", "1", "--out", "unused"]) == 2
+    assert "--cascade F needs F > 1" in capsys.readouterr().err
+    keys = [k for k, _, _ in cascade_training_steps(Demo(tmp_path, cfg, progress=False), cfg)]
+    assert keys == ["plan_1", "train_1_lowres", "train_1", "plan_2", "finetune_2_lowres", "finetune_2",
+                    "scratch_2_lowres", "scratch_2", "predict_finetuned", "predict_scratch",
+                    "evaluate_finetuned", "evaluate_scratch"]
+
+
+@pytest.mark.slow
+def test_a_tiny_cascade_demo_runs_end_to_end(tmp_path, one_torch_thread):
+    """The whole --cascade demo at the smallest settings (2 training steps per stage): it must run, not
+    learn; a rerun skips every step."""
+    from torsoseg.plans import Plans
+
+    out = tmp_path / "demo"
+    argv = ["--cascade", "--out", str(out), "--cases-1", "2", "--cases-2", "2", "--cases-3", "1",
+            "--finetune-size", "tiny", "--test-size", "tiny", "--epochs", "1", "--iterations", "2",
+            "--workers", "1", "--no-progress", "--device", "cpu", "--precision", "fp32"]
+    assert main(argv) == 0
+    plans = Plans.load(out / "preprocessed" / "Dataset001_Abdomen" / "plans.json")
+    assert plans.cascade is not None and plans.cascade_note.startswith("cascade forced (lowres_factor 2.5)")
+    for trainer in ("FineTuneTrainer", "Trainer"):
+        for stage in ("3d_lowres", "3d_cascade"):
+            assert list((out / "results" / "Dataset002_VISCERAL").glob(f"{trainer}_*__{stage}/fold_all/"
+                                                                        "checkpoint_final.pt"))
+    for model in ("fine-tuned", "scratch"):
+        assert len(list((out / "predictions" / model).glob("*.nii.gz"))) == 1
+        assert (out / "evaluation" / f"{model}.json").is_file()
+    assert (out / "report.md").is_file() and not (out / "steps" / "predict_merged.json").exists()
+    assert main(argv) == 0  # everything done: skipped

@@ -70,6 +70,9 @@ def test_usage_errors(raw_root, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["-d", "1", "--budget", "huge", *base])
     assert main(["-d", "1", "-np", "0", *base]) == 2
+    assert main(["-d", "1", "--lowres-factor", "1", *base]) == 2
+    assert main(["-d", "1", "--lowres-factor", "2", "--plans-from", "1", *base]) == 2
+    assert "--lowres-factor must be > 1 and excludes --plans-from" in capsys.readouterr().err
     assert main(["-d", "1", "--plans-from", "9", "--no-preprocess", *base]) == 1
     assert "Dataset009" in capsys.readouterr().err
 

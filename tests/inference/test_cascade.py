@@ -170,3 +170,27 @@ def test_a_missing_coarse_stage_says_how_to_train_it(tmp_path):
     fine_dir = make_model_dir(tmp_path, plans=cascade_plans().for_configuration("3d_cascade"))
     with pytest.raises(FileNotFoundError, match="-c 3d_lowres"):
         Predictor.from_model_dir(fine_dir, device="cpu")
+
+
+def test_preprocessing_only_the_fine_box_gives_the_whole_image_result(tmp_path):
+    """Bounded memory (slabs, and only the fine box) vs the whole image in one piece, as training does.
+
+    The fine stage is a random U-Net (its receptive field crosses the box's faces); both paths tile the
+    same box, so they differ only by the cubic prefilter at the box's cut faces, which the 12-voxel
+    margin of :mod:`torsoseg.preprocessing.boxed` pushes below float32 rounding: equal labels, and
+    probabilities within 1e-3.
+    """
+    plans = cascade_plans()
+    fine_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_cascade"), seed=3)
+    fine = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", cascade=False)
+    coarse = Predictor([ThresholdNet(0.8)], plans.for_configuration("3d_lowres"), TINY_LABELS,
+                       device="cpu", precision="fp32")
+    vol = as_ras(body_with_organ())
+    results = [CascadePredictor(coarse, fine, margin_mm=6.0, bounded_memory=b).predict_case(vol, True)
+               for b in (True, False)]
+    stage = results[0]
+    assert 0 < CascadePredictor(coarse, fine, margin_mm=6.0).coarse_stage(vol).region.mean() < 0.3
+    assert stage.label_map.geometry.same_grid(vol.geometry)
+    np.testing.assert_array_equal(results[0].label_map.array, results[1].label_map.array)
+    np.testing.assert_allclose(results[0].probabilities.astype(np.float32),
+                               results[1].probabilities.astype(np.float32), atol=1e-3)

@@ -276,3 +276,21 @@ def test_the_planner_says_in_words_why_it_plans_a_cascade_or_not():
     assert Plans.from_json(old).configuration_names == CONFIGURATIONS
     with pytest.raises(ValueError, match="unknown configuration"):
         big.for_configuration("2d")
+
+
+def test_a_forced_low_resolution_stage_for_small_images():
+    fp = hand_fingerprint([[2.0, 2.0, 3.0]] * 3, [[80, 70, 60]] * 3)
+    rule = plan_experiment(fp, "cpu")
+    assert rule.cascade is None
+    forced = plan_experiment(fp, "cpu", lowres_factor=2.5)
+    c = forced.cascade
+    assert c is not None and forced.configuration_names[-1] == "3d_cascade"
+    assert c.target_spacing == pytest.approx(tuple(2.5 * s for s in forced.target_spacing))
+    assert c.median_shape == tuple(max(1, round(m / 2.5)) for m in forced.median_shape)
+    assert forced.cascade_note.startswith("cascade forced (lowres_factor 2.5)")
+    assert "the planner's rule alone: no cascade" in forced.cascade_note
+    # everything else is the rule's plan
+    assert forced.replace(cascade=None, cascade_note=rule.cascade_note) == rule
+    for bad in (1.0, 0.5, float("nan")):
+        with pytest.raises(ValueError, match="lowres_factor must be a number > 1"):
+            plan_experiment(fp, "cpu", lowres_factor=bad)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from torsoseg.cli.demo_cascade import DEFAULT_FACTOR, cascade_training_steps
 from torsoseg.cli.demo_report import write_report
 from torsoseg.cli.demo_steps import PRESETS, Demo, DemoConfig, DemoError, say
 from torsoseg.phantom.case import SIZES
@@ -50,6 +51,7 @@ EPILOG = """examples:
   torsoseg_demo --quick --out /tmp/demo
   torsoseg_demo --cases-1 12 --cases-2 6 --cases-3 4 --epochs 30 --out demo_big
   torsoseg_demo --device cuda --precision auto
+  torsoseg_demo --cascade --out demo_cascade    # the cascade: coarse 3d_lowres + fine 3d_cascade
 
 A rerun with the same --out and settings skips finished steps and resumes an interrupted training.
 Output: OUT/report.md (tables and previews), OUT/evaluation/*.json, OUT/predictions/<model>/."""
@@ -97,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=None, help="seed of the whole experiment (phantoms and trainings)"
     )
+    p.add_argument(
+        "--cascade", nargs="?", type=float, const=DEFAULT_FACTOR, default=None, metavar="F",
+        help="train and predict with the two-stage cascade (coarse stage at F times the spacing, default "
+        f"{DEFAULT_FACTOR:g}) instead of one network per training; each stage gets the epochs of one",
+    )
     p.add_argument("--tta", action="store_true", default=None, help="mirror test-time augmentation")
     p.add_argument(
         "--with-pretrained",
@@ -135,6 +142,7 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
             "seed": args.seed,
             "tta": args.tta,
             "predict_pretrained": True if args.with_pretrained else None,
+            "cascade_factor": args.cascade,
         }.items()
         if v is not None
     }
@@ -152,6 +160,8 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
             f"unknown fine-tuning preset {cfg.finetune_preset!r}; valid: "
             + ", ".join(sorted(TRAINING_PRESETS))
         )
+    if cfg.cascade_factor is not None and not cfg.cascade_factor > 1:
+        bad.append(f"--cascade F needs F > 1, got {cfg.cascade_factor}")
     if cfg.cases_2 < 2:
         bad.append(f"cases_2 must be >= 2 (fine-tuning needs a training set), got {cfg.cases_2}")
     if bad:
@@ -253,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: demo.evaluate("scratch"),
             ),
         ]
-        steps += [
+        if cfg.cascade_factor is not None:  # the two-stage cascade in place of every single network
+            steps = steps[:4] + cascade_training_steps(demo, cfg)
+        steps += [] if cfg.cascade_factor is not None else [
             (
                 "merge_weights",
                 "choose the merge's per-organ weights on the held-out VISCERAL cases (dataset 4)",

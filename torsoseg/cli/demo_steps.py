@@ -43,6 +43,8 @@ class DemoConfig:
         tta: mirror test-time augmentation at prediction.
         predict_pretrained: also predict and evaluate dataset 3 with the dataset-1 model alone (off by
             default: about a minute per test case on 2 CPU cores).
+        cascade_factor: ``None`` (one network per training) or the two-stage cascade with its coarse stage
+            at this multiple of the spacing (``--cascade``; :mod:`torsoseg.cli.demo_cascade`).
 
     The ``full`` budget keeps the whole demo under 20 minutes on 2 CPU cores without AMX (the slowest
     machine we have): a tiny pretraining set (about 7 mm voxels) and dataset 1's plan, so that a training
@@ -66,6 +68,7 @@ class DemoConfig:
     tta: bool = False
     predict_pretrained: bool = False
     finetune_preset: str = "finetune_cpu"
+    cascade_factor: float | None = None
 
     @property
     def phantom_seed(self) -> int:
@@ -267,7 +270,8 @@ class Demo:
         )
         return {"patch_size": list(plans.patch_size), "target_spacing": list(plans.target_spacing)}
 
-    def train(self, dataset_id: int, epochs: int, pretrained: int | None = None) -> dict:
+    def train(self, dataset_id: int, epochs: int, pretrained: int | None = None,
+              configuration: str | None = None) -> dict:
         from torsoseg.training.run import train_model
 
         preset = self.config.finetune_preset if pretrained is not None else "cpu"
@@ -289,6 +293,7 @@ class Demo:
             preprocessed_root=self.preprocessed,
             results_root=self.results,
             progress=self.progress,
+            configuration=configuration,
             echo=lambda line: say("    " + line),
             **overrides,
         )

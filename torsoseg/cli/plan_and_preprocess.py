@@ -12,6 +12,7 @@ EPILOG = """examples:
   torsoseg_plan_and_preprocess -d 2 --plans-from 1       # for fine-tuning the dataset-1 model on 2
   torsoseg_plan_and_preprocess -d 1 --budget-gb 12 --no-preprocess --verify
   torsoseg_plan_and_preprocess -d 1 -c 3d_fullres 3d_lowres   # the caches of both cascade stages
+  torsoseg_plan_and_preprocess -d 1 --lowres-factor 2.5  # a cascade even for small images (the demo)
 A rerun skips the cases already preprocessed with the same plans and redoes half-written ones.
 exit code: 0 on success, 1 when the dataset or a case failed, 2 on usage errors (one line each;
 -v shows the traceback)."""
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--plans-from", default=None, metavar="ID",
         help="copy target spacing, patch, topology and CT normalisation from this (planned) dataset; "
         "the label set stays this dataset's (what fine-tuning from ID needs)",
+    )
+    p.add_argument(
+        "--lowres-factor", type=float, default=None, metavar="F",
+        help="plan the cascade's low-resolution stage at F (> 1) times the target spacing even where the "
+        "planner's rule (full-resolution patch under a quarter of the median image) plans none",
     )
     p.add_argument(
         "-np", "--workers", type=int, default=None, metavar="N", help="worker processes (default: 2)"
@@ -115,6 +121,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"-np must be >= 1, got {args.workers}")
     if args.budget_gb is not None and not args.budget_gb > 0:
         raise UsageError(f"--budget-gb must be > 0, got {args.budget_gb}")
+    if args.lowres_factor is not None and (args.plans_from is not None or not args.lowres_factor > 1):
+        raise UsageError(f"--lowres-factor must be > 1 and excludes --plans-from, got {args.lowres_factor}")
     roots = default_roots(raw=args.raw, preprocessed=args.preprocessed)
     try:
         raw = find_dataset(roots.raw, args.dataset)
@@ -136,6 +144,8 @@ def _run(args: argparse.Namespace) -> int:
         kw["budget_gb"] = args.budget_gb
     if args.plans_from is not None:
         kw["plans_from"] = args.plans_from
+    if args.lowres_factor is not None:
+        kw["lowres_factor"] = args.lowres_factor
     if args.workers is not None:
         kw["workers"] = args.workers
     if args.skip_bad_cases:

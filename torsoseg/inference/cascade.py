@@ -89,13 +89,16 @@ class CascadePredictor:
         margin_mm: the region's margin around the coarse organs (default: the fine plans').
         on_empty: ``"fine"`` (tile the whole volume with the fine stage) or ``"background"``, when the
             coarse stage finds no organ.
+        bounded_memory: preprocess in slabs, and for the fine stage only the box it tiles
+            (:mod:`torsoseg.preprocessing.boxed`; equal to the whole-image preprocessing up to float32
+            rounding); ``False`` preprocesses each stage's whole image in one piece, as training did.
 
     Raises:
         ValueError: the two stages' label sets or input channels differ, a bad margin or ``on_empty``.
     """
 
     def __init__(self, coarse: Predictor, fine: Predictor, margin_mm: float | None = None,
-                 on_empty: str = "fine"):
+                 on_empty: str = "fine", bounded_memory: bool = True):
         if coarse.labels != fine.labels:
             raise ValueError(f"the cascade's stages predict different labels: coarse {coarse.labels}, "
                              f"fine {fine.labels}")
@@ -108,12 +111,13 @@ class CascadePredictor:
             raise ValueError(f"margin_mm must be >= 0, got {margin_mm}")
         self.coarse, self.fine = coarse, fine
         self.margin_mm, self.on_empty = float(margin), on_empty
+        self.bounded_memory = bool(bounded_memory)
 
     @classmethod
     def from_fine(cls, fine: Predictor, fine_dir: str | os.PathLike,
                   coarse_model: str | os.PathLike | None = None, margin_mm: float | None = None,
                   on_empty: str = "fine", folds: Any = None, checkpoint: str = "final",
-                  **kwargs: Any) -> CascadePredictor:
+                  bounded_memory: bool = True, **kwargs: Any) -> CascadePredictor:
         """The cascade of a loaded fine stage and its coarse model folder (default: the sibling
         ``3d_lowres`` folder); ``folds``, ``checkpoint`` and ``kwargs`` load the coarse stage as
         :meth:`Predictor.from_model_dir`."""
@@ -123,7 +127,7 @@ class CascadePredictor:
         if coarse.plans.configuration != "3d_lowres":
             logger.warning("%s: coarse stage of configuration %s (expected 3d_lowres)", coarse_dir,
                            coarse.plans.configuration)
-        return cls(coarse, fine, margin_mm=margin_mm, on_empty=on_empty)
+        return cls(coarse, fine, margin_mm=margin_mm, on_empty=on_empty, bounded_memory=bounded_memory)
 
     # -- the Predictor interface ---------------------------------------------------------------------
     @property
@@ -155,12 +159,22 @@ class CascadePredictor:
         return self.predict(read_image(path))
 
     # -- the stages ----------------------------------------------------------------------------------
+    def _preprocess(self, volume: Volume, plans: Any, box: Any = None, crop_bbox: Any = None):
+        """``(data, props)`` of ``volume`` for ``plans``, only ``box`` of its grid when memory is bounded."""
+        from torsoseg.preprocessing import preprocess_volume
+        from torsoseg.preprocessing.boxed import preprocess_volume_box
+
+        if self.bounded_memory:
+            return preprocess_volume_box(volume, plans, box, crop_bbox=crop_bbox)
+        data, props = preprocess_volume(volume, plans)
+        if box is None:
+            return data, props
+        return np.ascontiguousarray(data[(slice(None), *(slice(a, b) for a, b in box))]), props
+
     def coarse_stage(self, volume: Volume) -> CoarseStage:
         """Runs the coarse model on the whole volume and grows its organs into the candidate region."""
-        from torsoseg.preprocessing import preprocess_volume
-
         t0 = time.perf_counter()
-        data, props = preprocess_volume(volume, self.coarse.plans)
+        data, props = self._preprocess(volume, self.coarse.plans)
         scores = self.coarse.predict_preprocessed(data)
         del data
         seg = export.resample_argmax(scores, tuple(scores.shape[1:]))
@@ -190,7 +204,7 @@ class CascadePredictor:
             logger.warning("the coarse stage found no organ: the fine stage tiles the whole volume instead "
                            "(on_empty=fine)")
             region = np.ones_like(region)
-        seg_crop, prob_crop, props = self._fine_stage(volume, region, probabilities)
+        seg_crop, prob_crop, props = self._fine_stage(volume, stage.props, region, probabilities)
         label_map = export.labels_to_input_geometry(seg_crop, props)
         if not label_map.geometry.same_grid(volume.geometry):
             raise RuntimeError(f"internal error: exported grid {label_map.geometry.describe()} differs from "
@@ -207,17 +221,22 @@ class CascadePredictor:
             prob = export.probabilities_to_input_geometry(prob, props)
         return Prediction(export.labels_to_input_geometry(seg_crop, props), prob, time.perf_counter() - t0)
 
-    def _fine_stage(self, volume: Volume, region: np.ndarray, probabilities: bool):
+    def _fine_stage(self, volume: Volume, coarse_props: Any, region: np.ndarray, probabilities: bool):
         """The fine model inside ``region`` (coarse grid), exported to the crop grid.
+
+        Only the fine-grid box around the region is preprocessed (both stages share the body crop, so the
+        fine grid's shape follows from the coarse stage's properties).
 
         Returns:
             ``(label map, probabilities or None)`` on the crop grid, and the fine preprocessing's properties.
         """
-        from torsoseg.preprocessing import preprocess_volume
+        from torsoseg.preprocessing.boxed import target_shape
 
-        data, props = preprocess_volume(volume, self.fine.plans)
-        n_fine, n_coarse = props.shape_after_resample, region.shape
+        n_fine, n_coarse = target_shape(coarse_props, self.fine.plans), region.shape
         box = reg.fine_box(region, n_fine, self.fine.plans.patch_size)
+        sub, props = self._preprocess(volume, self.fine.plans, box, coarse_props.crop_bbox)
+        if tuple(props.shape_after_resample) != tuple(n_fine):
+            raise RuntimeError(f"internal error: fine grid {props.shape_after_resample} != expected {n_fine}")
         to_coarse = [reg.grid_index_map(nc, nf) for nc, nf in zip(n_coarse, n_fine)]
 
         def touches_region(tile: tuple[slice, slice, slice]) -> bool:
@@ -225,8 +244,6 @@ class CascadePredictor:
                        for m, b, t in zip(to_coarse, box, tile))
             return bool(region[sl].any())
 
-        sub = np.ascontiguousarray(data[(slice(None), *(slice(a, b) for a, b in box))])
-        del data
         scores = self.fine.predict_preprocessed(sub, probabilities=probabilities, tile_filter=touches_region)
         del sub
         crop_shape = tuple(int(s) for s in props.shape_after_crop)

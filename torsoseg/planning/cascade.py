@@ -24,7 +24,57 @@ CASCADE_THRESHOLD = 0.25
 #: The low-resolution median image must hold at most this share of the full-resolution voxels.
 MAX_LOWRES_SHARE = 0.5
 
-__all__ = ["CASCADE_THRESHOLD", "plan_cascade"]
+__all__ = ["CASCADE_THRESHOLD", "forced_cascade", "plan_cascade"]
+
+
+def _stage(spacing: np.ndarray, topo: Topology, low_med: np.ndarray) -> StageConfiguration:
+    return StageConfiguration(
+        target_spacing=tuple(round(float(s), 6) for s in spacing),
+        patch_size=tuple(topo.patch_size),
+        strides=tuple(tuple(s) for s in topo.strides),
+        kernel_sizes=tuple(tuple(k) for k in topo.kernel_sizes),
+        features=tuple(topo.features),
+        batch_size=int(topo.batch_size),
+        median_shape=tuple(int(m) for m in low_med),
+    )
+
+
+def forced_cascade(
+    spacing: Sequence[float],
+    med: Sequence[int],
+    factor: float,
+    budget: Budget,
+    num_classes: int,
+    in_channels: int,
+    dataset_voxels: float,
+    rule_note: str = "",
+) -> tuple[StageConfiguration, str]:
+    """A low-resolution stage at ``factor`` times the full-resolution spacing, whatever the rule says.
+
+    For data too small for the rule to plan one (the demo's phantoms), or to try a cascade on purpose.
+    The stage's patch and network are planned for its median image as any configuration's.
+
+    Args:
+        spacing, med, budget, num_classes, in_channels, dataset_voxels: as for :func:`plan_cascade`.
+        factor: coarsening of every axis (> 1).
+        rule_note: what the rule alone would have said, quoted in the note.
+
+    Raises:
+        ValueError: ``factor`` is not a finite number > 1.
+    """
+    factor = float(factor)
+    if not (np.isfinite(factor) and factor > 1.0):
+        raise ValueError(f"lowres_factor must be a number > 1, got {factor}")
+    sp = np.asarray(spacing, dtype=np.float64)
+    current = sp * factor
+    low_med = np.maximum(np.round(np.asarray(med) * sp / current).astype(int), 1)
+    topo = plan_topology(low_med, current, budget, num_classes, in_channels, dataset_voxels / factor**3)
+    stage = _stage(current, topo, low_med)
+    share = float(np.prod(low_med)) / float(np.prod(med))
+    note = (f"cascade forced (lowres_factor {factor:g}): 3d_lowres segments the whole image at "
+            f"{stage.target_spacing} mm ({100 * share:.0f}% of the voxels), then 3d_cascade refines only "
+            f"around the organs it finds")
+    return stage, note + (f"; the planner's rule alone: {rule_note}" if rule_note else "")
 
 
 def _coarsen(spacing: np.ndarray) -> np.ndarray:
@@ -84,15 +134,7 @@ def plan_cascade(
             f"but a low-resolution stage whose patch covers {100 * CASCADE_THRESHOLD:.0f}% would keep "
             f"{100 * share:.0f}% of the voxels: not coarse enough to be worth a second network"
         )
-    stage = StageConfiguration(
-        target_spacing=tuple(round(float(s), 6) for s in current),
-        patch_size=tuple(topo.patch_size),
-        strides=tuple(tuple(s) for s in topo.strides),
-        kernel_sizes=tuple(tuple(k) for k in topo.kernel_sizes),
-        features=tuple(topo.features),
-        batch_size=int(topo.batch_size),
-        median_shape=tuple(int(m) for m in low_med),
-    )
+    stage = _stage(current, topo, low_med)
     return stage, (
         f"cascade planned: the full-resolution patch covers only {100 * covered:.0f}% of the median image; "
         f"3d_lowres segments the whole image at {stage.target_spacing} mm ({100 * share:.0f}% of the "

@@ -51,6 +51,7 @@ def plan_dataset(
     workers: int = 2,
     progress: bool = False,
     skip_bad_cases: bool = False,
+    lowres_factor: float | None = None,
 ) -> Plans:
     """Fingerprints ``raw_dir`` and plans it; writes ``dataset.json``, ``fingerprint.json``, ``plans.json``.
 
@@ -66,6 +67,9 @@ def plan_dataset(
         workers: processes for the fingerprint.
         progress: show progress bars.
         skip_bad_cases: plan without unpaired files (logged) instead of refusing the dataset.
+        lowres_factor: force the cascade's low-resolution stage at this multiple of the target spacing
+            (:func:`~torsoseg.planning.cascade.forced_cascade`; not with ``plans_from``, which copies
+            the source's cascade).
 
     Returns:
         The written :class:`Plans`.
@@ -78,6 +82,8 @@ def plan_dataset(
     if not (raw / "dataset.json").is_file():
         raise FileNotFoundError(f"{raw}: not a raw dataset (no dataset.json)")
     planner.get_budget(budget, budget_gb)  # fail early on a bad budget
+    if lowres_factor is not None and plans_from is not None:
+        raise ValueError("lowres_factor and plans_from exclude each other (plans_from copies the cascade)")
     source = resolve_plans_source(plans_from, preprocessed_root) if plans_from is not None else None
     out = Path(preprocessed_root) / raw.name
     out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +100,7 @@ def plan_dataset(
             plans.patch_size,
         )
     else:
-        plans = planner.plan_experiment(fp, budget, budget_gb)
+        plans = planner.plan_experiment(fp, budget, budget_gb, lowres_factor=lowres_factor)
     tmp = out / ".dataset.json.copy"
     shutil.copyfile(raw / "dataset.json", tmp)
     os.replace(tmp, out / "dataset.json")

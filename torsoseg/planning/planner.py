@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from torsoseg.planning.budgets import BUDGETS, Budget, get_budget
-from torsoseg.planning.cascade import CASCADE_THRESHOLD, plan_cascade
+from torsoseg.planning.cascade import CASCADE_THRESHOLD, forced_cascade, plan_cascade
 from torsoseg.planning.fingerprint import Fingerprint
 from torsoseg.planning.topology import (
     INITIAL_PATCH_VOXELS,
@@ -109,7 +109,8 @@ def normalization_from_fingerprint(fingerprint: Fingerprint, channel: str = "0")
 
 
 def plan_experiment(
-    fingerprint: Fingerprint, budget: str | None = "cpu", budget_gb: float | None = None
+    fingerprint: Fingerprint, budget: str | None = "cpu", budget_gb: float | None = None,
+    lowres_factor: float | None = None,
 ) -> Plans:
     """Plans a dataset from its fingerprint.
 
@@ -117,6 +118,8 @@ def plan_experiment(
         fingerprint: the dataset's :class:`Fingerprint`.
         budget: a preset of :data:`BUDGETS`.
         budget_gb: a number of GiB instead of a preset.
+        lowres_factor: plan the cascade's low-resolution stage at this multiple (> 1) of the target
+            spacing even where the rule plans none (:func:`~torsoseg.planning.cascade.forced_cascade`).
 
     Returns:
         The :class:`Plans` (not written).
@@ -135,6 +138,8 @@ def plan_experiment(
     n_in = len(fingerprint.channel_names)
     topo = plan_topology(med, spacing, b, n_cls, n_in, dataset_voxels)
     cascade, note = plan_cascade(topo, spacing, med, b, n_cls, n_in, dataset_voxels)
+    if lowres_factor is not None:
+        cascade, note = forced_cascade(spacing, med, lowres_factor, b, n_cls, n_in, dataset_voxels, note)
     log.info("%s: %s", fingerprint.dataset_name, note)
     return Plans(
         dataset_name=fingerprint.dataset_name,

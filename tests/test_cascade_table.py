@@ -1,0 +1,38 @@
+"""scripts/cascade_table.py: the cascade vs 3d_fullres table (the prediction part needs trained models)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("cascade_table", REPO / "scripts" / "cascade_table.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_table_bolds_the_small_organs_and_averages_them_apart():
+    m = _module()
+    full = {"liver": 0.9, "pancreas": 0.4, "gallbladder": 0.2, "kidney_left": 0.8}
+    casc = {"liver": 0.92, "pancreas": 0.5, "gallbladder": 0.1, "kidney_left": 0.8}
+    rows = m.markdown(full, casc).splitlines()
+    assert "| **pancreas** | 0.400 | 0.500 | +0.100 |" in rows
+    assert "| liver | 0.900 | 0.920 | +0.020 |" in rows
+    assert "| mean, small organs | 0.300 | 0.300 | +0.000 |" in rows
+    assert rows[-1] == "| mean, all organs | 0.575 | 0.580 | +0.005 |"
+
+
+def test_a_missing_model_says_how_to_train_it(tmp_path):
+    m = _module()
+    (tmp_path / "Dataset002_VISCERAL" / "Trainer_cpu__torsoseg_plans__3d_fullres").mkdir(parents=True)
+    assert m.model_folder(tmp_path, "2", "3d_fullres").name.endswith("3d_fullres")
+    with pytest.raises(SystemExit, match="no trained 3d_cascade model \\(train it with -c 3d_cascade\\)"):
+        m.model_folder(tmp_path, "2", "3d_cascade")
