@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -52,17 +53,30 @@ def fmt_row(name: str, cells: list[str]) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
+def _mean_known(values) -> float:
+    known = [v for v in values if math.isfinite(v)]
+    return statistics.mean(known) if known else float("nan")
+
+
+def _cell(v: float) -> str:
+    return f"{v:.3f}" if math.isfinite(v) else "n/a"
+
+
 def table(runs: dict[str, list[dict[str, float]]], labels: list[str]) -> str:
     lines = [fmt_row("model / run", [*ORGANS, "mean"]), "|---" * (len(ORGANS) + 2) + "|"]
     for model, per_run in runs.items():
         for label, r in zip(labels, per_run):
             vals = [r.get(o, float("nan")) for o in ORGANS]
-            lines.append(
-                fmt_row(f"{model} {label}", [f"{v:.3f}" for v in vals] + [f"{statistics.mean(vals):.3f}"])
-            )
+            known = [v for v in vals if math.isfinite(v)]
+            mean = f"{statistics.mean(known):.3f}" if known else "n/a"
+            lines.append(fmt_row(f"{model} {label}", [_cell(v) for v in vals] + [mean]))
         cells = []
         for o in [*ORGANS, "mean"]:
-            xs = [statistics.mean(r.values()) if o == "mean" else r.get(o, float("nan")) for r in per_run]
+            xs = [_mean_known(r.values()) if o == "mean" else r.get(o, float("nan")) for r in per_run]
+            xs = [x for x in xs if math.isfinite(x)]  # an organ a model does not know is n/a, not 0
+            if not xs:
+                cells.append("n/a")
+                continue
             sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
             cells.append(f"**{statistics.mean(xs):.3f} ± {sd:.3f}**")
         lines.append(fmt_row(f"**{model} mean ± std**", cells))
