@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from torsoseg.cli import demo_merge
 from torsoseg.cli.demo_cascade import DEFAULT_FACTOR, cascade_training_steps
 from torsoseg.cli.demo_report import write_report
 from torsoseg.cli.demo_steps import PRESETS, Demo, DemoConfig, DemoError, say
@@ -169,6 +170,108 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
     return cfg
 
 
+def _core_steps(demo: Demo, cfg: DemoConfig) -> list[tuple[str, str, Callable[[], dict | None]]]:
+    """Generate, convert, plan, the three trainings, predict and evaluate the two dataset-2 models."""
+    s = cfg.phantom_seed
+    return [
+        (
+            "phantoms",
+            f"generate the phantoms: {cfg.cases_1} abdomen, {cfg.cases_2} VISCERAL, {cfg.cases_3} torso "
+            f"({cfg.size} / {cfg.finetune_size} / {cfg.test_size}, source layouts), {cfg.cases_val} "
+            f"held-out VISCERAL",
+            lambda: demo.generate(
+                [
+                    ("visceral", cfg.cases_2, s + 1000),
+                    ("torso", cfg.cases_3, s + 2000),
+                    ("abdomen", cfg.cases_1, s),
+                    ("visceral_val", cfg.cases_val, s + 3000),
+                ]
+            ),
+        ),
+        ("convert_1", "convert abdomen -> Dataset001_Abdomen", lambda: demo.convert("abdomen", 1)),
+        ("convert_2", "convert visceral -> Dataset002_VISCERAL", lambda: demo.convert("visceral", 2)),
+        ("convert_3", "convert torso -> Dataset003_Torso", lambda: demo.convert("torso", 3)),
+        ("convert_4", "convert the held-out VISCERAL cases -> Dataset004_VISCERALval",
+         lambda: demo.convert("visceral_val", 4, name="VISCERALval")),
+        ("plan_1", "plan (budget cpu) and preprocess dataset 1", lambda: demo.plan_and_preprocess(1)),
+        (
+            "train_1",
+            f"pretrain on dataset 1 ({cfg.pretrain_epochs} epochs)",
+            lambda: demo.train(1, cfg.pretrain_epochs),
+        ),
+        (
+            "plan_2",
+            "plan dataset 2 with the plans of dataset 1 and preprocess it",
+            lambda: demo.plan_and_preprocess(2, plans_from=1),
+        ),
+        (
+            "finetune_2",
+            f"fine-tune the dataset-1 model on dataset 2 ({cfg.finetune_epochs} epochs, preset "
+            f"{cfg.finetune_preset})",
+            lambda: demo.train(2, cfg.finetune_epochs, pretrained=1),
+        ),
+        (
+            "scratch_2",
+            f"train dataset 2 from scratch, same budget ({cfg.finetune_epochs} epochs)",
+            lambda: demo.train(2, cfg.finetune_epochs),
+        ),
+        (
+            "predict_finetuned",
+            "predict dataset 3 with the fine-tuned model",
+            lambda: demo.predict("fine-tuned", demo.model_dir("finetune_2")),
+        ),
+        (
+            "predict_scratch",
+            "predict dataset 3 with the from-scratch model",
+            lambda: demo.predict("scratch", demo.model_dir("scratch_2")),
+        ),
+        (
+            "evaluate_finetuned",
+            "evaluate the fine-tuned model by organ name",
+            lambda: demo.evaluate("fine-tuned"),
+        ),
+        (
+            "evaluate_scratch",
+            "evaluate the from-scratch model by organ name",
+            lambda: demo.evaluate("scratch"),
+        ),
+    ]
+
+
+def demo_steps(demo: Demo, cfg: DemoConfig) -> list[tuple[str, str, Callable[[], dict | None]]]:
+    """The demo's steps in order: ``(marker key, title, function)``."""
+    steps = _core_steps(demo, cfg)
+    if cfg.cascade_factor is not None:  # the two-stage cascade in place of every single network
+        steps = steps[:4] + cascade_training_steps(demo, cfg)
+    steps += [] if cfg.cascade_factor is not None else [
+        (
+            "merge_weights",
+            "choose the merge's per-organ weights on the held-out VISCERAL cases (dataset 4)",
+            lambda: demo_merge.choose_merge_weights(demo),
+        ),
+        (
+            "predict_merged",
+            "predict dataset 3 with the dataset-1 and fine-tuned models merged by organ name",
+            lambda: demo_merge.predict_merged(demo),
+        ),
+        ("evaluate_merged", "evaluate the merged model by organ name", lambda: demo.evaluate("merged")),
+    ]
+    if cfg.predict_pretrained:
+        steps += [
+            (
+                "predict_pretrained",
+                "predict dataset 3 with the pretrained (dataset-1) model",
+                lambda: demo.predict("pretrained", demo.model_dir("train_1")),
+            ),
+            (
+                "evaluate_pretrained",
+                "evaluate the pretrained model by organ name",
+                lambda: demo.evaluate("pretrained"),
+            ),
+        ]
+    return steps
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -199,98 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo.out.mkdir(parents=True, exist_ok=True)
         demo.check_config()
-        s = cfg.phantom_seed
-        steps: list[tuple[str, str, Callable[[], dict | None]]] = [
-            (
-                "phantoms",
-                f"generate the phantoms: {cfg.cases_1} abdomen, {cfg.cases_2} VISCERAL, {cfg.cases_3} torso "
-                f"({cfg.size} / {cfg.finetune_size} / {cfg.test_size}, source layouts), {cfg.cases_val} "
-                f"held-out VISCERAL",
-                lambda: demo.generate(
-                    [
-                        ("visceral", cfg.cases_2, s + 1000),
-                        ("torso", cfg.cases_3, s + 2000),
-                        ("abdomen", cfg.cases_1, s),
-                        ("visceral_val", cfg.cases_val, s + 3000),
-                    ]
-                ),
-            ),
-            ("convert_1", "convert abdomen -> Dataset001_Abdomen", lambda: demo.convert("abdomen", 1)),
-            ("convert_2", "convert visceral -> Dataset002_VISCERAL", lambda: demo.convert("visceral", 2)),
-            ("convert_3", "convert torso -> Dataset003_Torso", lambda: demo.convert("torso", 3)),
-            ("convert_4", "convert the held-out VISCERAL cases -> Dataset004_VISCERALval",
-             lambda: demo.convert("visceral_val", 4, name="VISCERALval")),
-            ("plan_1", "plan (budget cpu) and preprocess dataset 1", lambda: demo.plan_and_preprocess(1)),
-            (
-                "train_1",
-                f"pretrain on dataset 1 ({cfg.pretrain_epochs} epochs)",
-                lambda: demo.train(1, cfg.pretrain_epochs),
-            ),
-            (
-                "plan_2",
-                "plan dataset 2 with the plans of dataset 1 and preprocess it",
-                lambda: demo.plan_and_preprocess(2, plans_from=1),
-            ),
-            (
-                "finetune_2",
-                f"fine-tune the dataset-1 model on dataset 2 ({cfg.finetune_epochs} epochs, preset "
-                f"{cfg.finetune_preset})",
-                lambda: demo.train(2, cfg.finetune_epochs, pretrained=1),
-            ),
-            (
-                "scratch_2",
-                f"train dataset 2 from scratch, same budget ({cfg.finetune_epochs} epochs)",
-                lambda: demo.train(2, cfg.finetune_epochs),
-            ),
-            (
-                "predict_finetuned",
-                "predict dataset 3 with the fine-tuned model",
-                lambda: demo.predict("fine-tuned", demo.model_dir("finetune_2")),
-            ),
-            (
-                "predict_scratch",
-                "predict dataset 3 with the from-scratch model",
-                lambda: demo.predict("scratch", demo.model_dir("scratch_2")),
-            ),
-            (
-                "evaluate_finetuned",
-                "evaluate the fine-tuned model by organ name",
-                lambda: demo.evaluate("fine-tuned"),
-            ),
-            (
-                "evaluate_scratch",
-                "evaluate the from-scratch model by organ name",
-                lambda: demo.evaluate("scratch"),
-            ),
-        ]
-        if cfg.cascade_factor is not None:  # the two-stage cascade in place of every single network
-            steps = steps[:4] + cascade_training_steps(demo, cfg)
-        steps += [] if cfg.cascade_factor is not None else [
-            (
-                "merge_weights",
-                "choose the merge's per-organ weights on the held-out VISCERAL cases (dataset 4)",
-                demo.choose_merge_weights,
-            ),
-            (
-                "predict_merged",
-                "predict dataset 3 with the dataset-1 and fine-tuned models merged by organ name",
-                demo.predict_merged,
-            ),
-            ("evaluate_merged", "evaluate the merged model by organ name", lambda: demo.evaluate("merged")),
-        ]
-        if cfg.predict_pretrained:
-            steps += [
-                (
-                    "predict_pretrained",
-                    "predict dataset 3 with the pretrained (dataset-1) model",
-                    lambda: demo.predict("pretrained", demo.model_dir("train_1")),
-                ),
-                (
-                    "evaluate_pretrained",
-                    "evaluate the pretrained model by organ name",
-                    lambda: demo.evaluate("pretrained"),
-                ),
-            ]
+        steps = demo_steps(demo, cfg)
         for i, (key, title, fn) in enumerate(steps, start=1):
             demo.run_step(i, len(steps) + 1, key, title, fn)
         say(f"\n[{len(steps) + 1}/{len(steps) + 1}] write the report")

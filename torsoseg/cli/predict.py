@@ -230,6 +230,16 @@ def _organ_weights(paths: list[str] | None, n_models: int) -> dict[str, list[flo
     return organ_weights_from_scores(scores)
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     from torsoseg.cli.errors import guard
 
@@ -272,12 +282,7 @@ def _run(args: argparse.Namespace) -> int:
                 results = default_roots(results=args.results).results
                 model_dirs.append(find_model_dir(results, value, args.trainer, args.plans,
                                                  args.configuration))
-        if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {args.threads}")
-            import torch
-
-            torch.set_num_threads(args.threads)
+        _set_threads(args.threads)
         kwargs = {k: v for k, v in {
             "folds": None if args.folds is None else ("all" if args.folds == ["all"] else args.folds),
             "checkpoint": args.checkpoint, "step": args.step, "tta": args.tta, "device": args.device,
