@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--finetune-preset",
         default=None,
         help="training preset (fine-tuning strategy) of the fine-tuned model, e.g. finetune_cpu, "
-        "finetune_cpu_plain, finetune_cpu_headfirst",
+        "finetune_cpu_10x, finetune_cpu_plain, finetune_cpu_headfirst",
     )
     p.add_argument("--epochs", type=int, default=None, help="epochs of every training (sets both below)")
     p.add_argument("--pretrain-epochs", type=int, default=None, help="epochs of the dataset-1 training")
