@@ -103,13 +103,14 @@ class StageConfiguration:
 
 
 @dataclass(frozen=True)
-class Configuration:
-    """One configuration of a plan, typed: what its network, its cache and its stage are.
+class Configuration(StageConfiguration):
+    """One configuration of a plan, typed: its stage's network and patch plus what its cache and its
+    place in the cascade are.
 
     Attributes:
+        (inherited): ``target_spacing``, ``patch_size``, ``strides``, ``kernel_sizes``, ``features``,
+            ``batch_size``, ``median_shape`` of :class:`StageConfiguration`.
         name: ``3d_fullres``, ``3d_lowres`` or ``3d_cascade``.
-        target_spacing, patch_size, strides, kernel_sizes, features, batch_size, median_shape: as in
-            :class:`Plans`.
         data_configuration: the configuration whose preprocessed cache it trains on (``3d_cascade`` reuses
             the ``3d_fullres`` cache: the same spacing).
         previous_stage: the configuration whose prediction it refines (``3d_lowres`` for ``3d_cascade``).
@@ -117,15 +118,8 @@ class Configuration:
             predicts; ``None`` for a stage that sees the whole volume.
     """
 
-    name: str
-    target_spacing: tuple[float, float, float]
-    patch_size: tuple[int, int, int]
-    strides: tuple[tuple[int, int, int], ...]
-    kernel_sizes: tuple[tuple[int, int, int], ...]
-    features: tuple[int, ...]
-    batch_size: int
-    median_shape: tuple[int, int, int]
-    data_configuration: str
+    name: str = DEFAULT_CONFIGURATION
+    data_configuration: str = DEFAULT_CONFIGURATION
     previous_stage: str | None = None
     region_margin_mm: float | None = None
 

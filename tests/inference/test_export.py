@@ -16,8 +16,7 @@ from torsoseg.inference.export import (
     softmax_,
 )
 from torsoseg.preprocessing.case import CaseProperties
-from torsoseg.preprocessing.resampling import linear_resize_indices
-from torsoseg.preprocessing.resampling import resample_probabilities as planning_resample_probabilities
+from torsoseg.preprocessing.resampling import linear_resize_indices, resample_image
 
 
 def test_linear_resize_indices_hand_computed():
@@ -40,8 +39,8 @@ def test_resample_probabilities_in_slabs_equals_torch_trilinear_and_preprocessin
         out = resample_probabilities(x, shape, chunk_bytes=chunk)  # float16 out
         assert out.dtype == np.float16 and out.shape == (3, *shape)
         np.testing.assert_allclose(out.astype(np.float32), ref, atol=4e-3, rtol=1e-3)
-    # the same grid mapping as the numpy resampler of preprocessing (preprocessing <-> export agree)
-    np.testing.assert_allclose(planning_resample_probabilities(x.numpy(), shape), ref, atol=1e-5)
+    # the same grid mapping as preprocessing's linear image resampler (preprocessing <-> export agree)
+    np.testing.assert_allclose(resample_image(x.numpy(), shape, order=1), ref, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(20, 11, 9), (13, 17, 9), (6, 40, 12)])

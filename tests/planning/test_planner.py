@@ -158,6 +158,21 @@ def test_cascade_is_planned_for_large_images_under_a_small_budget():
     assert all(p % int(np.prod([s[a] for s in c.strides])) == 0 for a, p in enumerate(c.patch_size))
 
 
+def test_each_configuration_is_a_typed_record_of_its_stage():
+    plans = plan_experiment(THICK, "cpu")
+    fine, coarse, cascade = (plans.configuration_record(n) for n in ("3d_fullres", "3d_lowres", "3d_cascade"))
+    assert (fine.target_spacing, fine.patch_size) == (plans.target_spacing, plans.patch_size)
+    low = plans.cascade
+    assert (coarse.target_spacing, coarse.patch_size) == (low.target_spacing, low.patch_size)
+    assert coarse.data_configuration == "3d_lowres" and coarse.region_margin_mm is None
+    # the fine stage is the full-resolution network on the full-resolution cache, refining 3d_lowres
+    assert (cascade.target_spacing, cascade.features) == (fine.target_spacing, fine.features)
+    assert cascade.data_configuration == "3d_fullres" and cascade.previous_stage == "3d_lowres"
+    assert cascade.region_margin_mm == plans.cascade_margin_mm
+    with pytest.raises(ValueError, match="valid: 3d_fullres, 3d_lowres, 3d_cascade"):
+        plans.configuration_record("2d")
+
+
 def test_batch_size_floor_is_two_even_when_the_dataset_is_tiny():
     fp = hand_fingerprint([(1.0, 1.0, 1.0)], [(24, 24, 24)])
     plans = plan_experiment(fp, "40gb")

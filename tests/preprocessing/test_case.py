@@ -1,21 +1,32 @@
-"""One case: preprocess_volume / preprocess_case, CaseProperties and the inverse restore_label_map."""
+"""One case: preprocess_volume / preprocess_case, CaseProperties, and the way back through the one restore
+path of :mod:`torsoseg.inference.export`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from tests.preprocessing.rawdata import make_case, synthetic_case
 from torsoseg import imageio
 from torsoseg.imageio import Volume
+from torsoseg.inference import export
 from torsoseg.plans import CTNormalization, Plans
 from torsoseg.preprocessing import (
     CaseProperties,
     preprocess_case,
     preprocess_volume,
-    restore_label_map,
-    restore_probabilities,
 )
+
+
+def restore_label_map(seg: np.ndarray, props: CaseProperties) -> Volume:
+    """A label map on the preprocessed grid back to the input grid, the way the predictor does it:
+    one-hot scores resampled linearly to the crop box (argmax), pasted, reoriented."""
+    if tuple(seg.shape) != tuple(props.shape_after_resample):
+        raise ValueError(f"label map shape {seg.shape} differs from the preprocessed shape")
+    onehot = torch.nn.functional.one_hot(torch.from_numpy(seg.astype(np.int64)), int(seg.max()) + 1)
+    crop = export.resample_argmax(onehot.permute(3, 0, 1, 2).float(), props.shape_after_crop)
+    return export.labels_to_input_geometry(crop, props)
 
 
 def plans_for(labels, spacing, norm=None) -> Plans:
@@ -50,8 +61,10 @@ def test_round_trip_restores_every_organ_and_the_exact_geometry(phantom_case, fa
     assert back.geometry.same_grid(label.geometry, tol=1e-6)
     present = [v for v in labels.values() if v and (label.array == v).any()]
     assert present
+    # the predictor's way back is linear (scores, then argmax), not the exact nearest-neighbour inverse:
+    # (identity at 1.0x; at 0.8x the tiny phantom's 46-voxel organ measured 0.966, the others >= 0.976)
     for v in present:
-        assert dice(back.array == v, label.array == v) > 0.98, v
+        assert dice(back.array == v, label.array == v) > 0.96, v
 
 
 def test_round_trip_of_a_coarser_grid_keeps_large_organs(phantom_case):
@@ -109,9 +122,10 @@ def test_restore_probabilities_is_background_outside_the_crop():
     data, props = preprocess_volume(image, plans_for(labels, (2.0, 2.0, 2.0)))
     k = len(labels)
     probs = np.full((k,) + props.shape_after_resample, 1.0 / k, dtype=np.float32)
-    full = restore_probabilities(probs, props)
+    crop = export.resample_probabilities(torch.from_numpy(probs), props.shape_after_crop)
+    full = export.probabilities_to_input_geometry(crop, props)
     assert full.shape == (k,) + image.shape
-    np.testing.assert_allclose(full.sum(0), 1.0, atol=1e-5)
+    np.testing.assert_allclose(full.astype(np.float32).sum(0), 1.0, atol=2e-3)
     assert full[0, 0, 0, 0] == 1.0  # a corner of air lies outside the body crop
 
 

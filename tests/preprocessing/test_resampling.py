@@ -10,7 +10,6 @@ from torsoseg.preprocessing.resampling import (
     compute_new_shape,
     resample_image,
     resample_labels,
-    resample_probabilities,
     resize_nearest,
 )
 
@@ -129,13 +128,3 @@ def test_labels_bad_input():
         resample_labels(np.zeros((2, 2, 2), np.float32), (3, 3, 3))
     with pytest.raises(ValueError, match="method"):
         resample_labels(np.zeros((2, 2, 2), np.uint8), (3, 3, 3), method="cubic")
-
-
-def test_probabilities_stay_normalised():
-    rng = np.random.default_rng(1)
-    p = rng.random((3, 6, 5, 4)).astype(np.float32)
-    p /= p.sum(0, keepdims=True)
-    out = resample_probabilities(p, (11, 3, 9))
-    np.testing.assert_allclose(out.sum(0), 1.0, atol=1e-5)
-    with pytest.raises(ValueError, match=r"\(C, X, Y, Z\)"):
-        resample_probabilities(p[0], (2, 2, 2))

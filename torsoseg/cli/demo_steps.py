@@ -188,9 +188,8 @@ class Demo:
         Args:
             jobs: ``(kind, cases, seed)``; a kind finished in an earlier run (its marker exists) is kept.
         """
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        from torsoseg.fileio import atomic_write_json, read_json
+        from torsoseg.fileio import read_json
+        from torsoseg.preprocessing.workers import run_jobs
 
         todo, info = [], {}
         for kind, n, seed in jobs:
@@ -202,41 +201,17 @@ class Demo:
             folder = self.source / kind
             if folder.exists():
                 shutil.rmtree(folder)  # a half-written source of an interrupted run
-            todo.append((kind, n, seed, folder))
+            todo.append((kind, n, str(folder), seed, self.config.size_of(kind), str(marker)))
         if not todo:
             return info
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=sum(n for _, n, _, _ in todo), desc="phantoms", unit="case")
-        ctx = _fork_context()
-        try:
-            with ProcessPoolExecutor(max_workers=min(2, len(todo)), mp_context=ctx) as pool:
-                futures = {
-                    pool.submit(_write_phantom, kind, n, str(folder), seed, self.config.size_of(kind)): (
-                        kind,
-                        n,
-                        folder,
-                    )
-                    for kind, n, seed, folder in todo
-                }
-                for fut in as_completed(futures):
-                    kind, n, folder = futures[fut]
-                    seconds = fut.result()
-                    done = {"kind": kind, "cases": n, "folder": str(folder), "seconds": round(seconds, 1)}
-                    atomic_write_json(self.steps / f"phantom_{kind}.json", done)
-                    info[kind] = done
-                    if bar is not None:
-                        bar.update(n)
-                    msg = f"    {kind}: {n} case(s) in {folder} ({seconds:.0f} s)"
-                    if bar is not None:
-                        bar.write(msg)
-                    else:
-                        say(msg)
-        finally:
-            if bar is not None:
-                bar.close()
+        results = run_jobs(_write_phantom, todo, workers=min(2, len(todo)), progress=self.progress,
+                           desc="phantoms", unit="dataset")
+        failed = [f"{job[0]}: {r}" for job, r in zip(todo, results) if isinstance(r, BaseException)]
+        if failed:
+            raise RuntimeError("phantom generation failed: " + "; ".join(failed))
+        for (kind, n, folder, *_), done in zip(todo, results):
+            info[kind] = done
+            say(f"    {kind}: {n} case(s) in {folder} ({done['seconds']:.0f} s)")
         return info
 
     def convert(self, kind: str, dataset_id: int, name: str | None = None) -> dict:
@@ -357,17 +332,15 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _fork_context():
-    import multiprocessing
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method)
-
-
-def _write_phantom(kind: str, n: int, folder: str, seed: int, size: str) -> float:
-    """Worker: writes one kind's source dataset; returns the seconds it took."""
+def _write_phantom(job: tuple[str, int, str, int, str, str]) -> dict:
+    """Worker: writes one kind's source dataset, then its step marker (so an interrupted demo keeps the
+    kinds already written); returns the marker's record."""
+    from torsoseg.fileio import atomic_write_json
     from torsoseg.phantom import write_source
 
+    kind, n, folder, seed, size, marker = job
     t0 = time.perf_counter()
     write_source(SOURCE_KINDS.get(kind, kind), n, folder, seed=seed, size=size)
-    return time.perf_counter() - t0
+    done = {"kind": kind, "cases": n, "folder": folder, "seconds": round(time.perf_counter() - t0, 1)}
+    atomic_write_json(marker, done)
+    return done

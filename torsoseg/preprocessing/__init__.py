@@ -1,7 +1,8 @@
 """preprocessing: reorientation, body crop, CT normalisation, resampling and the preprocessed cache.
 
-``preprocess_dataset(raw_dir, out_dir, plans)`` builds the cache of a dataset; ``preprocess_volume`` and
-``restore_label_map`` are the per-image step and its inverse that inference uses.
+``preprocess_dataset(raw_dir, out_dir, plans)`` builds the cache of a dataset; ``preprocess_volume`` is the
+per-image step that inference uses (its inverse, back to the input geometry, is
+:mod:`torsoseg.inference.export`, the one restore path).
 """
 
 from torsoseg.preprocessing.cache import CachedCase, list_cached_cases, load_case
@@ -9,8 +10,6 @@ from torsoseg.preprocessing.case import (
     CaseProperties,
     preprocess_case,
     preprocess_volume,
-    restore_label_map,
-    restore_probabilities,
 )
 from torsoseg.preprocessing.preprocess import PreprocessingError, PreprocessReport, preprocess_dataset
 
@@ -24,6 +23,4 @@ __all__ = [
     "preprocess_case",
     "preprocess_dataset",
     "preprocess_volume",
-    "restore_label_map",
-    "restore_probabilities",
 ]

@@ -29,8 +29,6 @@ __all__ = [
     "CaseProperties",
     "preprocess_case",
     "preprocess_volume",
-    "restore_label_map",
-    "restore_probabilities",
     "normalize_channel",
     "canonical_label",
     "case_bbox",
@@ -220,69 +218,16 @@ def preprocess_volume(volume: Volume | Sequence[Volume], plans: Plans) -> tuple[
         plans: the model's plans (target spacing, normalisation).
 
     Returns:
-        The normalised, cropped, resampled data and the record that :func:`restore_label_map` needs.
+        The normalised, cropped, resampled data and the record that the way back needs (one path, in
+        :mod:`torsoseg.inference.export`: scores resampled to the crop box, then pasted and reoriented).
 
     Example:
+        >>> from torsoseg.inference import export  # doctest: +SKIP
         >>> data, props = preprocess_volume(imageio.read_image("ct.nii.gz"), plans)  # doctest: +SKIP
-        >>> seg = predict(data)  # on the preprocessed grid  # doctest: +SKIP
-        >>> imageio.write_image(restore_label_map(seg, props), "seg.nii.gz")  # doctest: +SKIP
+        >>> scores = network_scores(data)  # (K, X, Y, Z) on the preprocessed grid  # doctest: +SKIP
+        >>> seg_crop = export.resample_argmax(scores, props.shape_after_crop)  # doctest: +SKIP
+        >>> seg = export.labels_to_input_geometry(seg_crop, props)  # doctest: +SKIP
+        >>> imageio.write_image(seg, "seg.nii.gz")  # doctest: +SKIP
     """
     data, _, props = preprocess_case(volume, plans)
     return data, props
-
-
-def _canonical_shape(props: CaseProperties) -> tuple[int, int, int]:
-    orig = props.reorientation.original.shape
-    return tuple(int(orig[a]) for a in props.reorientation.axes)
-
-
-def restore_label_map(seg: np.ndarray, props: CaseProperties, method: str = "onehot") -> Volume:
-    """Maps a label map on the preprocessed grid back to the original image's grid and orientation.
-
-    Resampling to the cropped grid (``"onehot"``: nearest along axes that preprocessing refined, which
-    inverts that step exactly, one-hot linear along axes it coarsened; or ``"nearest"`` everywhere),
-    background (0) outside the crop box, then the inverse reorientation: the result has exactly the
-    original geometry and only values present in ``seg`` (no label value is ever invented).
-
-    Args:
-        seg: ``(X, Y, Z)`` integer labels with shape ``props.shape_after_resample``.
-        props: the record from :func:`preprocess_volume`.
-        method: ``"onehot"`` (smooth boundaries) or ``"nearest"``.
-
-    Returns:
-        A :class:`Volume` on the original grid (dtype of ``seg``).
-
-    Raises:
-        ValueError: ``seg`` does not have the preprocessed shape.
-    """
-    seg = np.asarray(seg)
-    if tuple(seg.shape) != tuple(props.shape_after_resample):
-        raise ValueError(
-            f"label map shape {seg.shape} differs from the preprocessed shape {props.shape_after_resample}"
-        )
-    aniso = resampling.anisotropic_axis(props.spacing_after_crop)
-    if aniso is None:
-        aniso = resampling.anisotropic_axis(props.spacing_after_resample)
-    modes = resampling.label_axis_modes(seg.shape, props.shape_after_crop, refine="linear", anisotropic=aniso)
-    cropped = resampling.resample_labels(seg, props.shape_after_crop, method, axis_modes=modes)
-    full = cropping.pad_from_bbox(cropped, props.crop_bbox, _canonical_shape(props), fill=0)
-    return imageio.restore_orientation(full, props.reorientation)
-
-
-def restore_probabilities(probs: np.ndarray, props: CaseProperties) -> np.ndarray:
-    """Maps class probabilities ``(C, X, Y, Z)`` on the preprocessed grid back to the original grid.
-
-    Linear resampling; outside the crop box the background (channel 0) has probability 1.
-
-    Returns:
-        float32 ``(C, *original_shape)`` in the original array order.
-    """
-    probs = np.asarray(probs)
-    if probs.ndim != 4 or tuple(probs.shape[1:]) != tuple(props.shape_after_resample):
-        raise ValueError(f"probabilities shape {probs.shape} differs from (C, {props.shape_after_resample})")
-    cropped = resampling.resample_probabilities(probs, props.shape_after_crop)
-    full = cropping.pad_from_bbox(cropped, props.crop_bbox, _canonical_shape(props), fill=np.float32(0))
-    outside = np.ones(_canonical_shape(props), dtype=bool)
-    outside[tuple(slice(a, b) for a, b in props.crop_bbox)] = False
-    full[0][outside] = 1.0
-    return imageio.restore_orientation(full, props.reorientation, channel_first=True)

@@ -32,7 +32,6 @@ __all__ = [
     "resample_image",
     "resample_labels",
     "label_axis_modes",
-    "resample_probabilities",
     "resize_nearest",
 ]
 
@@ -301,14 +300,3 @@ def label_axis_modes(
         else:
             out.append(refine if n > o else coarsen)
     return out
-
-
-def resample_probabilities(probs: np.ndarray, new_shape: Sequence[int]) -> np.ndarray:
-    """Linear resampling of class probabilities ``(C, X, Y, Z)`` per channel (float32 out).
-
-    Linear interpolation keeps each voxel's probabilities summing to 1 (a convex combination).
-    """
-    probs, cf, new_shape = _check(probs, new_shape)
-    if not cf:
-        raise ValueError(f"resample_probabilities expects (C, X, Y, Z), got shape {probs.shape}")
-    return _linear_resize(probs, new_shape, ["linear"] * 3, 1)

@@ -37,7 +37,8 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def run_jobs(
-    fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = 1, progress: bool = False, desc: str = ""
+    fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = 1, progress: bool = False, desc: str = "",
+    unit: str = "case",
 ) -> list[Any]:
     """Runs ``fn(job)`` for every job; returns results in job order, an exception object for a failed job.
 
@@ -53,6 +54,7 @@ def run_jobs(
         workers: processes (1 = run here, in order).
         progress: show a tqdm bar.
         desc: the bar's label.
+        unit: what one job is, for the bar.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -61,7 +63,7 @@ def run_jobs(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc=desc, unit="case")
+        bar = tqdm(total=len(jobs), desc=desc, unit=unit)
     try:
         if workers == 1 or len(jobs) <= 1:
             for i, job in enumerate(jobs):
