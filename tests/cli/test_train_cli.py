@@ -36,6 +36,7 @@ def test_flags_default_to_none():
         "head_first_epochs",
         "new_row_init",
         "ce_class_balance",
+        "seed",
     ):
         assert getattr(ns, k) is None, k
 
@@ -90,6 +91,29 @@ def test_train_then_resume_finished(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().out
     assert main(args) == 1  # would overwrite
     assert "pass --resume" in capsys.readouterr().err
+
+
+def test_seed_is_stored_and_changes_the_run(tmp_path):
+    """--seed overrides the preset's seed: it is saved in the checkpoint's settings, and two seeds start
+    from different weights (so several seeds are several experiments)."""
+    import torch
+
+    from torsoseg.model_folder import load_checkpoint
+
+    pre = tmp_path / "pre"
+    write_tiny_dataset(pre, tiny_plans(), 3)
+    weights = {}
+    for seed in (3, 4):
+        res = tmp_path / f"res{seed}"
+        assert main(["990", "--fold", "all", "--preset", "cpu", "--epochs", "1", "--iterations-per-epoch",
+                     "1", "--device", "cpu", "--precision", "fp32", "--workers", "0", "--no-progress",
+                     "--seed", str(seed), "--preprocessed", str(pre), "--results", str(res)]) == 0
+        fold = res / "Dataset990_Tiny" / "Trainer_cpu__torsoseg_plans__3d_fullres" / "fold_all"
+        ckpt = load_checkpoint(fold / "checkpoint_final.pt")
+        assert ckpt.settings["seed"] == seed
+        weights[seed] = ckpt.network_weights
+    floats = [k for k in weights[3] if weights[3][k].is_floating_point()]
+    assert any(not torch.equal(weights[3][k], weights[4][k]) for k in floats)
 
 
 def test_bad_inputs(tmp_path, capsys):

@@ -68,6 +68,11 @@ def _add_source_and_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations-per-epoch", type=int, default=None, help="training steps per epoch")
     p.add_argument("--lr", type=float, default=None, help="initial learning rate (overrides the preset)")
     p.add_argument(
+        "--seed", type=int, default=None,
+        help="base random seed of initialisation, patch sampling and augmentation (overrides the preset; "
+        "report learning results over several)",
+    )
+    p.add_argument(
         "--device",
         default=None,
         choices=["cpu", "cuda", "auto"],
@@ -156,6 +161,7 @@ def _run(args: argparse.Namespace) -> int:
         "num_epochs": args.epochs,
         "iterations_per_epoch": args.iterations_per_epoch,
         "initial_lr": args.lr,
+        "seed": args.seed,
         "precision": args.precision,
         "num_workers": args.workers,
         "freeze_encoder_epochs": args.freeze_encoder_epochs,
