@@ -13,7 +13,7 @@ from tests.inference.test_predictor import as_oblique, as_ras
 from torsoseg.imageio import Volume
 from torsoseg.inference import Predictor
 from torsoseg.inference.cascade import CascadePredictor, coarse_model_dir
-from torsoseg.inference.export import resample_argmax
+from torsoseg.inference.export import resample_argmax, resample_probabilities
 from torsoseg.inference.region import box_plan, candidate_region, fine_box, grid_index_map, resample_box
 from torsoseg.plans import StageConfiguration
 
@@ -87,11 +87,17 @@ def test_grid_maps_boxes_and_box_resampling_match_the_whole_grid():
     scores = torch.as_tensor(rng.normal(size=(3, 40, 40, 20)).astype(np.float16))
     out_shape = (55, 47, 31)
     whole = resample_argmax(scores, out_shape)
-    ranges, plans = zip(*(box_plan(n, o, b) for n, o, b in zip((40, 40, 20), out_shape, box)))
+    ranges = [box_plan(n, o, b)[0] for n, o, b in zip((40, 40, 20), out_shape, box)]
     sub = scores[(slice(None), *(slice(a, b) for a, b in box))]
-    part = resample_box(sub, plans)
+    part = resample_box(sub, (40, 40, 20), out_shape, box)
     np.testing.assert_array_equal(part, whole[tuple(slice(a, b) for a, b in ranges)])
-    probs = resample_box(sub.float().softmax(0), plans, probabilities=True)
+    for chunk in (1, 2**30):  # one output slice per slab, and one slab
+        tiny = resample_box(sub, (40, 40, 20), out_shape, box, chunk_bytes=chunk)
+        np.testing.assert_array_equal(tiny, part)
+    whole_p = resample_probabilities(scores.float().softmax(0), out_shape)
+    probs = resample_box(sub.float().softmax(0), (40, 40, 20), out_shape, box, probabilities=True)
+    cut = whole_p[(slice(None), *(slice(a, b) for a, b in ranges))].astype(np.float32)
+    np.testing.assert_allclose(probs.astype(np.float32), cut, rtol=0, atol=1e-3)  # float16 rounding
     np.testing.assert_allclose(probs.astype(np.float32).sum(0), 1.0, atol=2e-3)
 
 

@@ -247,14 +247,14 @@ class CascadePredictor:
         scores = self.fine.predict_preprocessed(sub, probabilities=probabilities, tile_filter=touches_region)
         del sub
         crop_shape = tuple(int(s) for s in props.shape_after_crop)
-        ranges, plans = zip(*(reg.box_plan(nf, nc, b) for nf, nc, b in zip(n_fine, crop_shape, box)))
+        ranges = [reg.box_plan(nf, nc, b)[0] for nf, nc, b in zip(n_fine, crop_shape, box)]
         out_box = tuple(slice(o0, o1) for o0, o1 in ranges)
         inside = region[np.ix_(*(reg.grid_index_map(nc, n)[o0:o1]
                                  for nc, n, (o0, o1) in zip(n_coarse, crop_shape, ranges)))]
         seg_crop = np.zeros(crop_shape, dtype=export.label_dtype(self.num_classes))
         prob_crop = None
         if probabilities:
-            p = reg.resample_box(scores, plans, probabilities=True)
+            p = reg.resample_box(scores, n_fine, crop_shape, box, probabilities=True)
             p[:, ~inside] = 0
             p[0][~inside] = 1.0
             prob_crop = np.zeros((self.num_classes, *crop_shape), dtype=np.float16)
@@ -262,7 +262,7 @@ class CascadePredictor:
             prob_crop[(slice(None), *out_box)] = p
             seg_crop[out_box] = p.argmax(0)
         else:
-            seg_sub = reg.resample_box(scores, plans)
+            seg_sub = reg.resample_box(scores, n_fine, crop_shape, box)
             seg_sub[~inside] = 0
             seg_crop[out_box] = seg_sub
         return seg_crop, prob_crop, props
