@@ -40,8 +40,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def phantom_input(shape, spacing, seed: int, work: Path) -> tuple[Path, Path]:
-    """A full-size torso phantom resampled (linear image, nearest labels) onto ``shape`` at ``spacing``."""
+    """A full-size torso phantom resampled (linear image, nearest labels) onto ``shape`` at ``spacing``;
+    reused when ``work`` already holds it (generating one takes minutes)."""
     import torch
+
+    if (work / "in" / "ct_0000.nii.gz").is_file() and (work / "reference_labels.json").is_file():
+        return work / "in", work / "reference.nii.gz"
 
     from torsoseg.imageio import Volume, write_image
     from torsoseg.phantom.case import generate_case
@@ -57,7 +61,7 @@ def phantom_input(shape, spacing, seed: int, work: Path) -> tuple[Path, Path]:
     (work / "in").mkdir(parents=True, exist_ok=True)
     write_image(image, work / "in" / "ct_0000.nii.gz")
     write_image(label, work / "reference.nii.gz")
-    (work / "reference_labels.json").write_text(json.dumps(case.labels))
+    (work / "reference_labels.json").write_text(json.dumps(case.labels))  # last: marks the input complete
     return work / "in", work / "reference.nii.gz"
 
 
@@ -74,6 +78,24 @@ def run_predict(inp: Path, out: Path, args, configuration: str) -> dict:
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)}: exit {proc.returncode}")
     return {"seconds": time.perf_counter() - t0, "peak_pss_gib": mem.peak_pss / 2**30}
+
+
+def region_share(inp: Path, args) -> dict:
+    """How much of the body-cropped coarse grid the candidate region covers, and its bounding box (what
+    the fine stage tiles): the fraction that decides the cascade's speed-up."""
+    import torch
+
+    from torsoseg.dataset import find_dataset
+    from torsoseg.imageio import read_image
+    from torsoseg.inference import Predictor
+
+    torch.set_num_threads(args.threads)
+    folder = next(iter(sorted(find_dataset(Path(args.results), args.dataset).glob("*__*__3d_cascade"))))
+    stage = Predictor.from_model_dir(folder).coarse_stage(read_image(inp / "ct_0000.nii.gz"))
+    idx = np.argwhere(stage.region)
+    box = float(np.prod(idx.max(0) - idx.min(0) + 1)) if len(idx) else 0.0
+    return {"region_fraction": float(stage.region.mean()), "box_fraction": box / stage.region.size,
+            "coarse_seconds": round(stage.seconds, 2)}
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -112,16 +134,19 @@ def main(argv=None) -> int:
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"))
     p.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--input-only", action="store_true", help="only generate the input into --work")
     args = p.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_cascade_"))
     inp, reference = phantom_input(args.shape, args.spacing, args.seed, work)
     labels = json.loads((work / "reference_labels.json").read_text())
+    if args.input_only:
+        return 0
     full = run_predict(inp, work / "fullres", args, "3d_fullres")
     casc = run_predict(inp, work / "cascade", args, "3d_cascade")
     rows = compare(work / "fullres", work / "cascade", reference, labels)
     result = {"shape": list(args.shape), "spacing": list(args.spacing), "threads": args.threads,
               "fullres": full, "cascade": casc, "speed_ratio": full["seconds"] / casc["seconds"],
-              "organs": rows}
+              "region": region_share(inp, args), "organs": rows}
     print(json.dumps(result, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

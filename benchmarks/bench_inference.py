@@ -300,9 +300,12 @@ def e2e_section(args, work: Path) -> dict:
     net = make_network(plans)
     inp = work / "e2e_in"
     inp.mkdir(parents=True, exist_ok=True)
-    vol = ct_volume(args.e2e_shape, args.e2e_spacing)
-    write_image(vol, inp / "big_0000.nii.gz")
-    del vol
+    if args.e2e_input:  # a given CT (e.g. bench_cascade.py's phantom), so both tools read the same file
+        shutil.copyfile(args.e2e_input, inp / "big_0000.nii.gz")
+    else:
+        vol = ct_volume(args.e2e_shape, args.e2e_spacing)
+        write_image(vol, inp / "big_0000.nii.gz")
+        del vol
     rows = []
     model = save_torsoseg_model(work / "results", plans, net)
     env = dict(os.environ)
@@ -333,7 +336,8 @@ def e2e_section(args, work: Path) -> dict:
             r["memory ratio"] = round(r["peak GiB"] / m_nn, 2)
     else:
         print("  nnU-Net not available: torsoseg only")
-    setup = (f"input {tuple(args.e2e_shape)} at {tuple(args.e2e_spacing)} mm -> plans spacing "
+    what = args.e2e_input or f"{tuple(args.e2e_shape)} at {tuple(args.e2e_spacing)} mm"
+    setup = (f"input {what} -> plans spacing "
              f"{tuple(args.target_spacing)}, patch {plans.patch_size}, features {plans.features}, "
              f"{plans.num_classes} classes, no TTA, CPU, torch threads {torch.get_num_threads()}")
     print(setup)
@@ -435,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
                    "its peak grows with the volume, about 12 GiB at 512x512x400 with 21 classes)")
     p.add_argument("--mem-shape", type=int, nargs=3, default=(512, 512, 400), help="memory-section volume")
     p.add_argument("--e2e-spacing", type=float, nargs=3, default=(0.8, 0.8, 1.0), help="its spacing (mm)")
+    p.add_argument("--e2e-input", default=None,
+                   help="end-to-end: predict this .nii.gz instead of a synthetic volume (shape and spacing "
+                   "are then the file's)")
     p.add_argument("--target-spacing", type=float, nargs=3, default=(2.0, 2.0, 2.5), help="plans spacing")
     p.add_argument("--e2e-precisions", nargs="+", default=("fp32", "bf16"), help="torsoseg precisions")
     p.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed)")
