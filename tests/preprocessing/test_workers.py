@@ -34,7 +34,7 @@ import os, sys, time
 from torsoseg.preprocessing.workers import run_jobs
 
 def job(i):
-    print(os.getpid(), flush=True)
+    os.write(1, f"{os.getpid()}\\n".encode())  # one write() each: two workers' pids never interleave
     time.sleep(120)
 
 run_jobs(job, list(range(4)), workers=2)
@@ -63,7 +63,7 @@ def kill_parent_and_watch_workers(pythonpath: str, folder, wait_s: float = 10.0)
     script, pids = Path(folder) / "parent.py", Path(folder) / "pids.txt"
     script.write_text(_PARENT)
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    with open(pids, "w") as out:
+    with open(pids, "a") as out:  # O_APPEND: every worker's write lands whole at the end
         parent = subprocess.Popen([sys.executable, str(script)], stdout=out, env=env)
     try:
         deadline = time.monotonic() + 60
