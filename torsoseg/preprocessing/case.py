@@ -194,7 +194,7 @@ def preprocess_case(
     for i, c in enumerate(cropped):
         data[i] = resampling.resample_image(c, new_shape, order=3, anisotropic=aniso)
     if seg is not None:
-        modes = resampling.label_axis_modes(shape_after_crop, new_shape, refine="nearest", anisotropic=aniso)
+        modes = resampling.label_axis_modes(shape_after_crop, new_shape, anisotropic=aniso)
         seg = resampling.resample_labels(seg, new_shape, "onehot", axis_modes=modes).astype(np.int16)
     props = CaseProperties(
         reorientation=reo,

@@ -274,29 +274,20 @@ def resample_labels(
 
 
 def label_axis_modes(
-    old_shape: Sequence[int], new_shape: Sequence[int], refine: str, anisotropic: int | None = None
+    old_shape: Sequence[int], new_shape: Sequence[int], anisotropic: int | None = None
 ) -> list[str]:
-    """Per axis, how a label map is best resampled from ``old_shape`` to ``new_shape``.
+    """Per axis, how preprocessing resamples a label map from ``old_shape`` to ``new_shape``.
 
-    Going to a finer grid along an axis, nearest neighbour copies every source voxel faithfully and is
-    undone exactly by nearest neighbour back to the coarse grid (each coarse voxel centre falls inside a
-    fine voxel copied from it). Going to a coarser grid, one-hot linear interpolation is a vote of the
-    neighbours. So preprocessing (``refine="nearest"``) uses nearest on refined axes and linear on
-    coarsened ones, and restoring uses nearest where it coarsens (the exact inverse of a refinement) and
-    linear where it refines (smooth boundaries instead of blocks): ``refine="linear"``. The anisotropic
-    axis is always nearest.
+    Going to a finer grid along an axis, nearest neighbour copies every source voxel faithfully. Going to
+    a coarser grid, one-hot linear interpolation is a vote of the neighbours. The anisotropic axis is
+    always nearest. (The way back to the input grid resamples class scores, not labels:
+    :mod:`torsoseg.inference.export`.)
 
     Example:
-        >>> label_axis_modes((10, 10, 10), (20, 5, 10), refine="nearest")
+        >>> label_axis_modes((10, 10, 10), (20, 5, 10))
         ['nearest', 'linear', 'nearest']
     """
-    if refine not in ("linear", "nearest"):
-        raise ValueError(f"refine must be 'linear' or 'nearest', got {refine!r}")
-    coarsen = "linear" if refine == "nearest" else "nearest"
     out = []
     for a, (o, n) in enumerate(zip(old_shape, new_shape)):
-        if a == anisotropic or n == o:
-            out.append("nearest")
-        else:
-            out.append(refine if n > o else coarsen)
+        out.append("nearest" if a == anisotropic or n >= o else "linear")
     return out
