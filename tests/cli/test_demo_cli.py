@@ -141,7 +141,7 @@ def test_the_cascade_flag_replaces_each_training_by_its_two_stages(tmp_path, cap
     assert "--cascade F needs F > 1" in capsys.readouterr().err
     keys = [k for k, _, _ in cascade_training_steps(Demo(tmp_path, cfg, progress=False), cfg)]
     assert keys == ["plan_1", "train_1_lowres", "train_1", "plan_2", "finetune_2_lowres", "finetune_2",
-                    "scratch_2_lowres", "scratch_2", "predict_finetuned", "predict_scratch",
+                    "scratch_2_lowres", "scratch_2", "postprocessing", "predict_finetuned", "predict_scratch",
                     "evaluate_finetuned", "evaluate_scratch"]
 
 
@@ -162,8 +162,22 @@ def test_a_tiny_cascade_demo_runs_end_to_end(tmp_path, one_torch_thread):
         for stage in ("3d_lowres", "3d_cascade"):
             assert list((out / "results" / "Dataset002_VISCERAL").glob(f"{trainer}_*__{stage}/fold_all/"
                                                                         "checkpoint_final.pt"))
+    for trainer in ("FineTuneTrainer", "Trainer"):  # each fine stage's postprocessing, chosen on dataset 4
+        (fine,) = (out / "results" / "Dataset002_VISCERAL").glob(f"{trainer}_*__3d_cascade")
+        assert "Dataset004_VISCERALval" in json.loads((fine / "postprocessing.json").read_text())["chosen_on"]
     for model in ("fine-tuned", "scratch"):
         assert len(list((out / "predictions" / model).glob("*.nii.gz"))) == 1
+        assert len(list((out / "predictions" / f"val_{model}").glob("*.nii.gz"))) >= 1
         assert (out / "evaluation" / f"{model}.json").is_file()
     assert (out / "report.md").is_file() and not (out / "steps" / "predict_merged.json").exists()
     assert main(argv) == 0  # everything done: skipped
+
+
+def test_the_postprocessing_is_chosen_on_held_out_cases_before_the_test_set_is_predicted(tmp_path):
+    from torsoseg.cli.demo import demo_steps
+
+    for flags in (["--quick"], ["--quick", "--cascade"]):
+        cfg = config_from_args(build_parser().parse_args(flags))
+        keys = [k for k, _, _ in demo_steps(Demo(tmp_path, cfg, progress=False), cfg)]
+        assert keys.index("convert_4") < keys.index("postprocessing") < keys.index("predict_finetuned")
+        assert keys.index("scratch_2") < keys.index("postprocessing") < keys.index("predict_scratch")

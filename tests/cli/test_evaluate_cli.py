@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from tests.evaluation.test_evaluate import make_folders, pred_map, write
 from torsoseg.cli.evaluate import main
 
@@ -61,3 +63,34 @@ def test_start_removes_stale_temporaries_of_its_output(tmp_path, capsys):
     argv = ["--ref", str(raw), "--pred", str(pred), "-o", str(res / "results.json"), "--no-progress"]
     assert main(argv) == 0
     assert sorted(p.name for p in res.iterdir()) == [".other.json.abcd.tmp", "results.json"]
+
+
+def test_choose_postprocessing_writes_the_organs_it_helps_into_the_model_folder(tmp_path, capsys):
+    from tests.evaluation.test_evaluate import SHAPE, ref_map
+    from torsoseg.inference.postprocessing import Postprocessing
+
+    raw, pred = make_folders(tmp_path)
+    ref = ref_map()
+    ref[2:6, 9:11, 4:6] = 3  # a kidney_right in two pieces, both real
+    for i in range(2):
+        write(raw / "labelsTr" / f"case_{i:03d}.nii.gz", ref)
+        p = np.zeros(SHAPE, np.uint8)
+        p[2:8, 2:8, 2:8] = 5  # liver exact ...
+        p[20:22, 0:2, 10:12] = 5  # ... plus a false island
+        p[2:6, 9:11, 9:11] = 3  # kidney_right: both pieces found
+        p[2:6, 9:11, 4:6] = 3
+        write(pred / f"case_{i:03d}.nii.gz", p)
+    before = {f.name: f.read_bytes() for f in pred.iterdir()}
+    model = tmp_path / "results" / "Dataset002_X" / "Trainer__torsoseg_plans__3d_fullres"
+    (model / "fold_0").mkdir(parents=True)
+    argv = ["--ref", str(raw), "--pred", str(pred), "--choose-postprocessing", str(model), "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "- liver: 0.982 -> 1.000: kept" in out
+    assert "- kidney_right: 1.000 -> 0.667: not used" in out
+    pp = Postprocessing.load(model)
+    assert "liver" in pp.keep_largest and "kidney_right" not in pp.keep_largest
+    assert pp.dice["liver"] == [0.9818, 1.0] and str(raw) in pp.chosen_on
+    assert {f.name: f.read_bytes() for f in pred.iterdir()} == before  # the predictions are not modified
+    assert main(argv[:4] + ["--choose-postprocessing", str(tmp_path / "nowhere"), "--no-progress"]) == 2
+    assert "not a model folder" in capsys.readouterr().err

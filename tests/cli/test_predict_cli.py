@@ -104,3 +104,27 @@ def test_every_flag_has_help_and_defaults_are_none():
         assert action.help, action.dest
         assert action.default is None, action.dest
     assert "example" in parser.epilog
+
+
+def test_the_model_folder_postprocessing_is_applied_unless_turned_off(tmp_path, capsys):
+    from scipy import ndimage
+
+    from torsoseg.inference.postprocessing import Postprocessing
+
+    model = make_model_dir(tmp_path / "results")
+    Postprocessing(("liver",), chosen_on="Dataset004_Val").save(model)
+    src = tmp_path / "in"
+    write_image(_ct(5, shape=(40, 36, 28)), src / "case_0000.nii.gz")
+    base = ["-i", str(src), "-m", str(model), "--precision", "fp32", "--device", "cpu", "--no-progress"]
+    assert main(base + ["-o", str(tmp_path / "pp")]) == 0
+    assert "postprocessing: keep the largest component of liver (chosen on Dataset004_Val)" in (
+        capsys.readouterr().out)
+    assert main(base + ["-o", str(tmp_path / "raw"), "--no-postprocessing"]) == 0
+    assert "postprocessing" not in capsys.readouterr().out
+    full = ndimage.generate_binary_structure(3, 3)
+    raw = read_image(tmp_path / "raw" / "case.nii.gz").array
+    pp = read_image(tmp_path / "pp" / "case.nii.gz").array
+    assert ndimage.label(raw == 1, structure=full)[1] > 1
+    assert ndimage.label(pp == 1, structure=full)[1] == 1
+    assert np.all(raw[pp == 1] == 1)  # liver voxels are only removed, never added
+    np.testing.assert_array_equal(pp[raw != 1], raw[raw != 1])

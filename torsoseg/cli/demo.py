@@ -216,6 +216,11 @@ def _core_steps(demo: Demo, cfg: DemoConfig) -> list[tuple[str, str, Callable[[]
             lambda: demo.train(2, cfg.finetune_epochs),
         ),
         (
+            "postprocessing",
+            "choose each dataset-2 model's postprocessing on the held-out VISCERAL cases (dataset 4)",
+            lambda: demo_merge.choose_postprocessing(demo),
+        ),
+        (
             "predict_finetuned",
             "predict dataset 3 with the fine-tuned model",
             lambda: demo.predict("fine-tuned", demo.model_dir("finetune_2")),
@@ -242,7 +247,7 @@ def demo_steps(demo: Demo, cfg: DemoConfig) -> list[tuple[str, str, Callable[[],
     """The demo's steps in order: ``(marker key, title, function)``."""
     steps = _core_steps(demo, cfg)
     if cfg.cascade_factor is not None:  # the two-stage cascade in place of every single network
-        steps = steps[:4] + cascade_training_steps(demo, cfg)
+        steps = steps[:5] + cascade_training_steps(demo, cfg)
     steps += [] if cfg.cascade_factor is not None else [
         (
             "merge_weights",

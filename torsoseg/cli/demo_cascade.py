@@ -5,7 +5,8 @@ becomes two: the coarse stage (``3d_lowres``, the whole image at ``cascade_facto
 spacing) and the fine stage (``3d_cascade``, the full-resolution network trained on patches around the
 organs). Fine-tuning works per stage: each stage of dataset 2 starts from the same stage of dataset 1.
 Dataset 3 is predicted with ``-c 3d_cascade`` (coarse on the whole image, fine only in its candidate
-region) by the fine-tuned and the from-scratch cascades, and evaluated as in the single-stage demo.
+region) by the fine-tuned and the from-scratch cascades, each with the postprocessing chosen on the held-out
+VISCERAL cases, and evaluated as in the single-stage demo.
 
 The demo's phantoms are small enough for one network at the ``cpu`` budget, so the planner's rule plans no
 low-resolution stage; the demo forces one with the planner's ``lowres_factor`` (``--lowres-factor`` of
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from torsoseg.cli import demo_merge
 from torsoseg.cli.demo_steps import Demo, DemoConfig, say
 
 Step = tuple[str, str, Callable[[], "dict | None"]]
@@ -84,6 +86,8 @@ def cascade_training_steps(demo: Demo, cfg: DemoConfig) -> list[Step]:
         *_stage_pair(demo, "finetune_2", f"fine-tune on dataset 2 (preset {cfg.finetune_preset})", 2,
                      cfg.finetune_epochs, pretrained=1),
         *_stage_pair(demo, "scratch_2", "train dataset 2 from scratch, same budget", 2, cfg.finetune_epochs),
+        ("postprocessing", "choose each dataset-2 cascade's postprocessing on the held-out VISCERAL cases "
+         "(dataset 4)", lambda: demo_merge.choose_postprocessing(demo)),
         ("predict_finetuned", "predict dataset 3 with the fine-tuned cascade (-c 3d_cascade)",
          lambda: demo.predict("fine-tuned", demo.model_dir("finetune_2"))),
         ("predict_scratch", "predict dataset 3 with the from-scratch cascade (-c 3d_cascade)",

@@ -1,10 +1,37 @@
-"""The demo's merged-model steps (see :mod:`torsoseg.cli.demo`): per-organ weights chosen on the held-out
-VISCERAL cases (dataset 4), then dataset 3 predicted with the dataset-1 and fine-tuned models merged by
-organ name."""
+"""The demo's steps that use the held-out VISCERAL cases (dataset 4, see :mod:`torsoseg.cli.demo`): each
+dataset-2 model's postprocessing, and the per-organ weights of the merge, both chosen there and never on
+the test set; then dataset 3 predicted with the dataset-1 and fine-tuned models merged by organ name."""
 
 from __future__ import annotations
 
 from torsoseg.cli.demo_steps import Demo, DemoError, say
+
+
+def choose_postprocessing(demo: Demo, models: tuple[tuple[str, str], ...] = (
+        ("finetune_2", "fine-tuned"), ("scratch_2", "scratch"))) -> dict:
+    """Predicts the held-out VISCERAL cases (dataset 4) with each dataset-2 model as the network gives them
+    and writes the model's postprocessing (the organs where keeping the largest connected component
+    does not lower the held-out Dice; :func:`torsoseg.cli.evaluate.choose_postprocessing`) into its
+    folder, so that its predictions of dataset 3 apply it."""
+    from torsoseg.cli.evaluate import choose_postprocessing as choose
+    from torsoseg.dataset import find_dataset
+    from torsoseg.inference import Predictor
+    from torsoseg.inference.batch import find_cases, predict_cases
+
+    raw4 = find_dataset(demo.raw, 4)
+    cases = find_cases(raw4 / "imagesTr")
+    chosen = {}
+    for key, model in models:
+        predictor = Predictor.from_model_dir(demo.model_dir(key), folds="all", device=demo.device,
+                                             precision=demo.precision or "auto", postprocessing=False)
+        out = demo.predictions / f"val_{model}"
+        report = predict_cases(predictor, cases, out, resume=True, progress=demo.progress)
+        if report.failed:
+            raise DemoError(f"prediction of dataset 4 with {demo.model_dir(key)} failed: {report.failed}")
+        pp = choose(raw4, out, demo.model_dir(key), workers=demo.workers, progress=False)
+        say(f"    {model}: keep the largest component of {', '.join(pp.keep_largest) or 'no organ'}")
+        chosen[model] = list(pp.keep_largest)
+    return {"keep_largest_component": chosen, "cases": len(cases)}
 
 
 def choose_merge_weights(demo: Demo) -> dict:
@@ -22,7 +49,7 @@ def choose_merge_weights(demo: Demo) -> dict:
     scores = []
     for key, name in (("train_1", "val_abdomen"), ("finetune_2", "val_fine-tuned")):
         predictor = Predictor.from_model_dir(demo.model_dir(key), folds="all", device=demo.device,
-                                             precision=demo.precision or "auto")
+                                             precision=demo.precision or "auto", postprocessing=False)
         report = predict_cases(predictor, cases, demo.predictions / name, resume=True,
                                progress=demo.progress)
         if report.failed:

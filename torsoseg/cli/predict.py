@@ -128,6 +128,10 @@ def _add_run_and_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", "-nt", type=int, default=None,
                    help="CPU threads torch may use (default: torch's own choice, usually one per core)")
     p.add_argument("--batch-size", type=int, default=None, help="tiles per forward pass (default: 1)")
+    p.add_argument("--no-postprocessing", dest="postprocessing", action="store_false", default=None,
+                   help="write the network's label maps as they are, without the model folder's "
+                   "postprocessing.json (chosen on validation data by torsoseg_evaluate "
+                   "--choose-postprocessing)")
     p.add_argument("--save-probabilities", "--save_probabilities", dest="save_probabilities",
                    action="store_true", default=None,
                    help="also write OUT/<case>.npz (float16 probabilities, axes (K, X, Y, Z)) and its "
@@ -286,7 +290,7 @@ def _run(args: argparse.Namespace) -> int:
         kwargs = {k: v for k, v in {
             "folds": None if args.folds is None else ("all" if args.folds == ["all"] else args.folds),
             "checkpoint": args.checkpoint, "step": args.step, "tta": args.tta, "device": args.device,
-            "precision": args.precision, "batch_size": args.batch_size,
+            "precision": args.precision, "batch_size": args.batch_size, "postprocessing": args.postprocessing,
         }.items() if v is not None}
         cascade = {k: v for k, v in {"coarse_model": args.coarse_model, "margin_mm": args.cascade_margin,
                                      "on_empty": args.on_empty}.items() if v is not None}
@@ -309,6 +313,8 @@ def _run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         return fail(PROG, e, USAGE, bool(args.verbose))
     print(f"torsoseg_predict: {len(cases)} case(s) with {predictor!r}")
+    if getattr(predictor, "postprocessing", None) is not None:
+        print(f"  {predictor.postprocessing.describe()}")
     extra = {"dicom_series": args.dicom_series} if args.dicom_series else {}
     try:
         report = predict_cases(predictor, cases, out, options=options, resume=bool(args.resume),

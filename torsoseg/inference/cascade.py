@@ -135,6 +135,11 @@ class CascadePredictor:
         return self.fine.labels
 
     @property
+    def postprocessing(self) -> Any:
+        """The fine stage's postprocessing (its model folder's ``postprocessing.json``), or ``None``."""
+        return self.fine.postprocessing
+
+    @property
     def num_classes(self) -> int:
         return self.fine.num_classes
 
@@ -205,6 +210,8 @@ class CascadePredictor:
                            "(on_empty=fine)")
             region = np.ones_like(region)
         seg_crop, prob_crop, props = self._fine_stage(volume, stage.props, region, probabilities)
+        if self.fine.postprocessing is not None:  # the fine stage's folder holds the cascade's choice
+            seg_crop = self.fine.postprocessing.apply(seg_crop, self.labels)
         label_map = export.labels_to_input_geometry(seg_crop, props)
         if not label_map.geometry.same_grid(volume.geometry):
             raise RuntimeError(f"internal error: exported grid {label_map.geometry.describe()} differs from "

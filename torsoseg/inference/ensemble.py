@@ -25,6 +25,7 @@ from typing import Any
 
 from torsoseg.imageio import Volume, read_image, restore_orientation
 from torsoseg.inference.merge import MergePlan, merge_to_canonical, plan_merge
+from torsoseg.inference.postprocessing import Postprocessing
 from torsoseg.inference.predictor import Prediction, Predictor
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,19 @@ def check_same_inputs(predictors: Sequence[Predictor], names: Sequence[str]) -> 
                 f"{predictors[0].plans.channel_names} vs {len(other)} channel(s) {p.plans.channel_names}; "
                 f"only models of the same input channels and modality can be merged"
             )
+
+
+def merged_postprocessing(predictors: Sequence[Predictor], plan: MergePlan) -> Postprocessing | None:
+    """The merge's postprocessing: an organ keeps only its largest component when every model that
+    speaks for it (non-zero weight) chose that for it; ``None`` when no organ qualifies."""
+    chosen = []
+    for organ in plan.organs:
+        speakers = [m for (m, _), w in zip(organ.sources, organ.weights or (1.0,) * len(organ.sources))
+                    if w > 0]
+        pps = [predictors[m].postprocessing for m in speakers]
+        if speakers and all(pp is not None and pp.values({organ.name: 1}) for pp in pps):
+            chosen.append(organ.name)
+    return Postprocessing(tuple(chosen), chosen_on="the merged models' own choices") if chosen else None
 
 
 class MultiModelPredictor:
@@ -84,6 +98,7 @@ class MultiModelPredictor:
         check_same_inputs(self.predictors, self.names)
         self.merge_plan: MergePlan = plan_merge([p.labels for p in self.predictors], self.names, weights,
                                                 organ_weights)
+        self.postprocessing = merged_postprocessing(self.predictors, self.merge_plan)
 
     @classmethod
     def from_model_dirs(
@@ -156,6 +171,8 @@ class MultiModelPredictor:
             del data
         seg, probs = merge_to_canonical(self.merge_plan, scores, props, probabilities=probabilities)
         del scores
+        if self.postprocessing is not None:
+            seg = self.postprocessing.apply(seg, self.labels)
         label_map = restore_orientation(seg, props[0].reorientation)
         if not label_map.geometry.same_grid(volume.geometry):
             raise RuntimeError(

@@ -28,6 +28,7 @@ import torch
 
 from torsoseg.imageio import Volume, read_image
 from torsoseg.inference import export
+from torsoseg.inference.postprocessing import Postprocessing
 from torsoseg.inference.sliding_window import DEFAULT_STEP, sliding_window_logits
 from torsoseg.model_folder import Checkpoint, ModelFolder, load_checkpoint
 from torsoseg.network.precision import PRECISIONS, resolve_device, resolve_precision
@@ -105,6 +106,8 @@ class Predictor:
             planned U-Nets we measured, so off by default).
         folds: names of the folds (for messages).
         progress: show a tqdm bar over tiles.
+        postprocessing: applied to every label map (see :mod:`torsoseg.inference.postprocessing`);
+            :meth:`from_model_dir` loads the model folder's ``postprocessing.json``.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class Predictor:
         channels_last: bool = False,
         folds: Sequence[str] | None = None,
         progress: bool = False,
+        postprocessing: Postprocessing | None = None,
     ):
         if not networks:
             raise ValueError("Predictor needs at least one network")
@@ -140,6 +144,7 @@ class Predictor:
         self.channels_last = bool(channels_last)
         self.folds = list(folds) if folds is not None else [str(i) for i in range(len(networks))]
         self.progress = progress
+        self.postprocessing = postprocessing
         fmt = torch.channels_last_3d if self.channels_last else torch.contiguous_format
         self.networks = [n.eval().to(self.device, memory_format=fmt) for n in networks]
         self.lr_swap = lr_swap_table(self.labels)
@@ -161,6 +166,7 @@ class Predictor:
         channels_last: bool = False,
         progress: bool = False,
         cascade: bool | None = None,
+        postprocessing: bool = True,
         **cascade_options: Any,
     ) -> Any:
         """Loads the checkpoints of a model folder (``<trainer>__<plans>__<configuration>/fold_K/``).
@@ -175,6 +181,8 @@ class Predictor:
             checkpoint: ``"final"``, ``"best"`` or ``"latest"``.
             device, precision, tta, step, batch_size, channels_last, progress: see :class:`Predictor`.
             cascade: ``None``: a cascade for a ``3d_cascade`` folder; ``False``: the fine model alone.
+            postprocessing: apply the folder's ``postprocessing.json`` when it has one (``False``: the
+                network's label maps as they are, e.g. to choose the postprocessing on them).
             **cascade_options: ``coarse_model``, ``margin_mm``, ``on_empty`` of the cascade.
 
         Raises:
@@ -203,7 +211,10 @@ class Predictor:
         logger.info("loaded %d fold(s) %s of %s (%s)", len(networks), names, d.path, checkpoint)
         kw = dict(device=device, precision=precision, tta=tta, step=step, batch_size=batch_size,
                   channels_last=channels_last, progress=progress)
-        predictor = cls(networks, plans, labels, folds=names, **kw)
+        pp = Postprocessing.load(d.path) if postprocessing else None
+        if pp is not None:
+            logger.info("%s: %s", d.path, pp.describe())
+        predictor = cls(networks, plans, labels, folds=names, postprocessing=pp, **kw)
         if plans.configuration != "3d_cascade" or cascade is False:
             if cascade_options:
                 raise ValueError(f"{d.path}: {', '.join(cascade_options)} apply to a 3d_cascade model only")
@@ -304,6 +315,8 @@ class Predictor:
         else:
             seg_crop = export.resample_argmax(scores, crop_shape)
         del scores
+        if self.postprocessing is not None:
+            seg_crop = self.postprocessing.apply(seg_crop, self.labels)
         label_map = export.labels_to_input_geometry(seg_crop, props)
         if not label_map.geometry.same_grid(volume.geometry):
             raise RuntimeError(
