@@ -226,3 +226,29 @@ def test_bad_checkpoints_name_the_file(tmp_path):
 def test_wrong_preprocessed_input_is_rejected(predictor):
     with pytest.raises(ValueError, match=r"preprocessed data must be \(1, X, Y, Z\)"):
         predictor.predict_preprocessed(np.zeros((2, 8, 8, 8), np.float32))
+
+
+def _with_mirror_axes(model_dir, fold: int, axes) -> None:
+    path = model_dir / f"fold_{fold}" / "checkpoint_final.pt"
+    ck = torch.load(path, weights_only=True)
+    ck["settings"] = {"preset": "test", "augmentation": {"mirror_axes": list(axes)}}
+    torch.save(ck, path)
+
+
+def test_tta_mirrors_only_the_axes_the_model_was_trained_to_mirror(tmp_path, caplog):
+    d = make_model_dir(tmp_path, folds=(0, 1))
+    # checkpoints that do not say (older ones): every axis, as asked
+    assert Predictor.from_model_dir(d, tta=True, device="cpu").mirror_axes == (0, 1, 2)
+    _with_mirror_axes(d, 0, [0, 1, 2])
+    _with_mirror_axes(d, 1, [1, 2])
+    assert Predictor.from_model_dir(d, tta=True, device="cpu").mirror_axes == (1, 2)  # what both folds saw
+    _with_mirror_axes(d, 1, [])
+    with caplog.at_level("WARNING"):
+        p = Predictor.from_model_dir(d, tta=True, device="cpu")
+    assert p.mirror_axes == () and "trained without mirroring: mirror test-time augmentation is off" in (
+        caplog.text)
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # explicit axes are the user's call, with a warning
+        assert Predictor.from_model_dir(d, tta=[0], device="cpu").mirror_axes == (0,)
+    assert "never saw" in caplog.text
+    assert Predictor.from_model_dir(d, tta=False, device="cpu").mirror_axes == ()

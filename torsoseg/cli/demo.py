@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train and predict with the two-stage cascade (coarse stage at F times the spacing, default "
         f"{DEFAULT_FACTOR:g}) instead of one network per training; each stage gets the epochs of one",
     )
-    p.add_argument("--tta", action="store_true", default=None, help="mirror test-time augmentation")
+    p.add_argument("--tta", action="store_true", default=None,
+                   help="mirror test-time augmentation (only along the axes the models were trained to "
+                   "mirror: none with the cpu presets)")
     p.add_argument(
         "--with-pretrained",
         action="store_true",

@@ -115,8 +115,9 @@ def _add_run_and_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", "-step_size", type=float, default=None,
                    help="sliding-window step as a fraction of the patch size (default: 0.5)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="mirror test-time augmentation, left-right flips swap paired organs "
-                   "(default: off; 8x slower)")
+                   help="mirror test-time augmentation along the axes the model was trained to mirror "
+                   "(none for the cpu presets), left-right flips swap paired organs (default: off; up to "
+                   "8x slower)")
     p.add_argument("--disable_tta", dest="tta", action="store_false", default=None,
                    help="nnU-Net spelling of --no-tta (torsoseg's default is already off)")
     p.add_argument("--device", "-device", type=_device_name, default=None,

@@ -1,7 +1,7 @@
 """Postprocessing chosen on labelled validation data: keep each organ's largest connected component.
 
-A network that sees one patch at a time leaves small false islands far from the organ (a kidney blob in
-the pelvis, a spleen fragment by the liver); each one costs Dice and surface distance. nnU-Net's answer is
+A network that sees one patch at a time leaves small false islands away from an organ; each one costs
+Dice and surface distance. nnU-Net's answer is
 to try "keep only the largest connected component" per class on validation predictions and keep it
 for the classes it helps. The same here: evaluate the validation predictions as they are and with the
 largest component kept per organ, then choose the organs whose mean Dice does not drop
