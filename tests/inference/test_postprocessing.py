@@ -36,6 +36,12 @@ def test_only_the_largest_component_of_a_chosen_label_is_kept_and_the_input_is_u
     np.testing.assert_array_equal(out == 2, a == 2)
     assert ndimage.label(out == 1, structure=FULL)[1] == 1
     np.testing.assert_array_equal(keep_largest_component(a, []), a)
+    dust = np.zeros((100, 100, 100), np.uint8)
+    dust[::2, ::2, ::2] = 1  # 125,000 one-voxel pieces: more than a uint16 labelling holds
+    dust[:4, :4, :4] = 1
+    kept = keep_largest_component(dust, [1]) == 1
+    # the cube plus the 19 lattice points of {0, 2, 4}^3 that touch it from outside (a coordinate = 4)
+    assert kept.sum() == 4**3 + 19 and kept[:4, :4, :4].all() and kept[4, 4, 4] and not kept[6, 0, 0]
 
 
 def test_choice_keeps_the_organs_whose_validation_dice_does_not_drop():

@@ -59,7 +59,11 @@ def keep_largest_component(label_map: np.ndarray, values: Iterable[int]) -> np.n
         if box is None:
             continue
         mask = out[box] == v
-        components, n = ndimage.label(mask, structure=_FULL)
+        components = np.empty(mask.shape, np.uint16)  # half the memory of scipy's default int32
+        try:
+            n = ndimage.label(mask, structure=_FULL, output=components)
+        except RuntimeError:  # over 65535 pieces
+            components, n = ndimage.label(mask, structure=_FULL)
         if n < 2:
             continue
         sizes = np.bincount(components.ravel())
