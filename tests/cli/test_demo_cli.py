@@ -121,6 +121,19 @@ def test_report_names_the_organs_only_the_merge_provides(tmp_path):
     assert "held-out VISCERAL cases (dataset 4, never the test set): liver fine-tuned, spleen both." in note
 
 
+def test_report_names_each_models_postprocessing(tmp_path):
+    from torsoseg.cli.demo_report import postprocessing_note
+    from torsoseg.fileio import atomic_write_json
+
+    demo = Demo(tmp_path, PRESETS["quick"], progress=False)
+    assert postprocessing_note(demo) == ""
+    atomic_write_json(demo.steps / "postprocessing.json",
+                      {"keep_largest_component": {"fine-tuned": ["liver", "kidney_left"], "scratch": []}})
+    note = postprocessing_note(demo)
+    assert "held-out VISCERAL cases (dataset 4, never the test set)" in note
+    assert note.endswith("fine-tuned: liver, kidney_left; scratch: no organ.")
+
+
 def test_held_out_cases_setting():
     """The held-out VISCERAL phantoms (dataset 4) are drawn like dataset 2; their count is a setting."""
     cfg = PRESETS["full"]

@@ -119,6 +119,19 @@ def merged_organs_note(demo: Demo) -> str:
     return note
 
 
+def postprocessing_note(demo: Demo) -> str:
+    """One paragraph: each dataset-2 model's postprocessing (from the postprocessing step's marker)."""
+    from torsoseg.fileio import read_json
+
+    marker = demo.steps / "postprocessing.json"
+    if not marker.is_file():
+        return ""
+    chosen = read_json(marker).get("keep_largest_component") or {}
+    parts = [f"{model}: {', '.join(organs) or 'no organ'}" for model, organs in chosen.items()]
+    return ("Postprocessing, chosen per model on the held-out VISCERAL cases (dataset 4, never the test "
+            "set): these organs keep only their largest connected component. " + "; ".join(parts) + ".")
+
+
 def training_curves(demo: Demo) -> list[str]:
     """Markdown links to each training's ``progress.png`` and ``training_log.csv`` (per-organ Dice)."""
     from torsoseg.fileio import read_json
@@ -144,9 +157,9 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
     compared = [m for m in MODELS if m in results]  # + the pretrained model where it was evaluated
     organs = _report_organs(results)
     lines = _dice_section(demo, results, compared, organs)
-    merged_note = merged_organs_note(demo)
-    if merged_note:
-        lines += [merged_note, ""]
+    for note in (merged_organs_note(demo), postprocessing_note(demo)):
+        if note:
+            lines += [note, ""]
     printable = "\n".join(lines[4:])
     for m in main_models:
         printable += f"\nTable 1 analogue, {m} model (Dice per test case):\n\n" + results[m].table("dice")
