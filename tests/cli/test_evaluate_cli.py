@@ -86,11 +86,16 @@ def test_choose_postprocessing_writes_the_organs_it_helps_into_the_model_folder(
     argv = ["--ref", str(raw), "--pred", str(pred), "--choose-postprocessing", str(model), "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "- liver: 0.982 -> 1.000: kept" in out
-    assert "- kidney_right: 1.000 -> 0.667: not used" in out
+    assert "- Liver: 0.982 -> 1.000: kept" in out  # under the prediction's label names
+    assert "- right kidney: 1.000 -> 0.667: not used" in out
     pp = Postprocessing.load(model)
-    assert "liver" in pp.keep_largest and "kidney_right" not in pp.keep_largest
-    assert pp.dice["liver"] == [0.9818, 1.0] and str(raw) in pp.chosen_on
+    assert "Liver" in pp.keep_largest and "right kidney" not in pp.keep_largest
+    assert pp.dice["Liver"] == [0.9818, 1.0] and str(raw) in pp.chosen_on
+    values = pp.values(json.loads((pred / "labels.json").read_text()))
+    assert 5 in values and 3 not in values  # applied by the model's own label values
     assert {f.name: f.read_bytes() for f in pred.iterdir()} == before  # the predictions are not modified
     assert main(argv[:4] + ["--choose-postprocessing", str(tmp_path / "nowhere"), "--no-progress"]) == 2
     assert "not a model folder" in capsys.readouterr().err
+    (pred / "case_001.nii.gz").unlink()  # a choice on part of the cases is refused, the old one kept
+    assert main(argv) == 2
+    assert "have no prediction" in capsys.readouterr().err and Postprocessing.load(model) == pp

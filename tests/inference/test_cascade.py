@@ -200,3 +200,31 @@ def test_preprocessing_only_the_fine_box_gives_the_whole_image_result(tmp_path):
     np.testing.assert_array_equal(results[0].label_map.array, results[1].label_map.array)
     np.testing.assert_allclose(results[0].probabilities.astype(np.float32),
                                results[1].probabilities.astype(np.float32), atol=1e-3)
+
+
+def test_the_cascade_applies_its_fine_stage_postprocessing_and_each_stage_its_own_mirror_axes(tmp_path):
+    import torch as _torch
+    from scipy import ndimage
+
+    from torsoseg.inference.postprocessing import Postprocessing, keep_largest_component
+
+    plans = cascade_plans()
+    coarse_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_lowres"))
+    fine_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_cascade"), seed=3)
+    vol = body_with_organ()
+    raw = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", margin_mm=1000.0).predict(vol)
+    Postprocessing(("kidney_left",)).save(fine_dir)
+    cascade = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", margin_mm=1000.0)
+    assert cascade.postprocessing.keep_largest == ("kidney_left",)
+    out = cascade.predict(vol).array
+    full = ndimage.generate_binary_structure(3, 3)
+    assert ndimage.label(raw.array == 3, structure=full)[1] > 1  # random weights: scattered pieces
+    np.testing.assert_array_equal(out, keep_largest_component(raw.array, [3]))
+    # tta=True: each stage mirrors the axes its own training mirrored
+    for folder, axes in ((coarse_dir, [1, 2]), (fine_dir, [])):
+        path = folder / "fold_0" / "checkpoint_final.pt"
+        ck = _torch.load(path, weights_only=True)
+        ck["settings"] = {"preset": "test", "augmentation": {"mirror_axes": axes}}
+        _torch.save(ck, path)
+    cascade = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", tta=True)
+    assert (cascade.fine.mirror_axes, cascade.coarse.mirror_axes) == ((), (1, 2))

@@ -99,3 +99,30 @@ def test_a_merge_keeps_the_largest_component_only_where_every_model_chose_it(tmp
     merged = MultiModelPredictor.from_model_dirs([a, b], device="cpu", precision="fp32")
     # liver: model b speaks for it too and did not choose it; kidney_right and spleen: one model each
     assert merged.postprocessing.keep_largest == ("kidney_right", "spleen")
+    stripes = np.where(np.indices((40, 36, 28)).sum(0) % 7 < 3, 200, -100).astype(np.int16)
+    vol = Volume(stripes, (3.0, 3.0, 4.0))
+    raw = MultiModelPredictor.from_model_dirs([a, b], device="cpu", precision="fp32", postprocessing=False)
+    assert raw.postprocessing is None
+    before, after = raw.predict(vol).array, merged.predict(vol).array
+    kidney, spleen = merged.labels["kidney_right"], merged.labels["spleen"]
+    assert max(ndimage.label(before == v, structure=FULL)[1] for v in (kidney, spleen)) > 1
+    np.testing.assert_array_equal(after, keep_largest_component(before, [kidney, spleen]))
+
+
+def test_a_folder_copy_reads_float_maps_as_integers_and_names_a_bad_file(tmp_path):
+    from torsoseg.imageio import read_image, write_image
+    from torsoseg.inference.postprocessing import postprocess_folder
+
+    a = np.zeros((20, 20, 20), np.float32)
+    a[2:8, 2:8, 2:8] = 1
+    a[15, 15, 15] = 1
+    write_image(Volume(a, (1.0, 1.0, 1.0)), tmp_path / "src" / "case_1.nrrd")
+    n = postprocess_folder(tmp_path / "src", tmp_path / "dst", Postprocessing(("liver",)), {"liver": 1})
+    out = read_image(tmp_path / "dst" / "case_1.nii.gz").array
+    assert n == 1 and out.sum() == 6**3 and np.issubdtype(out.dtype, np.integer)
+    a[0, 0, 0] = 0.5
+    write_image(Volume(a, (1.0, 1.0, 1.0)), tmp_path / "src" / "case_1.nrrd")
+    with pytest.raises(ValueError, match="case_1.nrrd: label map has non-integer values"):
+        postprocess_folder(tmp_path / "src", tmp_path / "dst2", Postprocessing(("liver",)), {"liver": 1})
+    with pytest.raises(ValueError, match="must hold integers"):
+        keep_largest_component(a, [1])

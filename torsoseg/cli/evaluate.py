@@ -79,43 +79,62 @@ def choose_postprocessing(ref: str | Path, pred: str | Path, model_dir: str | Pa
                           **evaluate_kwargs: Any) -> Any:
     """Chooses and saves a model's postprocessing from its predictions of labelled validation cases.
 
-    Every organ of the predictions is tried with only its largest connected component kept (a copy in a
-    temporary folder; ``pred`` is not modified); the organs whose mean Dice does not drop are written to
-    ``model_dir/postprocessing.json`` (see :mod:`torsoseg.inference.postprocessing`).
+    Every organ that one label of the predictions forms is tried with only its largest connected
+    component kept (a copy in a temporary folder; ``pred`` is not modified); the organs whose mean Dice
+    does not drop are written to ``model_dir/postprocessing.json`` under the prediction's label names (see
+    :mod:`torsoseg.inference.postprocessing`), replacing an earlier choice. An organ the evaluation forms
+    from several prediction labels (``kidneys`` from both kidneys) is left alone.
 
     Args:
         ref: the validation references (as ``torsoseg_evaluate --ref``).
         pred: the model's predictions of them, made without postprocessing.
         model_dir: the model folder the choice belongs to.
         before: the evaluation of ``pred`` when it is already at hand.
-        **evaluate_kwargs: passed to :func:`~torsoseg.evaluation.evaluate_folders`.
+        **evaluate_kwargs: passed to :func:`~torsoseg.evaluation.evaluate_folders` (``pred_labels`` also
+            gives the label set of the copies).
 
     Returns:
         The saved :class:`~torsoseg.inference.postprocessing.Postprocessing`.
+
+    Raises:
+        FileNotFoundError: ``model_dir`` is not a model folder.
+        ValueError: cases failed or have no prediction (a choice on part of the cases is refused).
     """
     import tempfile
 
     from torsoseg.evaluation import evaluate_folders
-    from torsoseg.fileio import read_json
+    from torsoseg.evaluation.inputs import prediction_inputs
+    from torsoseg.fileio import atomic_write_json
     from torsoseg.inference.postprocessing import Postprocessing, choose_keep_largest, postprocess_folder
 
+    model_dir = _check_model_folder(model_dir)
+    labels = prediction_inputs(pred, evaluate_kwargs.get("pred_labels")).labels
+    if before is None:
+        before = evaluate_folders(ref, pred, **evaluate_kwargs)
+    if before.failed or before.missing_predictions:
+        raise ValueError(f"{pred}: {len(before.failed)} case(s) failed and {len(before.missing_predictions)} "
+                         "have no prediction; the postprocessing is chosen on every validation case or not "
+                         "at all")
+    single = {m.organ: m.prediction_names[0] for m in before.matching.matched if len(m.prediction_names) == 1}
+    every_organ = Postprocessing(tuple(single.values()))
+    with tempfile.TemporaryDirectory(prefix="torsoseg_postprocessing_") as tmp:
+        postprocess_folder(pred, tmp, every_organ, labels)
+        atomic_write_json(Path(tmp) / "labels.json", labels)
+        after = evaluate_folders(ref, tmp, **{**evaluate_kwargs, "pred_labels": labels})
+    b = {organ: st.avg for organ, st in before.summary("dice").items() if organ in single}
+    a = {organ: st.avg for organ, st in after.summary("dice").items() if organ in single}
+    chosen = choose_keep_largest(b, a)
+    dice = {single[organ]: [_rounded(b[organ]), _rounded(a.get(organ))] for organ in b}
+    pp = Postprocessing(tuple(single[o] for o in chosen), chosen_on=str(ref), dice=dice)
+    pp.save(model_dir)
+    return pp
+
+
+def _check_model_folder(model_dir: str | Path) -> Path:
     model_dir = Path(model_dir)
     if not (model_dir / "plans.json").is_file() and not any(model_dir.glob("fold_*")):
         raise FileNotFoundError(f"{model_dir}: not a model folder (no plans.json, no fold_*)")
-    labels = read_json(Path(pred) / "labels.json")
-    if before is None:
-        before = evaluate_folders(ref, pred, **evaluate_kwargs)
-    every_organ = Postprocessing(tuple(name for name, v in labels.items() if int(v) > 0))
-    with tempfile.TemporaryDirectory(prefix="torsoseg_postprocessing_") as tmp:
-        postprocess_folder(pred, tmp, every_organ, labels)
-        after = evaluate_folders(ref, tmp, **evaluate_kwargs)
-    b = {organ: st.avg for organ, st in before.summary("dice").items()}
-    a = {organ: st.avg for organ, st in after.summary("dice").items()}
-    chosen = choose_keep_largest(b, a)
-    dice = {organ: [_rounded(b[organ]), _rounded(a.get(organ))] for organ in b}
-    pp = Postprocessing(tuple(chosen), chosen_on=str(ref), dice=dice)
-    pp.save(model_dir)
-    return pp
+    return model_dir
 
 
 def _rounded(x: Any) -> float | None:
@@ -163,6 +182,8 @@ def _run(args: argparse.Namespace) -> int:
         kwargs["workers"] = args.workers
     try:
         ref = _resolve_ref(args.ref, args.raw)
+        if args.choose_postprocessing:  # before the evaluation: a wrong folder costs nothing
+            _check_model_folder(args.choose_postprocessing)
         result = evaluate_folders(ref, args.pred, **kwargs)
     except (FileNotFoundError, ValueError) as e:  # unusable ref, pred or label set
         return fail(PROG, e, USAGE, args.verbose)

@@ -22,9 +22,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +49,12 @@ def keep_largest_component(label_map: np.ndarray, values: Iterable[int]) -> np.n
     Works inside each label's bounding box, so a small organ in a large volume costs little.
     """
     out = np.array(label_map, copy=True)
+    if not np.issubdtype(out.dtype, np.integer):
+        raise ValueError(f"a label map must hold integers, got dtype {out.dtype}")
     wanted = sorted({int(v) for v in values if int(v) > 0})
     if not wanted or out.size == 0:
         return out
-    boxes = ndimage.find_objects(out, max_label=max(wanted)) if np.issubdtype(out.dtype, np.integer) else []
+    boxes = ndimage.find_objects(out, max_label=max(wanted))
     for v in wanted:
         box = boxes[v - 1] if v - 1 < len(boxes) else None
         if box is None:
@@ -148,23 +149,31 @@ class Postprocessing:
 
 def postprocess_folder(src: str | os.PathLike, dst: str | os.PathLike, postprocessing: Postprocessing,
                        labels: Mapping[str, int]) -> int:
-    """Writes a postprocessed copy of a prediction folder (label maps ``*.nii.gz`` / ``*.nrrd`` / ``*.mha``
-    and ``labels.json``) to ``dst``; the source is not modified. Returns the number of label maps."""
-    from torsoseg.imageio import read_image, write_image
+    """Writes a postprocessed copy of every label map of a prediction folder to ``dst`` as
+    ``<case>.nii.gz`` (any image format is read; integer-valued float maps are read as integers); the
+    source is not modified. Returns the number of label maps.
+
+    Raises:
+        ValueError: a label map with non-integer values (the message names the file).
+    """
+    from torsoseg.imageio import list_images, read_image, strip_suffix, write_image
 
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     n = 0
-    for f in sorted(src.iterdir()):
-        if not f.is_file():
+    for f in list_images(src):
+        if "_probabilities" in f.name:
             continue
-        if f.name == "labels.json":
-            shutil.copy2(f, dst / f.name)
-        elif f.name.endswith((".nii.gz", ".nii", ".nrrd", ".mha")) and "_probabilities" not in f.name:
-            vol = read_image(f)
-            out = postprocessing.apply(vol.array, labels)
-            write_image(replace(vol, array=out), dst / f.name)
-            n += 1
+        vol = read_image(f)
+        arr = vol.array
+        if arr.dtype.kind == "f":
+            if not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+                raise ValueError(f"{f}: label map has non-integer values")
+            arr = arr.astype(np.int32)
+        elif arr.dtype.kind not in "iu":
+            raise ValueError(f"{f}: label map has dtype {arr.dtype}; expected integers")
+        write_image(vol.with_array(postprocessing.apply(arr, labels)), dst / f"{strip_suffix(f.name)}.nii.gz")
+        n += 1
     return n
 
 

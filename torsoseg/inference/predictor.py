@@ -231,14 +231,13 @@ class Predictor:
         paths = d.resolve_folds(folds, checkpoint)
         names = [ck.parent.name.removeprefix("fold_") for ck in paths]
         networks, plans, labels, trained = [], None, None, set(ALL_MIRROR_AXES)
-        known = True
+        known = False  # whether any fold records its mirror axes (those that do are intersected)
         for ck_path in paths:
             ckpt = load_checkpoint(ck_path)
             net, p, lab = network_from_checkpoint(ckpt)
             axes = trained_mirror_axes(ckpt.settings)
-            if axes is None:
-                known = False
-            else:
+            if axes is not None:
+                known = True
                 trained &= set(axes)
             if plans is None:
                 plans, labels = p, lab
@@ -250,13 +249,17 @@ class Predictor:
                 )
             networks.append(net)
         logger.info("loaded %d fold(s) %s of %s (%s)", len(networks), names, d.path, checkpoint)
-        tta = tta_axes_for_model(tta, tuple(sorted(trained)) if known else None, str(d.path))
         kw = dict(device=device, precision=precision, tta=tta, step=step, batch_size=batch_size,
-                  channels_last=channels_last, progress=progress)
+                  channels_last=channels_last, progress=progress)  # the coarse stage resolves tta itself
+        axes = tta_axes_for_model(tta, tuple(sorted(trained)) if known else None, str(d.path))
         pp = Postprocessing.load(d.path) if postprocessing else None
         if pp is not None:
             logger.info("%s: %s", d.path, pp.describe())
-        predictor = cls(networks, plans, labels, folds=names, postprocessing=pp, **kw)
+            unknown = [o for o in pp.keep_largest if not Postprocessing((o,)).values(labels)]
+            if unknown:
+                logger.warning("%s/postprocessing.json names organs the model does not predict: %s",
+                               d.path, ", ".join(unknown))
+        predictor = cls(networks, plans, labels, folds=names, postprocessing=pp, **{**kw, "tta": axes})
         if plans.configuration != "3d_cascade" or cascade is False:
             if cascade_options:
                 raise ValueError(f"{d.path}: {', '.join(cascade_options)} apply to a 3d_cascade model only")
