@@ -35,7 +35,7 @@ from torsoseg.fileio import atomic_write_json, read_json
 logger = logging.getLogger(__name__)
 
 __all__ = ["FILE_NAME", "Postprocessing", "choose_keep_largest", "keep_largest_component",
-           "postprocess_folder"]
+           "load_model_postprocessing", "postprocess_folder"]
 
 #: the postprocessing file of a model folder
 FILE_NAME = "postprocessing.json"
@@ -145,6 +145,20 @@ class Postprocessing:
         dice = obj.get("validation_dice_before_after")
         dice = dict(dice) if isinstance(dice, dict) else {}
         return cls(tuple(organs), str(obj.get("chosen_on") or ""), dice)
+
+
+def load_model_postprocessing(model_dir: str | os.PathLike,
+                              labels: Mapping[str, int]) -> Postprocessing | None:
+    """A model folder's ``postprocessing.json`` (``None`` without one), logged; organs it names that the
+    model (``labels``) does not predict are warned about."""
+    pp = Postprocessing.load(model_dir)
+    if pp is not None:
+        logger.info("%s: %s", model_dir, pp.describe())
+        unknown = [o for o in pp.keep_largest if not Postprocessing((o,)).values(labels)]
+        if unknown:
+            logger.warning("%s/%s names organs the model does not predict: %s", model_dir, FILE_NAME,
+                           ", ".join(unknown))
+    return pp
 
 
 def postprocess_folder(src: str | os.PathLike, dst: str | os.PathLike, postprocessing: Postprocessing,

@@ -28,7 +28,7 @@ import torch
 
 from torsoseg.imageio import Volume, read_image
 from torsoseg.inference import export
-from torsoseg.inference.postprocessing import Postprocessing
+from torsoseg.inference.postprocessing import Postprocessing, load_model_postprocessing
 from torsoseg.inference.sliding_window import DEFAULT_STEP, sliding_window_logits
 from torsoseg.model_folder import Checkpoint, ModelFolder, load_checkpoint
 from torsoseg.network.precision import PRECISIONS, resolve_device, resolve_precision
@@ -106,6 +106,33 @@ def tta_axes_for_model(tta: bool | Sequence[int] | None, trained: tuple[int, ...
         logger.warning("%s was trained without mirroring along axes %s; test-time mirroring along them "
                        "shows it images it never saw", source, untrained)
     return tta
+
+
+def load_folds(paths: Sequence[Path], names: Sequence[str]
+               ) -> tuple[list[torch.nn.Module], Plans, dict[str, int], tuple[int, ...] | None]:
+    """The networks of a model folder's fold checkpoints, their shared plans and labels, and the mirror
+    axes every fold that records them was trained with (``None`` when no fold records them).
+
+    Raises:
+        ValueError: the folds' plans or labels differ (they cannot be ensembled).
+    """
+    networks: list[torch.nn.Module] = []
+    plans, labels, trained, known = None, None, set(ALL_MIRROR_AXES), False
+    for ck_path in paths:
+        ckpt = load_checkpoint(ck_path)
+        net, p, lab = network_from_checkpoint(ckpt)
+        axes = trained_mirror_axes(ckpt.settings)
+        if axes is not None:
+            known = True
+            trained &= set(axes)
+        if plans is None:
+            plans, labels = p, lab
+        elif lab != labels or (p.patch_size, p.target_spacing) != (plans.patch_size, plans.target_spacing):
+            raise ValueError(f"{ck_path}: plans/labels differ from fold {names[0]}; folds cannot be "
+                             "ensembled")
+        networks.append(net)
+    assert plans is not None and labels is not None
+    return networks, plans, labels, tuple(sorted(trained)) if known else None
 
 
 def resolve_mirror_axes(tta: bool | Sequence[int] | None) -> tuple[int, ...]:
@@ -230,35 +257,12 @@ class Predictor:
         d = ModelFolder(Path(path))
         paths = d.resolve_folds(folds, checkpoint)
         names = [ck.parent.name.removeprefix("fold_") for ck in paths]
-        networks, plans, labels, trained = [], None, None, set(ALL_MIRROR_AXES)
-        known = False  # whether any fold records its mirror axes (those that do are intersected)
-        for ck_path in paths:
-            ckpt = load_checkpoint(ck_path)
-            net, p, lab = network_from_checkpoint(ckpt)
-            axes = trained_mirror_axes(ckpt.settings)
-            if axes is not None:
-                known = True
-                trained &= set(axes)
-            if plans is None:
-                plans, labels = p, lab
-            elif lab != labels or (p.patch_size, p.target_spacing) != (
-                plans.patch_size, plans.target_spacing
-            ):
-                raise ValueError(
-                    f"{ck_path}: plans/labels differ from fold {names[0]}; folds cannot be ensembled"
-                )
-            networks.append(net)
+        networks, plans, labels, trained = load_folds(paths, names)
         logger.info("loaded %d fold(s) %s of %s (%s)", len(networks), names, d.path, checkpoint)
         kw = dict(device=device, precision=precision, tta=tta, step=step, batch_size=batch_size,
                   channels_last=channels_last, progress=progress)  # the coarse stage resolves tta itself
-        axes = tta_axes_for_model(tta, tuple(sorted(trained)) if known else None, str(d.path))
-        pp = Postprocessing.load(d.path) if postprocessing else None
-        if pp is not None:
-            logger.info("%s: %s", d.path, pp.describe())
-            unknown = [o for o in pp.keep_largest if not Postprocessing((o,)).values(labels)]
-            if unknown:
-                logger.warning("%s/postprocessing.json names organs the model does not predict: %s",
-                               d.path, ", ".join(unknown))
+        axes = tta_axes_for_model(tta, trained, str(d.path))
+        pp = load_model_postprocessing(d.path, labels) if postprocessing else None
         predictor = cls(networks, plans, labels, folds=names, postprocessing=pp, **{**kw, "tta": axes})
         if plans.configuration != "3d_cascade" or cascade is False:
             if cascade_options:
