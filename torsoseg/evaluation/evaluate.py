@@ -66,13 +66,7 @@ def _union_box(boxes: list, values: Sequence[int], shape: tuple[int, ...]) -> li
 
 def _read_labels(path: Path, what: str) -> imageio.Volume:
     vol = imageio.read_image(path)
-    arr = vol.array
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{path}: {what} label map has non-integer values")
-        arr = arr.astype(np.int32)
-    elif arr.dtype.kind not in "iu":
-        raise ValueError(f"{path}: {what} label map has dtype {arr.dtype}; expected integers")
+    arr = imageio.integer_labels(vol.array, f"{path}: {what}")
     if arr.size and arr.min() < 0:
         raise ValueError(f"{path}: {what} label map has negative values (min {int(arr.min())})")
     return vol.with_array(arr)

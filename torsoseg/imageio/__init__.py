@@ -38,7 +38,7 @@ from torsoseg.imageio.orientation import (
     resample_to_grid,
     restore_orientation,
 )
-from torsoseg.imageio.volume import Geometry, Volume, orientation_code, spacing_str
+from torsoseg.imageio.volume import Geometry, Volume, integer_labels, orientation_code, spacing_str
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -48,6 +48,7 @@ __all__ = [
     "canonical_transform",
     "from_sitk",
     "has_image_suffix",
+    "integer_labels",
     "is_dicom_dir",
     "list_dicom_series",
     "list_images",

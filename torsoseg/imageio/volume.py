@@ -167,3 +167,18 @@ def orientation_code(geometry_or_direction) -> str:
 
 def spacing_str(spacing: Sequence[float]) -> str:
     return "(" + ", ".join(f"{s:.4g}" for s in spacing) + ")"
+
+
+def integer_labels(array: np.ndarray, source: str) -> np.ndarray:
+    """A label map's array with integer values: integers as they are, integer-valued floats as int32.
+
+    Raises:
+        ValueError: non-integer or non-finite floats, or a non-numeric dtype (``source`` names the file).
+    """
+    if array.dtype.kind == "f":
+        if not (np.all(np.isfinite(array)) and np.all(array == np.round(array))):
+            raise ValueError(f"{source} label map has non-integer values")
+        return array.astype(np.int32)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{source} label map has dtype {array.dtype}; expected integers")
+    return array

@@ -100,7 +100,7 @@ class Postprocessing:
 
     keep_largest: tuple[str, ...] = ()
     chosen_on: str = ""
-    dice: dict[str, list[float]] = field(default_factory=dict)
+    dice: dict[str, list[float | None]] = field(default_factory=dict)
 
     def values(self, labels: Mapping[str, int]) -> list[int]:
         """The label values of :attr:`keep_largest` in ``labels`` (matched by organ name; organs the label
@@ -170,7 +170,7 @@ def postprocess_folder(src: str | os.PathLike, dst: str | os.PathLike, postproce
     Raises:
         ValueError: a label map with non-integer values (the message names the file).
     """
-    from torsoseg.imageio import list_images, read_image, strip_suffix, write_image
+    from torsoseg.imageio import integer_labels, list_images, read_image, strip_suffix, write_image
 
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
@@ -179,13 +179,7 @@ def postprocess_folder(src: str | os.PathLike, dst: str | os.PathLike, postproce
         if "_probabilities" in f.name:
             continue
         vol = read_image(f)
-        arr = vol.array
-        if arr.dtype.kind == "f":
-            if not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
-                raise ValueError(f"{f}: label map has non-integer values")
-            arr = arr.astype(np.int32)
-        elif arr.dtype.kind not in "iu":
-            raise ValueError(f"{f}: label map has dtype {arr.dtype}; expected integers")
+        arr = integer_labels(vol.array, f"{f}:")
         write_image(vol.with_array(postprocessing.apply(arr, labels)), dst / f"{strip_suffix(f.name)}.nii.gz")
         n += 1
     return n
