@@ -8,6 +8,7 @@ import pytest
 from torsoseg.organs import lr_swap_table
 from torsoseg.training.augmentation import (
     LabelSwapMirrorTransform,
+    PartialCoverageTransform,
     apply_label_table,
     initial_patch_size,
     mirror_sample,
@@ -62,7 +63,8 @@ def test_pipeline_invariant_right_stays_right(order_seg):
     voxel labelled kidney_right lies on the patient's right half."""
     data, seg = _sided_sample((24, 16, 12))
     aug = AugmentationSettings(
-        rotation_deg=10, p_rotation=0.3, p_scale=0.3, mirror_axes=(0, 1, 2), order_data=1, order_seg=order_seg
+        rotation_deg=10, p_rotation=0.3, p_scale=0.3, mirror_axes=(0, 1, 2), order_data=1,
+        order_seg=order_seg, p_partial_coverage=0.0,  # a cut may remove a kidney; this test is about sides
     )
     t = training_transforms((24, 16, 12), aug, lr_swap_table(LABELS))
     np.random.seed(0)
@@ -102,3 +104,51 @@ def test_bad_axes():
     t = LabelSwapMirrorTransform((0,), lr_swap_table(LABELS), p=1.0)
     out = t(data=data[None].copy(), seg=seg[None].copy())
     assert (out["seg"][0, 0, 14:18, 3:8, 2:6] == 3).all()
+
+
+def test_partial_coverage_keeps_one_axial_window_and_makes_the_rest_look_like_padding():
+    """A sample cut to a thin slab must look as the predictor pads a thin input: image exactly 0 and label
+    background outside one contiguous axial window whose length lies in the configured range."""
+    np.random.seed(3)
+    rng = np.random.default_rng(0)
+    data = rng.uniform(1.0, 2.0, (16, 1, 6, 5, 40)).astype(np.float32)
+    seg = rng.integers(1, 4, (16, 1, 6, 5, 40)).astype(np.int16)
+    out = PartialCoverageTransform((0.25, 0.5), p=1.0)(data=data.copy(), seg=seg.copy())
+    lengths = set()
+    for b in range(16):
+        kept = np.flatnonzero((out["data"][b] != 0).any(axis=(0, 1, 2)))
+        assert kept.size and np.array_equal(kept, np.arange(kept[0], kept[-1] + 1))  # one window
+        assert 10 <= kept.size <= 20  # 0.25 .. 0.5 of 40 slices
+        lengths.add(kept.size)
+        inside, outside = (Ellipsis, slice(kept[0], kept[-1] + 1)), np.ones(40, bool)
+        outside[kept[0]:kept[-1] + 1] = False
+        np.testing.assert_array_equal(out["data"][b][inside], data[b][inside])
+        np.testing.assert_array_equal(out["seg"][b][inside], seg[b][inside])
+        assert (out["data"][b][..., outside] == 0).all() and (out["seg"][b][..., outside] == 0).all()
+    assert len(lengths) > 1  # drawn per sample
+    untouched = PartialCoverageTransform((0.25, 0.5), p=0.0)(data=data.copy(), seg=seg.copy())
+    np.testing.assert_array_equal(untouched["data"], data)
+
+
+def test_partial_coverage_is_the_last_augmentation_and_on_by_default():
+    """With the cut on, every other augmentation off: outside the kept window the batch is exactly 0 (no noise
+    or contrast change is applied after it); every preset has it (p 0.2), and p 0 leaves it out."""
+    aug = AugmentationSettings(p_rotation=0, p_scale=0, p_noise=1.0, p_blur=0, p_brightness=0, p_contrast=1.0,
+                               p_lowres=0, p_gamma=0, p_gamma_inverted=0, mirror_axes=(),
+                               p_partial_coverage=1.0, partial_coverage_range=(0.2, 0.2))
+    np.random.seed(0)
+    data = np.random.uniform(1, 2, (2, 1, 8, 8, 20)).astype(np.float32)
+    seg = np.ones((2, 1, 8, 8, 20), np.int16)
+    out = training_transforms((8, 8, 20), aug, None)(data=data, seg=seg)
+    for b in range(2):
+        assert int((out["data"][b] != 0).any(axis=(0, 1, 2)).sum()) == 4
+        assert int(out["seg"][b].any(axis=(0, 1, 2)).sum()) == 4
+    from torsoseg.training.settings import PRESETS
+
+    assert all(s.augmentation.p_partial_coverage == 0.2 for s in PRESETS.values())
+    off = training_transforms((8, 8, 20), AugmentationSettings(p_partial_coverage=0.0), None)
+    assert not any(isinstance(t, PartialCoverageTransform) for t in off.transforms)
+    with pytest.raises(ValueError, match="partial_coverage_range must satisfy"):
+        AugmentationSettings(partial_coverage_range=(0.5, 0.2))
+    with pytest.raises(ValueError, match="partial_coverage_range must satisfy"):
+        AugmentationSettings(partial_coverage_range=(0.0, 0.5))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from torsoseg.training.dataloading import make_batches
 from torsoseg.training.losses import DeepSupervisionLoss, DiceCELoss
 from torsoseg.training.patches import PatchBatchLoader
 from torsoseg.training.run import train_model
-from torsoseg.training.settings import TrainingSettings
+from torsoseg.training.settings import PRESETS, TrainingSettings
 from torsoseg.training.state import run_seeds
 from torsoseg.training.trainer import deep_supervision_strides, use_channels_last
 from torsoseg.training.validation import draw_batches, validate
@@ -40,6 +41,8 @@ def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots, optimizer
         val_iterations=2,
         optimizer=optimizer,
         initial_lr=lr,
+        # no partial-coverage cuts: in 24 steps, samples cut to a slab (mostly background) blur the loss curve
+        augmentation=replace(PRESETS["cpu"].augmentation, p_partial_coverage=0.0),
         results_root=tiny_roots["results_root"] / optimizer,
         preprocessed_root=tiny_roots["preprocessed_root"],
     )

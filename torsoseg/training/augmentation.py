@@ -2,7 +2,8 @@
 
 Batches are dicts ``{"data": float32 (B, C, X, Y, Z), "seg": (B, 1, X, Y, Z)}``. The spatial transform
 turns the larger sampled patch (:func:`initial_patch_size`, big enough for any rotation/zoom) into the
-final patch; intensity transforms follow; the mirror comes last. Mirroring spatial axis 0 (the patient's
+final patch; intensity transforms follow, then the mirror; a partial-coverage cut (an axial window kept,
+the rest set to the padding value) is optional and last. Mirroring spatial axis 0 (the patient's
 left-right axis in the canonical orientation) maps every paired organ label to its twin with the table of
 :func:`torsoseg.organs.lr_swap_table`, so a mirrored left kidney is labelled a right kidney.
 """
@@ -121,6 +122,46 @@ class LabelSwapMirrorTransform:
         return batch
 
 
+class PartialCoverageTransform:
+    """batchgenerators-style transform: per sample, with probability ``p``, keep only a window of the
+    axial axis (spatial axis 2 in the canonical orientation) and make the rest look like the predictor's
+    padding of a thin input: image 0, label background.
+
+    Args:
+        keep_range: (low, high) length of the kept window as a fraction of the patch's axial extent
+            (at least one slice).
+        p: probability per sample.
+        axis: the spatial axis cut (2: cranio-caudal).
+    """
+
+    def __init__(self, keep_range: Sequence[float], p: float, axis: int = 2):
+        self.keep_range = (float(keep_range[0]), float(keep_range[1]))
+        self.p = float(p)
+        self.axis = int(axis)
+
+    def window(self, extent: int) -> tuple[int, int]:
+        """A random kept window ``[start, stop)`` of an axis of ``extent`` voxels."""
+        length = int(round(np.random.uniform(*self.keep_range) * extent))
+        length = min(max(length, 1), extent)
+        start = int(np.random.randint(0, extent - length + 1))
+        return start, start + length
+
+    def __call__(self, **batch: Any) -> dict[str, Any]:
+        data, seg = batch["data"], batch.get("seg")
+        extent = data.shape[2 + self.axis]
+        for b in range(data.shape[0]):
+            if np.random.uniform() >= self.p:
+                continue
+            start, stop = self.window(extent)
+            outside = np.ones(extent, dtype=bool)
+            outside[start:stop] = False
+            index = (b, slice(None)) + (slice(None),) * self.axis + (outside,)
+            data[index] = 0
+            if seg is not None:
+                seg[index] = 0
+        return batch
+
+
 class FinalizeTransform:
     """Casts ``data`` to contiguous float32 and ``seg`` to int16 (values rounded; nothing invented)."""
 
@@ -203,6 +244,8 @@ def training_transforms(
     ]
     if aug.mirror_axes:
         transforms.append(LabelSwapMirrorTransform(aug.mirror_axes, swap_table))
+    if aug.p_partial_coverage > 0:  # last: the padding stays exactly 0, as the predictor pads
+        transforms.append(PartialCoverageTransform(aug.partial_coverage_range, aug.p_partial_coverage))
     transforms.append(FinalizeTransform())
     return Compose(transforms)
 
