@@ -3,7 +3,10 @@
 A result file ``<results>/<name>.json`` holds the benchmark script's own JSON under ``result`` and, beside
 it, the command, date, git commit, machine and load of the run. Numbers in the document come only from
 those files (tables: ``_report_tables.py``); the prose comes from ``_report_text.py``. A missing result
-renders as "not run yet" with the command that produces it.
+renders as "not run yet" with the command that produces it. Measurements that ``run_all.py`` does not run
+(they need trained models, e.g. the cascade's) are written up in ``benchmarks/sections/*.md``, beside
+their JSONs in a subfolder of ``results/``, and appended in file-name order: edit those files, not the
+rendered page.
 """
 
 from __future__ import annotations
@@ -174,11 +177,15 @@ def section(name: str, rec: dict | str | None, level: int) -> tuple[str, list[Go
     return "\n\n".join(parts), goals
 
 
-def render(results_dir: Path) -> str:
+SECTIONS_DIR = Path(__file__).resolve().parent / "sections"
+
+
+def render(results_dir: Path, sections_dir: Path = SECTIONS_DIR) -> str:
     """The whole ``benchmarks.md`` text from the result JSONs in ``results_dir``.
 
     Args:
         results_dir: folder with ``<name>.json`` files written by ``run_all.py`` (may be missing or empty).
+        sections_dir: written-up sections (``*.md``) appended after the rendered ones.
 
     Returns:
         Markdown text ending with a newline.
@@ -209,4 +216,5 @@ def render(results_dir: Path) -> str:
         "## Goals at a glance",
         table(["benchmark", "goal", "status", "measured", "conditions"], summary),
     ]
-    return "\n\n".join(head + sections) + "\n"
+    written = [f.read_text().strip() for f in sorted(Path(sections_dir).glob("*.md"))]
+    return "\n\n".join(head + sections + written) + "\n"

@@ -2,7 +2,8 @@
 
 Usage:
     python scripts/coverage_check.py MODEL_FOLDER --test RAW_TEST_DATASET [--slabs 40 80 160]
-        [--real ../shared/data] [--work DIR] [--no-postprocessing]
+        [--real ../shared/data] [--work DIR] [--no-postprocessing] [--figure PNG]
+    python scripts/coverage_check.py --summarize WORK_SEED0 WORK_SEED1 WORK_SEED2
 
 For each test case of RAW_TEST_DATASET (a raw dataset with imagesTr/, labelsTr/, dataset.json, such as the
 demo's ``raw/Dataset003_Torso``) it cuts an axial slab of each thickness (mm) centred on the spleen (the
@@ -11,6 +12,10 @@ level where liver, spleen, stomach and pancreas meet, as in the real sample belo
 DICOM sample of ``../shared/data`` (a 40 mm slab of a real thorax-abdomen CT) and scores the organs both
 label sets share against TotalSegmentator's labels of it (a model's output, not a manual reference: a
 proxy). Prints one markdown row per input: mean Dice over the organs scored, then per organ.
+``--summarize`` reads the ``--work`` folders of several runs (one per seed) and prints per input the
+mean ± std over the runs of each organ's Dice and of the mean over organs.
+``--figure PNG`` (with ``--real``) draws the real sample's middle slice with TotalSegmentator's labels
+beside the model's, and the same for one phantom slab, in the colours of ``make_phantom_figures.py``.
 """
 
 from __future__ import annotations
@@ -71,18 +76,81 @@ def row(name: str, scores: dict[str, float], organs: list[str]) -> str:
     return f"| {name} | {mean:.3f} | " + " | ".join("n/a" if np.isnan(v) else f"{v:.3f}" for v in vals) + " |"
 
 
+def figure(path: Path, real: Path, real_pred: Path, slab: Path, title: str) -> None:
+    """Real CT (TotalSegmentator labels | the model's) and the first phantom slab (reference | model)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import make_phantom_figures as mpf  # the shared colours and slice helpers
+
+    from torsoseg.imageio import read_image, resample_to_grid
+
+    def panels(axs, image, ref, ref_labels, pred, pred_labels, what):
+        image, ref, pred = (mpf.canonical(read_image(f)) for f in (image, ref, pred))
+        ref = ref if ref.geometry.same_grid(image.geometry) else resample_to_grid(ref, image.geometry, True)
+        z = image.shape[2] // 2
+        aspect = image.spacing[1] / image.spacing[0]
+        sides = ((ref, ref_labels, "reference"), (pred, pred_labels, title))
+        for ax, (labels, table, name) in zip(axs, sides):
+            mapped, names = mpf.name_map(table, labels.array)
+            mpf.show(ax, mpf.axial(image.array, z), mpf.axial(mapped, z), names, aspect, mpf.WINDOW,
+                     f"{what}\n{name}")
+        return names
+
+    fig, axs = mpf.plt.subplots(1, 4, figsize=(16, 4.8))
+    ts_labels = {v: int(k) for k, v in json.loads((real / "ts_labels_total_v2.json").read_text()).items()}
+    names = panels(axs[:2], real / "ts_dicom_ct", real / "ts_dicom_ct_seg.nii.gz", ts_labels,
+                   real_pred / "ts_dicom_ct.nii.gz", json.loads((real_pred / "labels.json").read_text()),
+                   "real CT, 40 mm (TotalSegmentator sample)")
+    case = sorted((slab / "ref").glob("*.nii.gz"))[0].name[: -len(".nii.gz")]
+    panels(axs[2:], slab / "img" / f"{case}_0000.nii.gz", slab / "ref" / f"{case}.nii.gz",
+           json.loads((slab / "ref" / "labels.json").read_text()), slab / "pred" / f"{case}.nii.gz",
+           json.loads((slab / "pred" / "labels.json").read_text()), f"phantom {case}, {slab.name}")
+    mpf.legend(fig, names)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=70)
+
+
+def summarize(works: list[Path]) -> str:
+    """Markdown table: per input of the runs' work folders, mean ± std over the runs (per organ and mean)."""
+    inputs = sorted({e.parent.parent.name for w in works for e in w.glob("*/pred/evaluation.json")},
+                    key=lambda n: (n == "real", n != "whole", float(n[5:-2]) if n.startswith("slab_") else 0))
+    lines = []
+    for name in inputs:
+        files = [w / name / "pred" / "evaluation.json" for w in works]
+        runs = [json.loads(f.read_text())["summary"]["dice"] for f in files]
+        organs = list(REAL_ORGANS) if name == "real" else sorted(set.intersection(*(set(r) for r in runs)),
+                                                                   key=list(runs[0]).index)
+        per = {o: [float(r[o]["avg"]) for r in runs] for o in organs}
+        means = [float(np.nanmean([per[o][i] for o in organs])) for i in range(len(works))]
+        if not lines or name == "real":
+            lines += ["", f"| input | mean | {' | '.join(organs)} |", "|---" * (len(organs) + 2) + "|"]
+        cells = [f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f}" for v in [means, *per.values()]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    runs_text = ", ".join(str(w) for w in works)
+    return "\n".join(lines[1:]) + f"\n\n(mean ± std over {len(works)} runs: {runs_text})"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model", type=Path, help="trained model folder")
-    p.add_argument("--test", type=Path, required=True,
+    p.add_argument("model", type=Path, nargs="?", help="trained model folder")
+    p.add_argument("--summarize", type=Path, nargs="+", default=None, metavar="WORK",
+                   help="only summarize the --work folders of earlier runs")
+    p.add_argument("--test", type=Path,
                    help="raw test dataset (imagesTr, labelsTr, dataset.json)")
     p.add_argument("--slabs", type=float, nargs="*", default=[40.0, 80.0, 160.0],
                    help="slab thicknesses (mm)")
     p.add_argument("--real", type=Path, default=None, help="the shared real CT samples folder")
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
+    p.add_argument("--figure", type=Path, default=None, help="with --real: draw this PNG")
+    p.add_argument("--title", default="model", help="the model's name in the figure")
     p.add_argument("--no-postprocessing", action="store_true",
                    help="predict without the model's postprocessing")
     args = p.parse_args(argv)
+    if args.summarize:
+        print(summarize(args.summarize))
+        return 0
+    if args.model is None or args.test is None:
+        p.error("MODEL_FOLDER and --test are required (or --summarize WORK...)")
     work = args.work or Path(tempfile.mkdtemp(prefix="coverage_check_"))
     extra = ["--no-postprocessing"] if args.no_postprocessing else []
     labels = json.loads((args.test / "dataset.json").read_text())["labels"]
@@ -104,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(row("real CT, 40 mm (TotalSegmentator labels)", scores, organs))
         real = ", ".join(f"{o} {scores.get(o, float('nan')):.3f}" for o in REAL_ORGANS)
         lines.append(f"real CT organs: {real}")
+        if args.figure is not None and args.slabs:
+            slab = work / f"slab_{args.slabs[0]:g}mm"
+            figure(args.figure, args.real, work / "real" / "pred", slab, args.title)
     print("\n".join(lines))
     return 0
 

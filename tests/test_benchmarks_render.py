@@ -222,3 +222,12 @@ def test_bad_input_is_reported(run_all, tmp_path):
     text = render(run_all, results, tmp_path)
     assert "**Result unreadable:**" in section_of(text, "## Training") and "training.json" in text
     assert "unexpected layout" in section_of(text, "## Precision")
+
+
+def test_the_committed_page_is_the_rendering_of_the_committed_results(run_all, tmp_path):
+    """documentation/benchmarks.md is exactly what ``run_all.py --render-only`` makes of benchmarks/results
+    and the written-up sections of benchmarks/sections: a hand edit of the page (lost on the next render)
+    fails here; edit the sources and re-render."""
+    out = render(run_all, REPO / "benchmarks" / "results", tmp_path)
+    assert out == (REPO / "documentation" / "benchmarks.md").read_text()
+    assert "## Cascade: `-c 3d_cascade` vs `3d_fullres` (issue 13)" in out  # from benchmarks/sections

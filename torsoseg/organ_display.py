@@ -93,7 +93,7 @@ ANATOMICAL_STRUCTURE = ("91723000", "Anatomical structure")
 
 
 def _key(name: str) -> str:
-    return vocab.canonical_name(name) if vocab.is_known(name) else name
+    return vocab.key(name)
 
 
 def display_colour(name: str) -> tuple[int, int, int]:

@@ -222,6 +222,17 @@ def is_known(name: str) -> bool:
     return normalize_key(name) in _KEYS
 
 
+def key(name: str) -> str:
+    """The name organs are matched by: the canonical name of a known spelling, else the name itself (a
+    custom label, matched only by an identical spelling).
+
+    Example:
+        >>> key("Left Kidney"), key("tumour_bed")
+        ('kidney_left', 'tumour_bed')
+    """
+    return canonical_name(name) if is_known(name) else str(name)
+
+
 def organ(name: str) -> Organ:
     """The :class:`Organ` for any known spelling."""
     return ORGANS[canonical_name(name)]
@@ -300,7 +311,7 @@ def lr_swap_table(labels: Mapping[str, int]) -> np.ndarray:
     for k, v in labels.items():
         if k == "background":
             continue
-        canon[canonical_name(k) if is_known(k) else str(k)] = int(v)
+        canon[key(k)] = int(v)
     for name, value in canon.items():
         # vocabulary organs through their twin; custom names (``lesion_left``) by the swapped side word
         twin = pair_of(name) if name in ORGANS else swap_side_in_name(name)

@@ -39,6 +39,15 @@ def test_json_round_trip():
         assert TrainingSettings.from_json(s.to_json()) == s
 
 
+def test_settings_saved_before_partial_coverage_existed_resume_without_it():
+    """A checkpoint written before the partial-coverage augmentation trained without it; resuming it must not
+    switch the cut on halfway."""
+    old = PRESETS["cpu"].to_json()
+    del old["augmentation"]["p_partial_coverage"], old["augmentation"]["partial_coverage_range"]
+    assert TrainingSettings.from_json(old).augmentation.p_partial_coverage == 0.0
+    assert PRESETS["cpu"].augmentation.p_partial_coverage == 0.2
+
+
 def test_trainer_names():
     assert trainer_name(False, None) == "Trainer"
     assert trainer_name(False, "default") == "Trainer"

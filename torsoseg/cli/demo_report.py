@@ -50,7 +50,7 @@ def comparison_png(demo: Demo, case: str, models: list[str], path: Path) -> Path
     if not image_file.is_file() or not all(f.is_file() for _, f, _ in rows):
         return None
     names = [n for _, _, labels in rows for n in labels if n != "background"]
-    order = list(dict.fromkeys(organs.canonical_name(n) if organs.is_known(n) else n for n in names))
+    order = list(dict.fromkeys(organs.key(n) for n in names))
     colors = label_colors(len(order) + 1)
     image, _ = imageio.reorient_to_canonical(imageio.read_image(image_file))
     arr = image.array.astype(np.float32)
@@ -61,7 +61,7 @@ def comparison_png(demo: Demo, case: str, models: list[str], path: Path) -> Path
         lut = np.zeros(max(labels.values()) + 1, np.int64)
         for n, v in labels.items():
             if n != "background":
-                lut[v] = order.index(organs.canonical_name(n) if organs.is_known(n) else n) + 1
+                lut[v] = order.index(organs.key(n)) + 1
         panels.append((title, lut[np.clip(lab.array.astype(np.int64), 0, len(lut) - 1)]))
     ix, iy, iz = slice_indices(panels[0][1])
     fig = Figure(figsize=(7, 3.2 * len(panels)))

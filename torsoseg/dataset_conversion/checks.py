@@ -152,7 +152,7 @@ def laterality_findings(label_map: np.ndarray, geometry: Geometry, labels: Mappi
 
 
 def _canonical(name: str) -> str:
-    return vocab.canonical_name(name) if vocab.is_known(name) else name
+    return vocab.key(name)
 
 
 def _twin(name: str) -> str | None:

@@ -92,7 +92,7 @@ def parse_organs(organs: str | Iterable[str] | None) -> list[str] | None:
     if not names:
         raise ConversionError("organs: the list is empty")
     # vocabulary organs by any spelling; other names are custom labels, matched exactly
-    resolved = {n: vocab.canonical_name(n) if vocab.is_known(n) else n for n in names}
+    resolved = {n: vocab.key(n) for n in names}
     out: list[str] = []
     for n in names:
         if resolved[n] not in out:

@@ -161,7 +161,7 @@ def _is_annotated(m: OrganMatch, annotated: set[str]) -> bool:
     from torsoseg import organs as vocab
 
     names = {m.organ, *m.reference_names}
-    canon = {vocab.canonical_name(n) if vocab.is_known(n) else n for n in names}
+    canon = {vocab.key(n) for n in names}
     return bool(canon & annotated)
 
 

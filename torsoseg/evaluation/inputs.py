@@ -83,7 +83,7 @@ def reference_inputs(
 def _canonical_annotated(annotated: Mapping) -> dict[str, list[str]]:
     out = {}
     for case, names in annotated.items():
-        out[str(case)] = [vocab.canonical_name(n) if vocab.is_known(n) else str(n) for n in names]
+        out[str(case)] = [vocab.key(n) for n in names]
     return out
 
 

@@ -188,7 +188,7 @@ def load_label_set(source: str | os.PathLike | Mapping) -> dict[str, int]:
 
 def _key(name: str) -> str:
     """Canonical name when known, else the name itself (matched only by an identical spelling)."""
-    return vocab.canonical_name(name) if vocab.is_known(name) else str(name).strip()
+    return vocab.key(str(name).strip())
 
 
 def _by_organ(labels: Mapping[str, int], side: str) -> dict[str, list[tuple[str, int]]]:

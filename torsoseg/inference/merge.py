@@ -145,7 +145,7 @@ def _check_organ_weights(
     """Validates per-organ weights (one non-negative weight per model) and maps names to the merged keys."""
     out: dict[str, tuple[float, ...]] = {}
     for name, ws in (organ_weights or {}).items():
-        key = vocab.canonical_name(name) if vocab.is_known(name) else str(name)
+        key = vocab.key(name)
         if key not in sources:
             raise ValueError(f"organ weights: {name!r} is not an organ of any model (known: "
                              f"{sorted(sources)})")

@@ -43,7 +43,7 @@ def organ_weights_from_scores(
         for name, value in model_scores.items():
             v = float(value)
             if math.isfinite(v):
-                key = vocab.canonical_name(name) if vocab.is_known(name) else str(name)
+                key = vocab.key(name)
                 by_organ.setdefault(key, {})[m] = v
     out: dict[str, list[float]] = {}
     for organ, per_model in by_organ.items():

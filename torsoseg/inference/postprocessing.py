@@ -186,4 +186,4 @@ def postprocess_folder(src: str | os.PathLike, dst: str | os.PathLike, postproce
 
 
 def _key(name: str) -> str:
-    return vocab.canonical_name(name) if vocab.is_known(name) else str(name)
+    return vocab.key(name)

@@ -107,7 +107,7 @@ def head_row_map(
             key = (
                 "background"
                 if name == "background"
-                else (organs.canonical_name(name) if organs.is_known(name) else name)
+                else organs.key(name)
             )
             out[key] = int(v)
         return out

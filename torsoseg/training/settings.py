@@ -220,9 +220,11 @@ class TrainingSettings:
             bad = sorted(set(aug) - aug_known)
             if bad:
                 raise ValueError(f"{source}: unknown augmentation setting(s) {', '.join(bad)}")
-            kw["augmentation"] = AugmentationSettings(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}
-            )
+            aug = {k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}
+            # settings saved before the partial-coverage augmentation existed trained without it: a resumed
+            # run goes on as it started
+            aug.setdefault("p_partial_coverage", 0.0)
+            kw["augmentation"] = AugmentationSettings(**aug)
         return cls(**kw)
 
 
