@@ -18,6 +18,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "scikit-learn>=1.2",
+        "acvl-utils>=0.2.6",
         "tqdm>=4.60",
         "matplotlib>=3.6",
     ],

@@ -42,6 +42,10 @@ def test_only_the_largest_component_of_a_chosen_label_is_kept_and_the_input_is_u
     kept = keep_largest_component(dust, [1]) == 1
     # the cube plus the 19 lattice points of {0, 2, 4}^3 that touch it from outside (a coordinate = 4)
     assert kept.sum() == 4**3 + 19 and kept[:4, :4, :4].all() and kept[4, 4, 4] and not kept[6, 0, 0]
+    twins = np.zeros((12, 12, 12), np.int32)
+    twins[1:4, 1:4, 1:4] = twins[7:10, 7:10, 7:10] = 3  # two equal largest pieces: both stay
+    twins[0, 11, 0] = 3
+    assert (keep_largest_component(twins, [3]) == 3).sum() == 2 * 27
 
 
 def test_choice_keeps_the_organs_whose_validation_dice_does_not_drop():

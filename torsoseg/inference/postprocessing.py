@@ -10,7 +10,8 @@ and every prediction with that model applies it (``--no-postprocessing`` turns i
 on the test set.
 
 Connectivity is 26 (face, edge or corner neighbours), so an organ that touches itself diagonally stays
-one piece.
+one piece. The components come from acvl-utils (nnU-Net's helper library, which labels them with the
+connected-components-3d package).
 
 Example:
     >>> choose_keep_largest({"liver": 0.80, "thyroid_gland": 0.70}, {"liver": 0.85, "thyroid_gland": 0.55})
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from acvl_utils.morphology.morphology_helper import cc3d_label_with_component_sizes
 from scipy import ndimage
 
 from torsoseg import organs as vocab
@@ -39,12 +41,12 @@ __all__ = ["FILE_NAME", "Postprocessing", "choose_keep_largest", "keep_largest_c
 
 #: the postprocessing file of a model folder
 FILE_NAME = "postprocessing.json"
-_FULL = ndimage.generate_binary_structure(3, 3)
 
 
 def keep_largest_component(label_map: np.ndarray, values: Iterable[int]) -> np.ndarray:
     """A copy of ``label_map`` in which each label of ``values`` keeps only its largest 26-connected
-    component; the other components become background (0). Other labels are untouched.
+    component (all of the largest when several tie); the other components become background (0). Other
+    labels are untouched.
 
     Works inside each label's bounding box, so a small organ in a large volume costs little.
     """
@@ -59,18 +61,14 @@ def keep_largest_component(label_map: np.ndarray, values: Iterable[int]) -> np.n
         box = boxes[v - 1] if v - 1 < len(boxes) else None
         if box is None:
             continue
-        mask = out[box] == v
-        components = np.empty(mask.shape, np.uint16)  # half the memory of scipy's default int32
-        try:
-            n = ndimage.label(mask, structure=_FULL, output=components)
-        except RuntimeError:  # over 65535 pieces
-            components, n = ndimage.label(mask, structure=_FULL)
-        if n < 2:
-            continue
-        sizes = np.bincount(components.ravel())
-        sizes[0] = 0
         view = out[box]
-        view[mask & (components != int(np.argmax(sizes)))] = 0
+        mask = view == v
+        # acvl-utils' remove_all_but_largest_component takes max() once per component (quadratic: minutes
+        # for a noisy map of 10^5 specks), so only its labelling is used here
+        components, sizes = cc3d_label_with_component_sizes(mask, connectivity=26)
+        if len(sizes) > 1:
+            ids, counts = np.fromiter(sizes.keys(), np.int64), np.fromiter(sizes.values(), np.int64)
+            view[mask & ~np.isin(components, ids[counts == counts.max()])] = 0
     return out
 
 
