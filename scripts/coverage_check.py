@@ -13,9 +13,10 @@ DICOM sample of ``../shared/data`` (a 40 mm slab of a real thorax-abdomen CT) an
 label sets share against TotalSegmentator's labels of it (a model's output, not a manual reference: a
 proxy). Prints one markdown row per input: mean Dice over the organs scored, then per organ.
 ``--summarize`` reads the ``--work`` folders of several runs (one per seed) and prints per input the
-mean ± std over the runs of each organ's Dice and of the mean over organs.
+mean ± sample std over the runs of each organ's Dice and of the mean over organs.
 ``--figure PNG`` (with ``--real``) draws the real sample's middle slice with TotalSegmentator's labels
-beside the model's, and the same for one phantom slab, in the colours of ``make_phantom_figures.py``.
+beside the model's, and the same for the first test case's thinnest slab, in the colours of
+``make_phantom_figures.py``; with ``--summarize``, one row per work folder (named after it).
 """
 
 from __future__ import annotations
@@ -76,14 +77,15 @@ def row(name: str, scores: dict[str, float], organs: list[str]) -> str:
     return f"| {name} | {mean:.3f} | " + " | ".join("n/a" if np.isnan(v) else f"{v:.3f}" for v in vals) + " |"
 
 
-def figure(path: Path, real: Path, real_pred: Path, slab: Path, title: str) -> None:
-    """Real CT (TotalSegmentator labels | the model's) and the first phantom slab (reference | model)."""
+def figure(path: Path, real: Path, rows: list[tuple[str, Path]], slab_name: str) -> None:
+    """One row per (title, work folder): the real CT's middle slice (TotalSegmentator labels | the model's)
+    and the first test case's ``slab_name`` slab (reference | model)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import make_phantom_figures as mpf  # the shared colours and slice helpers
 
     from torsoseg.imageio import read_image, resample_to_grid
 
-    def panels(axs, image, ref, ref_labels, pred, pred_labels, what):
+    def panels(axs, image, ref, ref_labels, pred, pred_labels, what, title):
         image, ref, pred = (mpf.canonical(read_image(f)) for f in (image, ref, pred))
         ref = ref if ref.geometry.same_grid(image.geometry) else resample_to_grid(ref, image.geometry, True)
         z = image.shape[2] // 2
@@ -95,17 +97,19 @@ def figure(path: Path, real: Path, real_pred: Path, slab: Path, title: str) -> N
                      f"{what}\n{name}")
         return names
 
-    fig, axs = mpf.plt.subplots(1, 4, figsize=(16, 4.8))
+    fig, axs = mpf.plt.subplots(len(rows), 4, figsize=(16, 5.0 * len(rows) + 0.6), squeeze=False)
     ts_labels = {v: int(k) for k, v in json.loads((real / "ts_labels_total_v2.json").read_text()).items()}
-    names = panels(axs[:2], real / "ts_dicom_ct", real / "ts_dicom_ct_seg.nii.gz", ts_labels,
-                   real_pred / "ts_dicom_ct.nii.gz", json.loads((real_pred / "labels.json").read_text()),
-                   "real CT, 40 mm (TotalSegmentator sample)")
-    case = sorted((slab / "ref").glob("*.nii.gz"))[0].name[: -len(".nii.gz")]
-    panels(axs[2:], slab / "img" / f"{case}_0000.nii.gz", slab / "ref" / f"{case}.nii.gz",
-           json.loads((slab / "ref" / "labels.json").read_text()), slab / "pred" / f"{case}.nii.gz",
-           json.loads((slab / "pred" / "labels.json").read_text()), f"phantom {case}, {slab.name}")
+    for ax_row, (title, work) in zip(axs, rows):
+        real_pred, slab = work / "real" / "pred", work / slab_name
+        names = panels(ax_row[:2], real / "ts_dicom_ct", real / "ts_dicom_ct_seg.nii.gz", ts_labels,
+                       real_pred / "ts_dicom_ct.nii.gz", json.loads((real_pred / "labels.json").read_text()),
+                       "real CT, 40 mm (TotalSegmentator sample)", title)
+        case = sorted((slab / "ref").glob("*.nii.gz"))[0].name[: -len(".nii.gz")]
+        panels(ax_row[2:], slab / "img" / f"{case}_0000.nii.gz", slab / "ref" / f"{case}.nii.gz",
+               json.loads((slab / "ref" / "labels.json").read_text()), slab / "pred" / f"{case}.nii.gz",
+               json.loads((slab / "pred" / "labels.json").read_text()), f"phantom {case}, {slab.name}", title)
     mpf.legend(fig, names)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.tight_layout(rect=(0, 0.5 / (5.0 * len(rows) + 0.6), 1, 0.98), h_pad=2.0)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=70)
 
@@ -124,7 +128,8 @@ def summarize(works: list[Path]) -> str:
         means = [float(np.nanmean([per[o][i] for o in organs])) for i in range(len(works))]
         if not lines or name == "real":
             lines += ["", f"| input | mean | {' | '.join(organs)} |", "|---" * (len(organs) + 2) + "|"]
-        cells = [f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f}" for v in [means, *per.values()]]
+        ddof = 1 if len(works) > 1 else 0  # sample std over the runs, as scripts/demo_seeds.py
+        cells = [f"{np.nanmean(v):.3f} ± {np.nanstd(v, ddof=ddof):.3f}" for v in [means, *per.values()]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     runs_text = ", ".join(str(w) for w in works)
     return "\n".join(lines[1:]) + f"\n\n(mean ± std over {len(works)} runs: {runs_text})"
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.summarize:
         print(summarize(args.summarize))
+        if args.figure is not None and args.real is not None:
+            rows = [(w.name, w) for w in args.summarize]
+            figure(args.figure, args.real, rows, f"slab_{args.slabs[0]:g}mm")
         return 0
     if args.model is None or args.test is None:
         p.error("MODEL_FOLDER and --test are required (or --summarize WORK...)")
@@ -173,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         real = ", ".join(f"{o} {scores.get(o, float('nan')):.3f}" for o in REAL_ORGANS)
         lines.append(f"real CT organs: {real}")
         if args.figure is not None and args.slabs:
-            slab = work / f"slab_{args.slabs[0]:g}mm"
-            figure(args.figure, args.real, work / "real" / "pred", slab, args.title)
+            figure(args.figure, args.real, [(args.title, work)], f"slab_{args.slabs[0]:g}mm")
     print("\n".join(lines))
     return 0
 

@@ -71,14 +71,14 @@ def test_choose_postprocessing_writes_the_organs_it_helps_into_the_model_folder(
 
     raw, pred = make_folders(tmp_path)
     ref = ref_map()
-    ref[2:6, 9:11, 4:6] = 3  # a kidney_right in two pieces, both real
+    ref[2:4, 9:11, 4:6] = 3  # a kidney_right in two pieces (16 and 8 voxels), both real
     for i in range(2):
         write(raw / "labelsTr" / f"case_{i:03d}.nii.gz", ref)
         p = np.zeros(SHAPE, np.uint8)
         p[2:8, 2:8, 2:8] = 5  # liver exact ...
         p[20:22, 0:2, 10:12] = 5  # ... plus a false island
         p[2:6, 9:11, 9:11] = 3  # kidney_right: both pieces found
-        p[2:6, 9:11, 4:6] = 3
+        p[2:4, 9:11, 4:6] = 3
         write(pred / f"case_{i:03d}.nii.gz", p)
     before = {f.name: f.read_bytes() for f in pred.iterdir()}
     model = tmp_path / "results" / "Dataset002_X" / "Trainer__torsoseg_plans__3d_fullres"
@@ -87,7 +87,7 @@ def test_choose_postprocessing_writes_the_organs_it_helps_into_the_model_folder(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "- Liver: 0.982 -> 1.000: kept" in out  # under the prediction's label names
-    assert "- right kidney: 1.000 -> 0.667: not used" in out
+    assert "- right kidney: 1.000 -> 0.800: not used" in out  # the 8-voxel piece lost
     pp = Postprocessing.load(model)
     assert "Liver" in pp.keep_largest and "right kidney" not in pp.keep_largest
     assert pp.dice["Liver"] == [0.9818, 1.0] and str(raw) in pp.chosen_on
