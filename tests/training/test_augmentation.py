@@ -132,7 +132,7 @@ def test_partial_coverage_keeps_one_axial_window_and_makes_the_rest_look_like_pa
 
 def test_partial_coverage_is_the_last_augmentation_and_on_by_default():
     """With the cut on, every other augmentation off: outside the kept window the batch is exactly 0 (no noise
-    or contrast change is applied after it); every preset has it (p 0.2), and p 0 leaves it out."""
+    or contrast change is applied after it); every preset has it (p 0.1), and p 0 leaves it out."""
     aug = AugmentationSettings(p_rotation=0, p_scale=0, p_noise=1.0, p_blur=0, p_brightness=0, p_contrast=1.0,
                                p_lowres=0, p_gamma=0, p_gamma_inverted=0, mirror_axes=(),
                                p_partial_coverage=1.0, partial_coverage_range=(0.2, 0.2))
@@ -145,7 +145,7 @@ def test_partial_coverage_is_the_last_augmentation_and_on_by_default():
         assert int(out["seg"][b].any(axis=(0, 1, 2)).sum()) == 4
     from torsoseg.training.settings import PRESETS
 
-    assert all(s.augmentation.p_partial_coverage == 0.2 for s in PRESETS.values())
+    assert all(s.augmentation.p_partial_coverage == 0.1 for s in PRESETS.values())
     off = training_transforms((8, 8, 20), AugmentationSettings(p_partial_coverage=0.0), None)
     assert not any(isinstance(t, PartialCoverageTransform) for t in off.transforms)
     with pytest.raises(ValueError, match="partial_coverage_range must satisfy"):

@@ -45,7 +45,7 @@ def test_settings_saved_before_partial_coverage_existed_resume_without_it():
     old = PRESETS["cpu"].to_json()
     del old["augmentation"]["p_partial_coverage"], old["augmentation"]["partial_coverage_range"]
     assert TrainingSettings.from_json(old).augmentation.p_partial_coverage == 0.0
-    assert PRESETS["cpu"].augmentation.p_partial_coverage == 0.2
+    assert PRESETS["cpu"].augmentation.p_partial_coverage == 0.1
 
 
 def test_trainer_names():

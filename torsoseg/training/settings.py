@@ -72,7 +72,7 @@ class AugmentationSettings:
     mirror_axes: tuple[int, ...] = (0, 1, 2)
     order_data: int = 3
     order_seg: int = 1
-    p_partial_coverage: float = 0.2
+    p_partial_coverage: float = 0.1
     partial_coverage_range: tuple[float, float] = (0.1, 0.7)
 
     def __post_init__(self) -> None:
