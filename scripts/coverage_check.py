@@ -68,7 +68,12 @@ def predict_and_score(model: Path, images: Path, ref: Path, pred: Path, extra: l
         cmd += ["--organs", ",".join(organs)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     dice = json.loads((pred / "evaluation.json").read_text())["summary"]["dice"]
-    return {o: float(v["avg"]) for o, v in dice.items()}
+    return {o: _avg(v) for o, v in dice.items()}
+
+
+def _avg(stats: dict) -> float:
+    """An organ's average Dice; NaN where the evaluation wrote null (absent from every case)."""
+    return float("nan") if stats.get("avg") is None else float(stats["avg"])
 
 
 def row(name: str, scores: dict[str, float], organs: list[str]) -> str:
@@ -114,6 +119,14 @@ def figure(path: Path, real: Path, rows: list[tuple[str, Path]], slab_name: str)
     fig.savefig(path, dpi=70)
 
 
+def _mean_std(values: list[float]) -> str:
+    """``mean ± sample std`` of the finite values (as scripts/demo_seeds.py); ``n/a`` where undefined."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
+    mean = f"{v.mean():.3f}" if v.size else "n/a"
+    std = f"{v.std(ddof=1):.3f}" if v.size > 1 else ("0.000" if len(values) == 1 and v.size else "n/a")
+    return f"{mean} ± {std}"
+
+
 def summarize(works: list[Path]) -> str:
     """Markdown table: per input of the runs' work folders, mean ± std over the runs (per organ and mean)."""
     inputs = sorted({e.parent.parent.name for w in works for e in w.glob("*/pred/evaluation.json")},
@@ -124,12 +137,11 @@ def summarize(works: list[Path]) -> str:
         runs = [json.loads(f.read_text())["summary"]["dice"] for f in files]
         organs = list(REAL_ORGANS) if name == "real" else sorted(set.intersection(*(set(r) for r in runs)),
                                                                    key=list(runs[0]).index)
-        per = {o: [float(r[o]["avg"]) for r in runs] for o in organs}
+        per = {o: [_avg(r[o]) for r in runs] for o in organs}
         means = [float(np.nanmean([per[o][i] for o in organs])) for i in range(len(works))]
         if not lines or name == "real":
             lines += ["", f"| input | mean | {' | '.join(organs)} |", "|---" * (len(organs) + 2) + "|"]
-        ddof = 1 if len(works) > 1 else 0  # sample std over the runs, as scripts/demo_seeds.py
-        cells = [f"{np.nanmean(v):.3f} ± {np.nanstd(v, ddof=ddof):.3f}" for v in [means, *per.values()]]
+        cells = [_mean_std(v) for v in [means, *per.values()]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     runs_text = ", ".join(str(w) for w in works)
     return "\n".join(lines[1:]) + f"\n\n(mean ± std over {len(works)} runs: {runs_text})"
@@ -151,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-postprocessing", action="store_true",
                    help="predict without the model's postprocessing")
     args = p.parse_args(argv)
+    if args.figure is not None and (args.real is None or not args.slabs):
+        p.error("--figure needs --real and at least one --slabs thickness")
     if args.summarize:
         print(summarize(args.summarize))
         if args.figure is not None and args.real is not None:
@@ -177,9 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         (ref / "ts_dicom_ct.nii.gz").write_bytes((args.real / "ts_dicom_ct_seg.nii.gz").read_bytes())
         scores = predict_and_score(args.model, args.real / "ts_dicom_ct", ref, work / "real" / "pred", extra,
                                    ref_labels=args.real / "ts_labels_total_v2.json", organs=REAL_ORGANS)
-        lines.append(row("real CT, 40 mm (TotalSegmentator labels)", scores, organs))
-        real = ", ".join(f"{o} {scores.get(o, float('nan')):.3f}" for o in REAL_ORGANS)
-        lines.append(f"real CT organs: {real}")
+        lines += ["", f"| input | mean | {' | '.join(REAL_ORGANS)} |", "|---" * (len(REAL_ORGANS) + 2) + "|",
+                  row("real CT, 40 mm (TotalSegmentator labels)", scores, list(REAL_ORGANS))]
         if args.figure is not None and args.slabs:
             figure(args.figure, args.real, [(args.title, work)], f"slab_{args.slabs[0]:g}mm")
     print("\n".join(lines))

@@ -47,7 +47,7 @@ def _slots(names: list[str]) -> dict[str, tuple[slice, slice, slice]]:
     """Box per structure: a pair shares a (y, z) slot, right at low x, left at high x."""
     from torsoseg import organs
 
-    canon = {(organs.canonical_name(n) if organs.is_known(n) else n): n for n in names}
+    canon = {organs.key(n): n for n in names}
     placed: dict[str, tuple[slice, slice, slice]] = {}
     slot = 0
     done: set[str] = set()

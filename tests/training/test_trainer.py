@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import replace
 
 import pytest
@@ -83,6 +84,20 @@ def test_loss_falls_and_checkpoint_reloads_to_same_outputs(tiny_roots, optimizer
     val_loss, dice = validate(net, batches, loss_fn, torch.device("cpu"))
     assert val_loss == pytest.approx(float(rows[-1]["val_loss"]), rel=1e-4)
     assert float(rows[-1]["dice_liver"]) == pytest.approx(float(dice[0]), abs=1e-4)
+
+
+def test_training_with_every_sample_cut_to_a_slab_runs_and_records_the_cut(tiny_roots):
+    """The partial-coverage cut inside a real training step (deep supervision targets, loss, checkpoint):
+    every sample cut (p 1) trains to finite losses, and the checkpoint's settings keep the probability."""
+    out = train_model(
+        990, fold=0, preset="cpu", device="cpu", precision="fp32", num_epochs=2, iterations_per_epoch=2,
+        val_iterations=1, augmentation=replace(PRESETS["cpu"].augmentation, p_partial_coverage=1.0),
+        results_root=tiny_roots["results_root"] / "cut", preprocessed_root=tiny_roots["preprocessed_root"],
+    )
+    rows = _rows(out["fold_dir"])
+    assert len(rows) == 2 and all(math.isfinite(float(r["train_loss"])) for r in rows)
+    ckpt = torch.load(out["fold_dir"] / "checkpoint_final.pt", weights_only=True)
+    assert TrainingSettings.from_json(ckpt["settings"]).augmentation.p_partial_coverage == 1.0
 
 
 def test_channels_last_rule():

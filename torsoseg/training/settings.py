@@ -49,7 +49,7 @@ class AugmentationSettings:
             (canonical axis 2) whose length is drawn from this range as a fraction of the patch's axial
             extent; outside it the image is the predictor's padding value (0) and the label background,
             as when the predictor pads a thin input up to the patch. Without it a network trained on whole
-            torsos leans on 15 cm of axial context and finds nothing in a 4 cm slab.
+            torsos leans on 15 cm of axial context and finds almost nothing in a 4 cm slab.
     """
 
     rotation_deg: float = 30.0
