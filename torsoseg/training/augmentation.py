@@ -3,7 +3,7 @@
 Batches are dicts ``{"data": float32 (B, C, X, Y, Z), "seg": (B, 1, X, Y, Z)}``. The spatial transform
 turns the larger sampled patch (:func:`initial_patch_size`, big enough for any rotation/zoom) into the
 final patch; intensity transforms follow, then the mirror; a partial-coverage cut (an axial window kept,
-the rest set to the padding value) is optional and last. Mirroring spatial axis 0 (the patient's
+the rest set to the padding value; on in every preset) is last. Mirroring spatial axis 0 (the patient's
 left-right axis in the canonical orientation) maps every paired organ label to its twin with the table of
 :func:`torsoseg.organs.lr_swap_table`, so a mirrored left kidney is labelled a right kidney.
 """
