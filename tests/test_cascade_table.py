@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.script_modules import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("cascade_table", REPO / "scripts" / "cascade_table.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/cascade_table.py")
 
 
 def test_the_table_bolds_the_small_organs_and_averages_them_apart():

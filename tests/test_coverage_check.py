@@ -3,23 +3,17 @@ part needs trained models)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.script_modules import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("coverage_check", REPO / "scripts" / "coverage_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/coverage_check.py")
 
 
 def _write(array: np.ndarray, path: Path, spacing=(2.0, 2.0, 5.0)) -> None:
