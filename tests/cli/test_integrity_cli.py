@@ -170,7 +170,8 @@ def test_batch_predict_finishes_the_others_then_fails_naming_the_truncated_case(
     err = capsys.readouterr().err
     assert "case1: FAILED" in err and "truncated gzip stream" in err
     assert sorted(p.name for p in out.iterdir()) == [
-        "case0.nii.gz", "case2.nii.gz", "labels.json", "labels_itksnap.txt", "labels_slicer.ctbl"
+        "case0.nii.gz", "case2.nii.gz", "labels.json", "labels_itksnap.txt", "labels_slicer.ctbl",
+        "prediction.json",
     ]
 
 

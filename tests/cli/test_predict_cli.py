@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -44,7 +46,7 @@ def test_predict_folder_with_dataset_id_and_results_root(results, inputs, tmp_pa
     assert rc == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["case0.nii.gz", "case1.nii.gz", "case2.nii.gz", "labels.json", "labels_itksnap.txt",
-                     "labels_slicer.ctbl"]
+                     "labels_slicer.ctbl", "prediction.json"]
     assert read_json(out / "labels.json") == TINY_LABELS
     for k in range(3):
         seg = read_image(out / f"case{k}.nii.gz")
@@ -61,7 +63,7 @@ def test_predict_single_file_with_model_folder_and_extras(results, inputs, tmp_p
     assert rc == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "case1.nii.gz", "case1.npz", "case1.png", "case1_probabilities.json", "labels.json",
-        "labels_itksnap.txt", "labels_slicer.ctbl"]
+        "labels_itksnap.txt", "labels_slicer.ctbl", "prediction.json"]
 
 
 def test_parts_continue_and_a_failing_case(results, inputs, tmp_path, capsys):
@@ -80,6 +82,23 @@ def test_parts_continue_and_a_failing_case(results, inputs, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "2 written, 1 skipped, 1 failed" in text
     assert sorted(p.name for p in out.glob("*.nii.gz")) == ["case0.nii.gz", "case1.nii.gz", "case2.nii.gz"]
+
+
+def test_continue_with_a_changed_postprocessing_is_refused(results, inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    common = ["-o", str(out), "-d", "Dataset999_Tiny", "--results", str(results), "--folds", "0",
+              "--no-progress"]
+    assert main(["-i", str(inputs / "case0_0000.nii.gz"), *common]) == 0
+    rec = read_json(out / "prediction.json")
+    assert rec["keep_largest_component"] == [] and rec["labels"] == TINY_LABELS
+    # as if case0 had been written with a postprocessing this model folder does not have
+    rec["keep_largest_component"] = ["liver"]
+    (out / "prediction.json").write_text(json.dumps(rec))
+    capsys.readouterr()
+    assert main(["-i", str(inputs), *common, "--continue"]) == 1
+    err = capsys.readouterr().err
+    assert "prediction.json: --continue would mix label maps made two ways" in err
+    assert "Predict into a new folder" in err
 
 
 def test_usage_errors_exit_2(results, inputs, tmp_path, capsys):

@@ -42,7 +42,7 @@ def test_two_models_one_label_map_with_probabilities_and_preview(results, tmp_pa
     assert read_json(out / "labels.json") == merged
     assert sorted(p.name for p in out.iterdir()) == [
         "case1.nii.gz", "case1.npz", "case1.png", "case1_probabilities.json", "labels.json",
-        "labels_itksnap.txt", "labels_slicer.ctbl"]
+        "labels_itksnap.txt", "labels_slicer.ctbl", "prediction.json"]
     seg = read_image(out / "case1.nii.gz")
     assert seg.geometry.same_grid(read_image(inp / "case1_0000.nii.gz").geometry)
     probs = np.load(out / "case1.npz")["probabilities"]

@@ -10,6 +10,7 @@ from tests.inference.model_factory import TINY_LABELS, make_model_dir
 from torsoseg.fileio import read_json
 from torsoseg.imageio import Volume, read_image, write_image
 from torsoseg.inference.batch import InputCase, find_cases, predict_cases, read_case, split_parts
+from torsoseg.inference.postprocessing import Postprocessing
 from torsoseg.inference.predictor import Predictor
 
 
@@ -95,7 +96,7 @@ def test_broken_cases_are_reported_and_the_rest_finish(predictor, tmp_path):
     assert seg.geometry.same_grid(read_image(inp / "good_0000.nii.gz").geometry)
     names = sorted(p.name for p in out.iterdir())
     assert names == ["also_good.nii.gz", "good.nii.gz", "labels.json", "labels_itksnap.txt",
-                     "labels_slicer.ctbl"]  # no temporary files left
+                     "labels_slicer.ctbl", "prediction.json"]  # no temporary files left
     assert {p.name: p.read_bytes() for p in inp.iterdir()} == before  # inputs untouched
 
 
@@ -113,3 +114,33 @@ def test_resume_skips_finished_cases_and_extras_are_written(predictor, tmp_path)
     probs = np.load(out / "case0.npz")["probabilities"]
     assert probs.shape == (4, 24, 20, 16) and probs.dtype == np.float16
     assert (out / "case0.png").stat().st_size > 1000
+
+
+def test_resume_refuses_a_folder_made_with_another_postprocessing(tmp_path, caplog):
+    d = make_model_dir(tmp_path / "results")
+    raw = Predictor.from_model_dir(d, device="cpu")
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    for k in range(2):
+        write_image(_ct(seed=k), inp / f"case{k}_0000.nii.gz")
+    predict_cases(raw, find_cases(inp)[:1], out)
+    assert read_json(out / "prediction.json")["keep_largest_component"] == []
+    stamp = (out / "case0.nii.gz").stat().st_mtime_ns
+    # the model folder gains a postprocessing choice after case0 was written without one
+    Postprocessing(keep_largest=["liver"]).save(d)
+    chosen = Predictor.from_model_dir(d, device="cpu")
+    mixed = r"prediction.json: --continue would mix.*keep_largest_component \[\] there, \['liver'\] now"
+    with pytest.raises(ValueError, match=mixed):
+        predict_cases(chosen, find_cases(inp), out, resume=True)
+    assert not (out / "case1.nii.gz").exists()
+    assert (out / "case0.nii.gz").stat().st_mtime_ns == stamp  # nothing lost
+    # redoing every case is allowed, and records the new way
+    report = predict_cases(chosen, find_cases(inp), out)
+    assert report.done == ["case0", "case1"]
+    assert read_json(out / "prediction.json")["keep_largest_component"] == ["liver"]
+    assert predict_cases(chosen, find_cases(inp), out, resume=True).skipped == ["case0", "case1"]
+    # a folder from before the record existed is continued with a warning that names it
+    (out / "prediction.json").unlink()
+    with caplog.at_level("WARNING"):
+        assert predict_cases(chosen, find_cases(inp), out, resume=True).skipped == ["case0", "case1"]
+    assert "2 finished case(s) but no prediction.json" in caplog.text and str(out) in caplog.text

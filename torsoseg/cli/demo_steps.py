@@ -49,7 +49,7 @@ class DemoConfig:
     The ``full`` budget keeps the whole demo under 20 minutes on 2 CPU cores without AMX (the slowest
     machine we have): a tiny pretraining set (about 7 mm voxels) and dataset 1's plan, so that a training
     step takes under a second, 500 pretraining steps and 300 steps for each dataset-2 training (the cpu
-    presets: AdamW, class-balanced cross-entropy; ``finetune_cpu``: body at 1e-4, output heads at 1e-2).
+    presets: AdamW, class-balanced cross-entropy; ``finetune_cpu``: body at 3e-4, output heads at 1e-2).
     ``quick`` is a smoke run of the same steps with fewer cases and steps (a few minutes).
     """
 

@@ -11,6 +11,10 @@ with :class:`~torsoseg.inference.outputs.PredictionOptions`: ``<case>.npz`` (``p
 ``(K, X, Y, Z)`` in the input's axis order) with its geometry ``<case>_probabilities.json``,
 ``<case>.png`` (preview), ``<case>_statistics.json``, ``<case>/<organ>.nii.gz`` and ``<case>.dcm``
 (DICOM-SEG). A failing case is reported with its reason and the others still run.
+
+``prediction.json`` records what decides the label maps besides the weights: the label set written and
+the postprocessing. ``--continue`` (``resume``) refuses a folder whose record differs, so one folder never
+holds label maps made two ways (e.g. some postprocessed and some not).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from typing import Any
 
 from torsoseg import imageio
 from torsoseg.dataset import split_channel_name
-from torsoseg.fileio import atomic_write_json, remove_stale_temporaries
+from torsoseg.fileio import atomic_write_json, read_json, remove_stale_temporaries
 from torsoseg.inference import outputs
 from torsoseg.inference.outputs import PredictionOptions
 
 logger = logging.getLogger(__name__)
 
 OUTPUT_SUFFIX = ".nii.gz"
+RUN_RECORD = "prediction.json"
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,49 @@ def _write_extras(case: InputCase, volume: imageio.Volume, label_map: imageio.Vo
         write_dicom_seg(case.channels[0], label_map, labels, out / f"{case.name}.dcm", series=dicom_series)
 
 
+def run_record(predictor: Any, labels: dict[str, int]) -> dict[str, Any]:
+    """What decides a batch run's label maps besides the networks' weights: the label set written and
+    the organs that keep only their largest component (``OUT/prediction.json``)."""
+    pp = getattr(predictor, "postprocessing", None)
+    return {
+        "format_version": 1,
+        "labels": {str(k): int(v) for k, v in labels.items()},
+        "keep_largest_component": sorted(pp.keep_largest) if pp is not None else [],
+    }
+
+
+def check_resume(out: Path, record: dict[str, Any], cases: Sequence[InputCase]) -> None:
+    """Refuses ``--continue`` into ``out`` when its finished label maps were made another way.
+
+    Raises:
+        ValueError: ``out/prediction.json`` records another label set or postprocessing (naming both).
+    """
+    finished = [c.name for c in cases if output_path(out, c).is_file()]
+    path = out / RUN_RECORD
+    if not path.is_file():
+        if finished:
+            logger.warning(
+                "%s: %d finished case(s) but no %s (written by an earlier torsoseg): they are kept as they "
+                "are and cannot be checked against this run's labels and postprocessing", out, len(finished),
+                RUN_RECORD,
+            )
+        return
+    try:
+        old = read_json(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: unreadable ({e}); delete it, or predict into a new folder") from e
+    diffs = [
+        f"{key} {old.get(key)!r} there, {record[key]!r} now"
+        for key in ("labels", "keep_largest_component")
+        if old.get(key) != record[key]
+    ]
+    if diffs and finished:
+        raise ValueError(
+            f"{path}: --continue would mix label maps made two ways ({'; '.join(diffs)}). Predict into a new "
+            "folder, or run without --continue to redo every case"
+        )
+
+
 def predict_cases(
     predictor: Any,
     cases: Sequence[InputCase],
@@ -158,7 +206,8 @@ def predict_cases(
         out_dir: output folder (created); ``labels.json`` and the colour tables are written there first.
         save_probabilities: also write ``<case>.npz`` with float16 probabilities (and its geometry).
         preview: also write ``<case>.png`` (see :mod:`torsoseg.inference.preview`).
-        resume: skip cases whose label map already exists in ``out_dir``.
+        resume: skip cases whose label map already exists in ``out_dir`` (refused when the folder's
+            ``prediction.json`` records another label set or postprocessing, see :func:`check_resume`).
         progress: tqdm bar over cases.
         options: every optional output at once (its flags are or-ed with the two above).
         dicom_series: series instance UID to read from DICOM folders holding several series (also the
@@ -178,6 +227,10 @@ def predict_cases(
     out.mkdir(parents=True, exist_ok=True)
     if remove_stale_temporaries(out):
         logger.info("%s: removed temporary files of an interrupted run", out)
+    record = run_record(predictor, labels)
+    if resume:
+        check_resume(out, record, cases)
+    atomic_write_json(out / RUN_RECORD, record)
     atomic_write_json(out / "labels.json", labels)
     outputs.write_colour_tables(labels, out)
     report = BatchReport()
