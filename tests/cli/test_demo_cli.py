@@ -60,7 +60,7 @@ def test_failed_step_names_itself_and_leaves_no_marker(tmp_path):
 def test_rerun_with_other_settings_is_refused(tmp_path):
     Demo(tmp_path, PRESETS["quick"]).check_config()
     Demo(tmp_path, PRESETS["quick"]).check_config()  # same settings: fine
-    with pytest.raises(DemoError, match="other settings.*cases_1: 4 -> 30"):
+    with pytest.raises(DemoError, match="other settings.*cases_1: 4 -> 10"):
         Demo(tmp_path, PRESETS["full"]).check_config()
 
 
