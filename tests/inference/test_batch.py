@@ -144,3 +144,6 @@ def test_resume_refuses_a_folder_made_with_another_postprocessing(tmp_path, capl
     with caplog.at_level("WARNING"):
         assert predict_cases(chosen, find_cases(inp), out, resume=True).skipped == ["case0", "case1"]
     assert "2 finished case(s) but no prediction.json" in caplog.text and str(out) in caplog.text
+    (out / "prediction.json").write_text("{not json")
+    with pytest.raises(ValueError, match="prediction.json: unreadable"):
+        predict_cases(chosen, find_cases(inp), out, resume=True)

@@ -162,13 +162,14 @@ def check_resume(out: Path, record: dict[str, Any], cases: Sequence[InputCase]) 
     """
     finished = [c.name for c in cases if output_path(out, c).is_file()]
     path = out / RUN_RECORD
+    if not finished:  # nothing to mix with: the run writes its own record
+        return
     if not path.is_file():
-        if finished:
-            logger.warning(
-                "%s: %d finished case(s) but no %s (written by an earlier torsoseg): they are kept as they "
-                "are and cannot be checked against this run's labels and postprocessing", out, len(finished),
-                RUN_RECORD,
-            )
+        logger.warning(
+            "%s: %d finished case(s) but no %s (written by an earlier torsoseg): they are kept as they are "
+            "and cannot be checked against this run's labels and postprocessing", out, len(finished),
+            RUN_RECORD,
+        )
         return
     try:
         old = read_json(path)
@@ -179,11 +180,24 @@ def check_resume(out: Path, record: dict[str, Any], cases: Sequence[InputCase]) 
         for key in ("labels", "keep_largest_component")
         if old.get(key) != record[key]
     ]
-    if diffs and finished:
+    if diffs:
         raise ValueError(
             f"{path}: --continue would mix label maps made two ways ({'; '.join(diffs)}). Predict into a new "
             "folder, or run without --continue to redo every case"
         )
+
+
+def _prepare_folder(out: Path, record: dict[str, Any], cases: Sequence[InputCase], resume: bool) -> None:
+    """Creates ``out``, removes an interrupted run's temporaries, checks ``--continue`` against the
+    folder's record, then writes the run's record, ``labels.json`` and the colour tables."""
+    out.mkdir(parents=True, exist_ok=True)
+    if remove_stale_temporaries(out):
+        logger.info("%s: removed temporary files of an interrupted run", out)
+    if resume:
+        check_resume(out, record, cases)
+    atomic_write_json(out / RUN_RECORD, record)
+    atomic_write_json(out / "labels.json", record["labels"])
+    outputs.write_colour_tables(record["labels"], out)
 
 
 def predict_cases(
@@ -224,15 +238,7 @@ def predict_cases(
         labels = outputs.subset_labels(labels, opts.roi_subset)
     opts.validate(labels)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if remove_stale_temporaries(out):
-        logger.info("%s: removed temporary files of an interrupted run", out)
-    record = run_record(predictor, labels)
-    if resume:
-        check_resume(out, record, cases)
-    atomic_write_json(out / RUN_RECORD, record)
-    atomic_write_json(out / "labels.json", labels)
-    outputs.write_colour_tables(labels, out)
+    _prepare_folder(out, run_record(predictor, labels), cases, resume)
     report = BatchReport()
     iterator: Any = cases
     if progress:
