@@ -10,6 +10,7 @@ from tests.inference.model_factory import TINY_LABELS, make_model_dir
 from torsoseg.fileio import read_json
 from torsoseg.imageio import Volume, read_image, write_image
 from torsoseg.inference.batch import InputCase, find_cases, predict_cases, read_case, split_parts
+from torsoseg.inference.outputs import PredictionOptions
 from torsoseg.inference.postprocessing import Postprocessing
 from torsoseg.inference.predictor import Predictor
 
@@ -144,6 +145,24 @@ def test_resume_refuses_a_folder_made_with_another_postprocessing(tmp_path, capl
     with caplog.at_level("WARNING"):
         assert predict_cases(chosen, find_cases(inp), out, resume=True).skipped == ["case0", "case1"]
     assert "2 finished case(s) but no prediction.json" in caplog.text and str(out) in caplog.text
+    (out / "prediction.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="prediction.json: unreadable"):
+        predict_cases(chosen, find_cases(inp), out, resume=True)
     (out / "prediction.json").write_text("{not json")
     with pytest.raises(ValueError, match="prediction.json: unreadable"):
         predict_cases(chosen, find_cases(inp), out, resume=True)
+
+
+def test_resume_refuses_another_label_set_and_checks_every_part(predictor, tmp_path):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    for k in range(2):
+        write_image(_ct(seed=k), inp / f"case{k}_0000.nii.gz")
+    cases = find_cases(inp)
+    # part 0 wrote case0 with --roi-subset liver; part 1 (case1, nothing done yet) writes every organ
+    predict_cases(predictor, cases[:1], out, options=PredictionOptions(roi_subset=["liver"]))
+    mixed = r"--continue would mix.*labels \{'background': 0, 'liver': 1\} there"
+    with pytest.raises(ValueError, match=mixed):
+        predict_cases(predictor, cases[1:], out, resume=True)
+    assert not (out / "case1.nii.gz").exists()
+    assert read_json(out / "prediction.json")["labels"] == {"background": 0, "liver": 1}

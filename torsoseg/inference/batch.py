@@ -12,8 +12,8 @@ with :class:`~torsoseg.inference.outputs.PredictionOptions`: ``<case>.npz`` (``p
 ``<case>.png`` (preview), ``<case>_statistics.json``, ``<case>/<organ>.nii.gz`` and ``<case>.dcm``
 (DICOM-SEG). A failing case is reported with its reason and the others still run.
 
-``prediction.json`` records what decides the label maps besides the weights: the label set written and
-the postprocessing. ``--continue`` (``resume``) refuses a folder whose record differs, so one folder never
+``prediction.json`` records the label set written and the postprocessing (not the models or a merge's
+weights). ``--continue`` (``resume``) refuses a folder whose record differs, so one folder never
 holds label maps made two ways (e.g. some postprocessed and some not).
 """
 
@@ -144,8 +144,8 @@ def _write_extras(case: InputCase, volume: imageio.Volume, label_map: imageio.Vo
 
 
 def run_record(predictor: Any, labels: dict[str, int]) -> dict[str, Any]:
-    """What decides a batch run's label maps besides the networks' weights: the label set written and
-    the organs that keep only their largest component (``OUT/prediction.json``)."""
+    """The label set a batch run writes and the organs that keep only their largest component
+    (``OUT/prediction.json``; the models and a merge's weights are not recorded)."""
     pp = getattr(predictor, "postprocessing", None)
     return {
         "format_version": 1,
@@ -160,7 +160,8 @@ def check_resume(out: Path, record: dict[str, Any], cases: Sequence[InputCase]) 
     Raises:
         ValueError: ``out/prediction.json`` records another label set or postprocessing (naming both).
     """
-    finished = [c.name for c in cases if output_path(out, c).is_file()]
+    # every label map in the folder, not only this run's cases: parts (--num-parts) share one folder
+    finished = sorted(out.glob(f"*{OUTPUT_SUFFIX}"))
     path = out / RUN_RECORD
     if not finished:  # nothing to mix with: the run writes its own record
         return
@@ -175,6 +176,8 @@ def check_resume(out: Path, record: dict[str, Any], cases: Sequence[InputCase]) 
         old = read_json(path)
     except (OSError, ValueError) as e:
         raise ValueError(f"{path}: unreadable ({e}); delete it, or predict into a new folder") from e
+    if not isinstance(old, dict):
+        raise ValueError(f"{path}: unreadable (not a JSON object); delete it, or predict into a new folder")
     diffs = [
         f"{key} {old.get(key)!r} there, {record[key]!r} now"
         for key in ("labels", "keep_largest_component")
