@@ -155,7 +155,8 @@ def _add_run_and_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--part-id", "-part_id", type=int, default=None,
                    help="which part (0-based) this run predicts (default: 0)")
     p.add_argument("--continue", "--continue_prediction", dest="resume", action="store_true", default=None,
-                   help="skip cases whose label map already exists in OUT")
+                   help="skip cases whose label map already exists in OUT (refused when OUT/prediction.json "
+                   "records another label set or postprocessing)")
     p.add_argument("--dicom-series", default=None, metavar="UID",
                    help="series instance UID to read when a DICOM folder holds several series "
                    "(the error lists them)")

@@ -154,21 +154,21 @@ def run_record(predictor: Any, labels: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def check_resume(out: Path, record: dict[str, Any], cases: Sequence[InputCase]) -> None:
+def check_resume(out: Path, record: dict[str, Any]) -> None:
     """Refuses ``--continue`` into ``out`` when its finished label maps were made another way.
 
     Raises:
         ValueError: ``out/prediction.json`` records another label set or postprocessing (naming both).
     """
     # every label map in the folder, not only this run's cases: parts (--num-parts) share one folder
-    finished = sorted(out.glob(f"*{OUTPUT_SUFFIX}"))
-    path = out / RUN_RECORD
+    finished = len(list(out.glob(f"*{OUTPUT_SUFFIX}")))
     if not finished:  # nothing to mix with: the run writes its own record
         return
+    path = out / RUN_RECORD
     if not path.is_file():
         logger.warning(
             "%s: %d finished case(s) but no %s (written by an earlier torsoseg): they are kept as they are "
-            "and cannot be checked against this run's labels and postprocessing", out, len(finished),
+            "and cannot be checked against this run's labels and postprocessing", out, finished,
             RUN_RECORD,
         )
         return
@@ -190,14 +190,14 @@ def check_resume(out: Path, record: dict[str, Any], cases: Sequence[InputCase]) 
         )
 
 
-def _prepare_folder(out: Path, record: dict[str, Any], cases: Sequence[InputCase], resume: bool) -> None:
+def _prepare_folder(out: Path, record: dict[str, Any], resume: bool) -> None:
     """Creates ``out``, removes an interrupted run's temporaries, checks ``--continue`` against the
     folder's record, then writes the run's record, ``labels.json`` and the colour tables."""
     out.mkdir(parents=True, exist_ok=True)
     if remove_stale_temporaries(out):
         logger.info("%s: removed temporary files of an interrupted run", out)
     if resume:
-        check_resume(out, record, cases)
+        check_resume(out, record)
     atomic_write_json(out / RUN_RECORD, record)
     atomic_write_json(out / "labels.json", record["labels"])
     outputs.write_colour_tables(record["labels"], out)
@@ -241,7 +241,7 @@ def predict_cases(
         labels = outputs.subset_labels(labels, opts.roi_subset)
     opts.validate(labels)
     out = Path(out_dir)
-    _prepare_folder(out, run_record(predictor, labels), cases, resume)
+    _prepare_folder(out, run_record(predictor, labels), resume)
     report = BatchReport()
     iterator: Any = cases
     if progress:
