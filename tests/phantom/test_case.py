@@ -132,7 +132,11 @@ def test_spacing_field_of_view_and_orientation_vary_across_seeds():
     assert len(spacings) == 12
     extents = np.array([np.multiply(p.grid.shape, p.grid.spacing) for p in plans])
     assert np.ptp(extents[:, 2]) > 20 and np.ptp(extents[:, 0]) > 20
-    assert all(100 <= n <= 160 for p in plans for n in p.grid.shape)
+    assert all(112 <= p.grid.shape[0] == p.grid.shape[1] <= 144 for p in plans)
+    # 100-160 slices, more for the scans that continue into the pelvis
+    pelvic = [p.grid.origin[2] < p.patient.level_z("S1") for p in plans]
+    assert all(100 <= p.grid.shape[2] <= 160 for p, pel in zip(plans, pelvic) if not pel)
+    assert all(160 < p.grid.shape[2] <= 400 for p, pel in zip(plans, pelvic) if pel) and any(pelvic)
     assert {p.orientation for p in plans} >= {"LPS", "RAS"}
     tiny = [plan_case("torso", s, "tiny") for s in range(6)]
     assert all(48 <= n <= 64 for p in tiny for n in p.grid.shape)
@@ -140,16 +144,54 @@ def test_spacing_field_of_view_and_orientation_vary_across_seeds():
 
 
 def test_field_of_view_by_kind():
-    for seed in range(5):
+    pelvic = 0
+    for seed in range(12):
         abd = plan_case("abdomen", seed, "tiny")
         tho = plan_case("visceral", seed, "tiny")
-        z_abd = abd.grid.shape[2] * abd.grid.spacing[2]
-        z_tho = tho.grid.shape[2] * tho.grid.spacing[2]
-        assert 200 < z_abd < 420 and 550 < z_tho < 900
-        # abdomen: from just above the right dome to about the iliac crest (L4)
+        z_abd = (abd.grid.shape[2] - 1) * abd.grid.spacing[2]
+        z_tho = (tho.grid.shape[2] - 1) * tho.grid.spacing[2]
+        assert 550 < z_tho < 900
+        # abdomen: from just above the right dome to about the iliac crest (L4) or, in an abdomen-pelvis
+        # scan, on to below the urinary bladder
         pt = abd.patient
-        assert abd.grid.origin[2] + z_abd > pt.dome_right > abd.grid.origin[2]
-        assert abd.grid.origin[2] < pt.level_z("L3")
+        bottom = abd.grid.origin[2]
+        assert bottom + z_abd > pt.dome_right > bottom and bottom < pt.level_z("L3")
+        bladder_bottom = abd.layout.bladder.centre[2] - max(abd.layout.bladder.radii)
+        bladder_top = abd.layout.bladder.centre[2] + max(abd.layout.bladder.radii)
+        if bottom < pt.level_z("S1"):
+            pelvic += 1
+            assert bottom < bladder_bottom and 400 < z_abd < 700 and abd.grid.shape[2] > 64
+        else:
+            assert bottom > bladder_top and 200 < z_abd < 420 and 48 <= abd.grid.shape[2] <= 64
+        # the thorax-abdomen kinds always reach below the bladder
+        assert tho.grid.origin[2] < tho.layout.bladder.centre[2] - max(tho.layout.bladder.radii)
+    assert 2 <= pelvic <= 8, pelvic
+
+
+def test_abdomen_pelvis_protocol_leaves_the_other_cases_and_the_slice_spacing_alone(monkeypatch):
+    from torsoseg.phantom import case as case_module
+
+    with_pelvis = {s: plan_case("abdomen", s, "tiny") for s in range(12)}
+    monkeypatch.setattr(case_module, "ABDOMEN_PELVIS_P", 0.0)
+    without = {s: plan_case("abdomen", s, "tiny") for s in range(12)}
+    changed = [s for s in range(12) if with_pelvis[s].grid != without[s].grid]
+    assert 2 <= len(changed) <= 8
+    for s in range(12):
+        a, b = with_pelvis[s], without[s]
+        # patient, layout, phase and orientation do not depend on the protocol
+        assert a.patient.height == b.patient.height
+        assert np.array_equal(a.layout.bladder.centre, b.layout.bladder.centre)
+        assert a.phase == b.phase and a.orientation == b.orientation
+        if s in changed:
+            # same top, same in-plane draw, same slice spacing (to rounding), more slices
+            top_a = a.grid.origin[2] + (a.grid.shape[2] - 1) * a.grid.spacing[2]
+            top_b = b.grid.origin[2] + (b.grid.shape[2] - 1) * b.grid.spacing[2]
+            assert top_a == pytest.approx(top_b, abs=0.01)
+            assert a.grid.shape[0] == b.grid.shape[0]
+            assert a.grid.spacing[2] == pytest.approx(b.grid.spacing[2], rel=0.02)
+            assert a.grid.shape[2] > b.grid.shape[2] + 15
+        else:
+            assert a.grid == b.grid
 
 
 def test_full_size_spacing_ranges():

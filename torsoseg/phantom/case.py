@@ -93,24 +93,51 @@ def check_orientation(code: str) -> str:
     return code
 
 
-def field_of_view(kind: str, pt: Patient, rng: np.random.Generator) -> tuple[float, float]:
-    """Craniocaudal extent (z bottom, z top) of the scan in the patient frame.
+#: share of abdomen scans that run on into the pelvis, to below the urinary bladder (abdomen-pelvis
+#: protocol). Clinical abdominal series often do; without them the pretraining set never shows a bladder,
+#: and a model pretrained on it takes the fluid-filled bladder for a gallbladder.
+ABDOMEN_PELVIS_P = 0.3
 
-    The abdomen kind spans from just above the diaphragm to around the iliac crest (L4); the thorax-abdomen
-    kinds from the thyroid to below the urinary bladder.
+
+def _below_bladder(pt: Patient, rng: np.random.Generator) -> float:
+    """Caudal end (z) of a scan that covers the whole pelvis: a few centimetres below the bladder."""
+    return pt.level_z("S1") - 165.0 * pt.height - float(rng.uniform(0, 30))
+
+
+def field_of_view(
+    kind: str, pt: Patient, rng: np.random.Generator, protocol: np.random.Generator
+) -> tuple[float, float, float]:
+    """Craniocaudal extent of the scan in the patient frame.
+
+    The abdomen kind spans from just above the diaphragm to around the iliac crest (L4); a share
+    :data:`ABDOMEN_PELVIS_P` of its scans (drawn from ``protocol``, its own generator, so that the other
+    cases and every later draw stay as they were) continues to below the urinary bladder. The
+    thorax-abdomen kinds span from the thyroid to below the bladder.
+
+    Returns:
+        ``(bottom, top, short_bottom)``: the scan's z range and where an abdomen-only scan would have
+        ended (``bottom`` except for abdomen-pelvis scans); reduced sizes draw their slice spacing for the
+        short extent, so a longer scan gets more slices, not coarser ones.
     """
     if kind == "abdomen":
         top = pt.dome_right + float(rng.uniform(15, 45))
-        bottom = pt.level_z("L4") - float(rng.uniform(10, 60))
-    else:
-        top = pt.level_z("C7") + float(rng.uniform(25, 45))
-        bottom = pt.level_z("S1") - 165.0 * pt.height - float(rng.uniform(0, 30))
-    return bottom, top
+        short_bottom = pt.level_z("L4") - float(rng.uniform(10, 60))
+        pelvic = protocol.uniform() < ABDOMEN_PELVIS_P
+        bottom = _below_bladder(pt, protocol) if pelvic else short_bottom
+        return bottom, top, short_bottom
+    top = pt.level_z("C7") + float(rng.uniform(25, 45))
+    bottom = _below_bladder(pt, rng)
+    return bottom, top, bottom
 
 
-def scan_grid(kind: str, size: str, pt: Patient, rng: np.random.Generator) -> Grid:
-    """Draws the voxel grid of a case: field of view, spacing and voxel counts for ``size``."""
-    bottom, top = field_of_view(kind, pt, rng)
+def scan_grid(
+    kind: str, size: str, pt: Patient, rng: np.random.Generator, protocol: np.random.Generator
+) -> Grid:
+    """Draws the voxel grid of a case: field of view, spacing and voxel counts for ``size``.
+
+    ``protocol`` draws the scan protocol (abdomen-only or abdomen-pelvis, see :func:`field_of_view`).
+    """
+    bottom, top, short_bottom = field_of_view(kind, pt, rng, protocol)
     zz = np.linspace(bottom, top, 16)
     a = float(np.max(np.interp(zz, pt.body_z, pt.body_a)))
     bf = float(np.max(np.interp(zz, pt.body_z, pt.body_bf)))
@@ -138,6 +165,10 @@ def scan_grid(kind: str, size: str, pt: Patient, rng: np.random.Generator) -> Gr
         n_xy = int(rng.integers(lo_xy, hi_xy + 1))
         n_z = int(rng.integers(lo_z, hi_z + 1))
         s_xy = fov / n_xy
+        # the slice count is drawn for the abdomen-only extent; a scan into the pelvis keeps that slice
+        # spacing and gets more slices
+        s_z = (top - short_bottom) / (n_z - 1)
+        n_z = int(round(extent_z / s_z)) + 1
         s_z = extent_z / (n_z - 1)
         rng.uniform()
     s_xy = round(s_xy, 4)
@@ -266,7 +297,7 @@ def plan_case(
         layout=lay,
         phase=phase,
         orientation=orientation or drawn_orientation,
-        grid=scan_grid(kind, size, pt, rng_for("grid")),
+        grid=scan_grid(kind, size, pt, rng_for("grid"), rng_for("protocol")),
         hu=sample_hu(rng_for("hu"), phase),
         world_shift=shift,
     )
@@ -353,6 +384,7 @@ def generate_case(
 
 
 __all__ = [
+    "ABDOMEN_PELVIS_P",
     "PHASES",
     "SIZES",
     "ORIENTATIONS",
