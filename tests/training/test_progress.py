@@ -19,7 +19,18 @@ def test_csv_png_and_line(tmp_path):
     assert float(rows[1]["dice_spleen"]) == 0.3
     assert log.plot(tmp_path / "progress.png").stat().st_size > 1000
     line = format_epoch_line(row, 10, ["liver", "spleen"])
-    assert line.startswith("epoch 2/10") and "liver 0.70" in line
+    assert line.startswith("epoch 2/10") and "liver 0.70" in line and "left" not in line
+
+
+def test_epoch_line_estimates_the_time_left():
+    log = TrainingLog(["liver"])
+    for e, sec in enumerate([100.0, 30.0, 32.0, 31.0]):  # a slow first epoch (start-up) barely counts
+        row = log.append(e, 1.0, 1.0, [0.5], 0.5, 0.01, sec)
+    assert log.remaining_seconds(25) == 21 * 31.5
+    assert format_epoch_line(row, 25, ["liver"], log.remaining_seconds(25)).endswith("  ~11 min left")
+    assert log.remaining_seconds(4) == 0 and TrainingLog(["liver"]).remaining_seconds(10) == 0
+    assert format_epoch_line(row, 5, ["liver"], log.remaining_seconds(5)).endswith("  ~32 s left")
+    assert format_epoch_line(row, 200, ["liver"], log.remaining_seconds(200)).endswith("  ~1 h 43 min left")
 
 
 def test_truncate_for_resume_round_trip():

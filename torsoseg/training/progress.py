@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import os
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,16 @@ class TrainingLog:
 
     def to_state(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.rows]
+
+    def remaining_seconds(self, num_epochs: int, window: int = 5) -> float:
+        """Estimated time left: the median duration of the last ``window`` epochs times the epochs to go.
+
+        Resumed runs count only epochs this log holds; 0 when the last epoch is done or nothing is logged.
+        """
+        if not self.rows:
+            return 0.0
+        per_epoch = statistics.median(float(r["seconds"]) for r in self.rows[-window:])
+        return per_epoch * max(0, num_epochs - int(self.rows[-1]["epoch"]) - 1)
 
     def write_csv(self, path: str | os.PathLike) -> Path:
         buf = io.StringIO()
@@ -126,8 +137,14 @@ class TrainingLog:
         return fig
 
 
-def format_epoch_line(row: dict[str, Any], num_epochs: int, organs: Sequence[str]) -> str:
-    """``epoch 3/40  train 0.812  val 0.790  dice 0.41 (ema 0.33)  lr 9.3e-03  12.1 s  [liver 0.80 ...]``."""
+def format_epoch_line(
+    row: dict[str, Any], num_epochs: int, organs: Sequence[str], remaining_s: float | None = None
+) -> str:
+    """``epoch 3/40  train 0.812  val 0.790  dice 0.41 (ema 0.33)  lr 9.3e-03  12.1 s  [liver 0.80 ...]``.
+
+    With ``remaining_s`` (see :meth:`TrainingLog.remaining_seconds`) the line ends in the estimated time
+    left, e.g. ``  ~7 min left``.
+    """
 
     def f(v: float, spec: str) -> str:
         return "nan" if isinstance(v, float) and math.isnan(v) else format(v, spec)
@@ -137,4 +154,12 @@ def format_epoch_line(row: dict[str, Any], num_epochs: int, organs: Sequence[str
         f"epoch {row['epoch'] + 1}/{num_epochs}  train {f(row['train_loss'], '.4f')}  "
         f"val {f(row['val_loss'], '.4f')}  dice {f(row['mean_dice'], '.3f')} "
         f"(ema {f(row['ema_dice'], '.3f')})  lr {row['lr']:.2e}  {row['seconds']:.1f} s  [{per}]"
-    )
+    ) + (f"  ~{format_duration(remaining_s)} left" if remaining_s else "")
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``1 h 05 min``: a duration as a person reads an estimate."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

@@ -299,7 +299,9 @@ def fit(
             save_epoch(job, state, epoch, is_best, plot)
             if plot:
                 last_plot = time.perf_counter()
-            line = format_epoch_line(row, s.num_epochs, run.organ_names) + ("  *best*" if is_best else "")
+            line = format_epoch_line(
+                row, s.num_epochs, run.organ_names, state.log.remaining_seconds(s.num_epochs)
+            ) + ("  *best*" if is_best else "")
             log.info(line)
             if echo is not None:
                 echo(line)
