@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 EPILOG = """examples:
-  torsoseg_demo                        # the full experiment (under 20 minutes on 2 CPU cores)
+  torsoseg_demo                        # the full experiment (8-35 min on 2 CPU cores, see README)
   torsoseg_demo --quick --out /tmp/demo
   torsoseg_demo --cases-1 12 --cases-2 6 --cases-3 4 --epochs 30 --out demo_big
   torsoseg_demo --device cuda --precision auto

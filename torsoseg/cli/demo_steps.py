@@ -48,10 +48,11 @@ class DemoConfig:
         cascade_factor: ``None`` (one network per training) or the two-stage cascade with its coarse stage
             at this multiple of the spacing (``--cascade``; :mod:`torsoseg.cli.demo_cascade`).
 
-    The ``full`` budget is sized for about 20 minutes on 2 CPU cores without AMX (the slowest machine we
-    have; measured 19 min 18 s with earlier settings on AVX2, 20 min 24 s now on an emulated AVX512-BF16
-    machine, documentation/training.md): a tiny pretraining set (about 7 mm voxels) and dataset 1's
-    plan, so that a training step takes under a second, 500 pretraining steps and 300 steps for each
+    The ``full`` budget is sized for about 20 minutes on 2 CPU cores with bfloat16 convolutions
+    (measured: about 11 min with AMX, 18 min 34 s on an emulated AVX512-BF16 machine; a float32-only
+    AVX2 machine takes longer, 35 min on the slowest measured; documentation/training.md): a tiny
+    pretraining set (about 7 mm voxels) and dataset 1's plan, so that a training step takes under a
+    second with bfloat16, 500 pretraining steps and 300 steps for each
     dataset-2 training (the cpu presets: AdamW, class-balanced cross-entropy; ``finetune_cpu``: body at
     3e-4, output heads at 1e-2).
     ``quick`` is a smoke run of the same steps with fewer cases and steps (a few minutes).
