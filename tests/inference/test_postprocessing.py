@@ -48,6 +48,20 @@ def test_only_the_largest_component_of_a_chosen_label_is_kept_and_the_input_is_u
     assert (keep_largest_component(twins, [3]) == 3).sum() == 2 * 27
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_keep_largest_component_in_a_box_one_voxel_thick(axis):
+    # an organ predicted in one row of voxels, broken by another organ: cc3d 4.1 alone raises "maximum
+    # length exception" on some such boxes (found on a label map of a demo model on a held-out case)
+    a = np.zeros((8, 8, 8), np.uint8)
+    line = [2, 2, 2]
+    for i, v in zip(range(1, 7), (5, 5, 4, 5, 4, 5)):  # a 6 x 1 x 1 box: a pair and two lone voxels
+        line[axis] = i
+        a[tuple(line)] = v
+    out = keep_largest_component(a, [5])
+    assert (out == 5).sum() == 2 and (out == 4).sum() == 2  # the pair stays, the lone voxels go
+    assert (out.take([1, 2], axis=axis) == 5).sum() == 2
+
+
 def test_choice_keeps_the_organs_whose_validation_dice_does_not_drop():
     before = {"liver": 0.80, "thyroid_gland": 0.70, "adrenal_gland_left": 0.0, "gallbladder": float("nan"),
               "spleen": 0.9}

@@ -64,8 +64,11 @@ def keep_largest_component(label_map: np.ndarray, values: Iterable[int]) -> np.n
         view = out[box]
         mask = view == v
         # acvl-utils' remove_all_but_largest_component takes max() once per component (quadratic: minutes
-        # for a noisy map of 10^5 specks), so only its labelling is used here
-        components, sizes = cc3d_label_with_component_sizes(mask, connectivity=26)
+        # for a noisy map of 10^5 specks), so only its labelling is used here. The mask gets a one-voxel
+        # background rim: cc3d 4.1 (26-connectivity) raises "maximum length exception" on some boxes one
+        # voxel thick, e.g. a 3 x 1 x 1 box holding two separate voxels.
+        components, sizes = cc3d_label_with_component_sizes(np.pad(mask, 1), connectivity=26)
+        components = components[1:-1, 1:-1, 1:-1]
         if len(sizes) > 1:
             ids, counts = np.fromiter(sizes.keys(), np.int64), np.fromiter(sizes.values(), np.int64)
             view[mask & ~np.isin(components, ids[counts == counts.max()])] = 0
