@@ -194,3 +194,41 @@ def test_the_postprocessing_is_chosen_on_held_out_cases_before_the_test_set_is_p
         keys = [k for k, _, _ in demo_steps(Demo(tmp_path, cfg, progress=False), cfg)]
         assert keys.index("convert_4") < keys.index("postprocessing") < keys.index("predict_finetuned")
         assert keys.index("scratch_2") < keys.index("postprocessing") < keys.index("predict_scratch")
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_held_out_predictions_use_the_test_sets_test_time_augmentation(tmp_path, monkeypatch, tta):
+    """The postprocessing and the merge weights are chosen on dataset 4; with ``--tta`` the test set is
+    predicted with mirroring, so dataset 4 must be too, or the choice is made on other predictions."""
+    import types
+
+    import torsoseg.cli.evaluate
+    import torsoseg.dataset
+    import torsoseg.evaluation
+    import torsoseg.inference
+    import torsoseg.inference.batch
+    import torsoseg.inference.merge_weights
+    from torsoseg.cli import demo_merge
+
+    seen = []
+
+    def from_model_dir(model_dir, **kw):
+        seen.append(kw.get("tta"))
+        return object()
+
+    summary = types.SimpleNamespace(summary=lambda metric: {}, save=lambda path: path)
+    monkeypatch.setattr(torsoseg.inference.Predictor, "from_model_dir", staticmethod(from_model_dir))
+    monkeypatch.setattr(torsoseg.dataset, "find_dataset", lambda root, i: tmp_path)
+    monkeypatch.setattr(torsoseg.inference.batch, "find_cases", lambda folder: [])
+    monkeypatch.setattr(torsoseg.inference.batch, "predict_cases",
+                        lambda *a, **k: types.SimpleNamespace(failed={}))
+    monkeypatch.setattr(torsoseg.cli.evaluate, "choose_postprocessing",
+                        lambda *a, **k: types.SimpleNamespace(keep_largest=()))
+    monkeypatch.setattr(torsoseg.evaluation, "evaluate_folders", lambda *a, **k: summary)
+    monkeypatch.setattr(torsoseg.inference.merge_weights, "organ_weights_from_scores", lambda scores: {})
+    args = ["--quick"] + (["--tta"] if tta else [])
+    demo = Demo(tmp_path, config_from_args(build_parser().parse_args(args)), progress=False)
+    monkeypatch.setattr(Demo, "model_dir", lambda self, key: tmp_path / key)
+    demo_merge.choose_postprocessing(demo)
+    demo_merge.choose_merge_weights(demo)
+    assert seen == [tta] * 4

@@ -10,6 +10,7 @@ from torsoseg.cli.demo_steps import Demo, DemoError, say
 def choose_postprocessing(demo: Demo, models: tuple[tuple[str, str], ...] = (
         ("finetune_2", "fine-tuned"), ("scratch_2", "scratch"))) -> dict:
     """Predicts the held-out VISCERAL cases (dataset 4) with each dataset-2 model as the network gives them
+    (with the test-time augmentation the test set gets, so the choice is made on predictions made alike)
     and writes the model's postprocessing (the organs where keeping the largest connected component
     does not lower the held-out Dice; :func:`torsoseg.cli.evaluate.choose_postprocessing`) into its
     folder, so that its predictions of dataset 3 apply it."""
@@ -23,7 +24,8 @@ def choose_postprocessing(demo: Demo, models: tuple[tuple[str, str], ...] = (
     chosen = {}
     for key, model in models:
         predictor = Predictor.from_model_dir(demo.model_dir(key), folds="all", device=demo.device,
-                                             precision=demo.precision or "auto", postprocessing=False)
+                                             precision=demo.precision or "auto", postprocessing=False,
+                                             tta=demo.config.tta)
         out = demo.predictions / f"val_{model}"
         report = predict_cases(predictor, cases, out, resume=True, progress=demo.progress)
         if report.failed:
@@ -49,7 +51,8 @@ def choose_merge_weights(demo: Demo) -> dict:
     scores = []
     for key, name in (("train_1", "val_abdomen"), ("finetune_2", "val_fine-tuned")):
         predictor = Predictor.from_model_dir(demo.model_dir(key), folds="all", device=demo.device,
-                                             precision=demo.precision or "auto", postprocessing=False)
+                                             precision=demo.precision or "auto", postprocessing=False,
+                                             tta=demo.config.tta)
         report = predict_cases(predictor, cases, demo.predictions / name, resume=True,
                                progress=demo.progress)
         if report.failed:
