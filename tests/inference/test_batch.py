@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -166,3 +168,43 @@ def test_resume_refuses_another_label_set_and_checks_every_part(predictor, tmp_p
         predict_cases(predictor, cases[1:], out, resume=True)
     assert not (out / "case1.nii.gz").exists()
     assert read_json(out / "prediction.json")["labels"] == {"background": 0, "liver": 1}
+
+
+def test_the_record_names_the_models_and_continue_refuses_another_one(tmp_path):
+    d = make_model_dir(tmp_path / "results", folds=(0, 1), checkpoints=("final", "best"))
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    for k in range(2):
+        write_image(_ct(seed=k), inp / f"case{k}_0000.nii.gz")
+    final = Predictor.from_model_dir(d, device="cpu", precision="fp32")
+    predict_cases(final, find_cases(inp)[:1], out)
+    models = read_json(out / "prediction.json")["models"]
+    assert models == {"model": str(d.resolve()), "checkpoint": "final", "dataset": final.plans.dataset_name,
+                      "configuration": "3d_fullres", "folds": ["0", "1"], "tta_axes": [], "step": 0.5,
+                      "precision": "fp32"}
+    # another checkpoint or another fold set would mix label maps of two models in one folder
+    for other in (Predictor.from_model_dir(d, device="cpu", checkpoint="best"),
+                  Predictor.from_model_dir(d, device="cpu", folds=[0])):
+        with pytest.raises(ValueError, match=r"prediction.json: --continue would mix.*models"):
+            predict_cases(other, find_cases(inp), out, resume=True)
+    assert not (out / "case1.nii.gz").exists()
+    # the precision may differ (bf16 and fp32 agree on > 99 % of the voxels), and the results may be
+    # mounted elsewhere (parts of one run on several nodes): the folder is continued
+    auto = Predictor.from_model_dir(d, device="cpu", precision="auto")
+    auto.source["model"] = str(Path("/mnt/node2/results", *d.parts[-2:]))  # as another node mounts it
+    assert predict_cases(auto, find_cases(inp), out, resume=True).done == ["case1"]
+
+
+def test_a_merge_records_its_models_and_weights(tmp_path):
+    from torsoseg.inference import MultiModelPredictor
+
+    a = make_model_dir(tmp_path / "a")
+    b = make_model_dir(tmp_path / "b", seed=5)
+    merged = MultiModelPredictor.from_model_dirs([a, b], weights=[1.0, 3.0], device="cpu")
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    write_image(_ct(seed=0), inp / "case0_0000.nii.gz")
+    predict_cases(merged, find_cases(inp), out)
+    models = read_json(out / "prediction.json")["models"]
+    assert [m["model"] for m in models["merge"]] == [str(a.resolve()), str(b.resolve())]
+    assert models["weights"] == [1.0, 3.0]

@@ -129,6 +129,9 @@ def test_a_whole_image_region_equals_the_fine_model_alone(tmp_path):
     alone = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", cascade=False)
     assert isinstance(alone, Predictor)
     np.testing.assert_array_equal(cascade.predict(vol).array, alone.predict(vol).array)
+    record = cascade.record()["cascade"]  # what prediction.json says made the label maps
+    assert record["fine"]["model"] == str(fine_dir) and record["fine"]["configuration"] == "3d_cascade"
+    assert record["coarse"]["model"] == str(coarse_model_dir(fine_dir)) and record["margin_mm"] == 1000.0
 
 
 @pytest.mark.parametrize("on_empty", ["background", "fine"])

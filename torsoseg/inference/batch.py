@@ -12,9 +12,10 @@ with :class:`~torsoseg.inference.outputs.PredictionOptions`: ``<case>.npz`` (``p
 ``<case>.png`` (preview), ``<case>_statistics.json``, ``<case>/<organ>.nii.gz`` and ``<case>.dcm``
 (DICOM-SEG). A failing case is reported with its reason and the others still run.
 
-``prediction.json`` records the label set written and the postprocessing (not the models or a merge's
-weights). ``--continue`` (``resume``) refuses a folder whose record differs, so one folder never
-holds label maps made two ways (e.g. some postprocessed and some not).
+``prediction.json`` records the label set written, the postprocessing and the models (folders,
+checkpoint, folds, mirror axes, step, precision; a merge's weights; a cascade's stages). ``--continue``
+(``resume``) refuses a folder whose record differs (precision aside), so one folder never holds label
+maps made two ways (e.g. some postprocessed and some not, or by two models).
 """
 
 from __future__ import annotations
@@ -144,21 +145,38 @@ def _write_extras(case: InputCase, volume: imageio.Volume, label_map: imageio.Vo
 
 
 def run_record(predictor: Any, labels: dict[str, int]) -> dict[str, Any]:
-    """The label set a batch run writes and the organs that keep only their largest component
-    (``OUT/prediction.json``; the models and a merge's weights are not recorded)."""
+    """``OUT/prediction.json``: the label set a batch run writes, the organs that keep only their largest
+    component, and how the label maps are made (``models``: the predictor's ``record()``: model folders,
+    checkpoint, folds, mirror axes, step, precision; a merge's weights; a cascade's stages and margin)."""
     pp = getattr(predictor, "postprocessing", None)
+    record = getattr(predictor, "record", None)
     return {
         "format_version": 1,
         "labels": {str(k): int(v) for k, v in labels.items()},
         "keep_largest_component": sorted(pp.keep_largest) if pp is not None else [],
+        "models": record() if callable(record) else None,
     }
+
+
+def _comparable(models: Any) -> Any:
+    """What ``--continue`` compares of a models record: no ``precision`` (bfloat16 and float32 agree on
+    over 99 % of the voxels, so a folder may be continued on a machine of the other kind), and of each
+    model folder only ``<dataset>/<trainer>__<plans>__<configuration>`` (the parts of one run, on nodes
+    that mount the results elsewhere, name one model by different paths)."""
+    if isinstance(models, dict):
+        return {k: (str(Path(*Path(v).parts[-2:])) if k == "model" and isinstance(v, str) else _comparable(v))
+                for k, v in models.items() if k != "precision"}
+    if isinstance(models, list):
+        return [_comparable(v) for v in models]
+    return models
 
 
 def check_resume(out: Path, record: dict[str, Any]) -> None:
     """Refuses ``--continue`` into ``out`` when its finished label maps were made another way.
 
     Raises:
-        ValueError: ``out/prediction.json`` records another label set or postprocessing (naming both).
+        ValueError: ``out/prediction.json`` records another label set, postprocessing or models (naming
+            both).
     """
     # every label map in the folder, not only this run's cases: parts (--num-parts) share one folder
     finished = len(list(out.glob(f"*{OUTPUT_SUFFIX}")))
@@ -183,6 +201,10 @@ def check_resume(out: Path, record: dict[str, Any]) -> None:
         for key in ("labels", "keep_largest_component")
         if old.get(key) != record[key]
     ]
+    # records written before the models were recorded (or by a predictor without a record) are not compared
+    if old.get("models") is not None and record.get("models") is not None:
+        if _comparable(old["models"]) != _comparable(record["models"]):
+            diffs.append(f"models {old['models']!r} there, {record['models']!r} now")
     if diffs:
         raise ValueError(
             f"{path}: --continue would mix label maps made two ways ({'; '.join(diffs)}). Predict into a new "
@@ -224,7 +246,8 @@ def predict_cases(
         save_probabilities: also write ``<case>.npz`` with float16 probabilities (and its geometry).
         preview: also write ``<case>.png`` (see :mod:`torsoseg.inference.preview`).
         resume: skip cases whose label map already exists in ``out_dir`` (refused when the folder's
-            ``prediction.json`` records another label set or postprocessing, see :func:`check_resume`).
+            ``prediction.json`` records another label set, postprocessing or models, see
+            :func:`check_resume`).
         progress: tqdm bar over cases.
         options: every optional output at once (its flags are or-ed with the two above).
         dicom_series: series instance UID to read from DICOM folders holding several series (also the

@@ -151,6 +151,11 @@ class CascadePredictor:
     def plans(self) -> Any:
         return self.fine.plans
 
+    def record(self) -> dict[str, Any]:
+        """For ``prediction.json``: both stages' records, the margin and what an empty coarse stage gives."""
+        return {"cascade": {"coarse": self.coarse.record(), "fine": self.fine.record(),
+                            "margin_mm": self.margin_mm, "on_empty": self.on_empty}}
+
     def __repr__(self) -> str:
         return (f"CascadePredictor(coarse={self.coarse!r}, fine={self.fine!r}, margin={self.margin_mm:g} mm, "
                 f"on_empty={self.on_empty})")

@@ -141,6 +141,14 @@ class MultiModelPredictor:
     def num_input_channels(self) -> int:
         return self.predictors[0].num_input_channels
 
+    def record(self) -> dict[str, Any]:
+        """For ``prediction.json``: each model's record, the models' weights and the organs with weights of
+        their own."""
+        organ_weights = {o.name: list(o.weights) for o in self.merge_plan.organs
+                         if o.weights and len(o.sources) > 1}
+        return {"merge": [p.record() for p in self.predictors], "weights": list(self.merge_plan.weights),
+                "organ_weights": organ_weights}
+
     def __repr__(self) -> str:
         inner = ", ".join(repr(p) for p in self.predictors)
         per_organ = {o.name: list(o.weights) for o in self.merge_plan.organs

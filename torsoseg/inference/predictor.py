@@ -203,6 +203,8 @@ class Predictor:
         self.folds = list(folds) if folds is not None else [str(i) for i in range(len(networks))]
         self.progress = progress
         self.postprocessing = postprocessing
+        #: where the networks came from (set by :meth:`from_model_dir`): ``model`` folder, ``checkpoint``
+        self.source: dict[str, str] = {}
         fmt = torch.channels_last_3d if self.channels_last else torch.contiguous_format
         self.networks = [n.eval().to(self.device, memory_format=fmt) for n in networks]
         self.lr_swap = lr_swap_table(self.labels)
@@ -264,6 +266,7 @@ class Predictor:
         axes = tta_axes_for_model(tta, trained, str(d.path))
         pp = load_model_postprocessing(d.path, labels) if postprocessing else None
         predictor = cls(networks, plans, labels, folds=names, postprocessing=pp, **{**kw, "tta": axes})
+        predictor.source = {"model": str(d.path.resolve()), "checkpoint": checkpoint}
         if plans.configuration != "3d_cascade" or cascade is False:
             if cascade_options:
                 raise ValueError(f"{d.path}: {', '.join(cascade_options)} apply to a 3d_cascade model only")
@@ -286,6 +289,17 @@ class Predictor:
     def precision_name(self) -> str:
         """The precision actually used: ``fp32``, ``bf16`` or ``fp16``."""
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
+
+    def record(self) -> dict[str, Any]:
+        """How this predictor makes its label maps, for ``prediction.json``: the model folder and checkpoint
+        (``None`` for networks not loaded from a folder), dataset, configuration, folds, mirror axes,
+        sliding-window step and precision."""
+        return {
+            "model": self.source.get("model"), "checkpoint": self.source.get("checkpoint"),
+            "dataset": self.plans.dataset_name, "configuration": self.plans.configuration,
+            "folds": list(self.folds), "tta_axes": list(self.mirror_axes), "step": self.step,
+            "precision": self.precision_name,
+        }
 
     def __repr__(self) -> str:
         return (f"Predictor({self.plans.dataset_name}, folds={self.folds}, device={self.device}, "
