@@ -231,3 +231,18 @@ def test_the_cascade_applies_its_fine_stage_postprocessing_and_each_stage_its_ow
         _torch.save(ck, path)
     cascade = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", tta=True)
     assert (cascade.fine.mirror_axes, cascade.coarse.mirror_axes) == ((), (1, 2))
+
+
+def test_asking_for_probabilities_does_not_change_the_cascades_label_map(tmp_path):
+    plans = cascade_plans()
+    fine_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_cascade"), seed=3)
+    fine = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", cascade=False)
+    coarse = Predictor([ThresholdNet(0.8)], plans.for_configuration("3d_lowres"), TINY_LABELS,
+                       device="cpu", precision="fp32")
+    cascade = CascadePredictor(coarse, fine, margin_mm=6.0)
+    vol = as_ras(body_with_organ())
+    with_probs = cascade.predict_case(vol, probabilities=True)
+    np.testing.assert_array_equal(cascade.predict_case(vol).label_map.array, with_probs.label_map.array)
+    probs = with_probs.probabilities.astype(np.float32)
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=5e-3)
+    assert (probs.argmax(0) == with_probs.label_map.array).mean() > 0.999

@@ -256,7 +256,8 @@ class CascadePredictor:
                        for m, b, t in zip(to_coarse, box, tile))
             return bool(region[sl].any())
 
-        scores = self.fine.predict_preprocessed(sub, probabilities=probabilities, tile_filter=touches_region)
+        # as Predictor.predict_case: the label map never depends on whether probabilities are asked for
+        scores = self.fine.predict_preprocessed(sub, tile_filter=touches_region)
         del sub
         crop_shape = tuple(int(s) for s in props.shape_after_crop)
         ranges = [reg.box_plan(nf, nc, b)[0] for nf, nc, b in zip(n_fine, crop_shape, box)]
@@ -266,15 +267,15 @@ class CascadePredictor:
         seg_crop = np.zeros(crop_shape, dtype=export.label_dtype(self.num_classes))
         prob_crop = None
         if probabilities:
-            p = reg.resample_box(scores, n_fine, crop_shape, box, probabilities=True)
+            p = reg.resample_box(scores, n_fine, crop_shape, box, probabilities=True,
+                                 softmax=self.fine.scores_are_logits)
             p[:, ~inside] = 0
             p[0][~inside] = 1.0
             prob_crop = np.zeros((self.num_classes, *crop_shape), dtype=np.float16)
             prob_crop[0] = 1.0
             prob_crop[(slice(None), *out_box)] = p
-            seg_crop[out_box] = p.argmax(0)
-        else:
-            seg_sub = reg.resample_box(scores, n_fine, crop_shape, box)
-            seg_sub[~inside] = 0
-            seg_crop[out_box] = seg_sub
+            del p
+        seg_sub = reg.resample_box(scores, n_fine, crop_shape, box)
+        seg_sub[~inside] = 0
+        seg_crop[out_box] = seg_sub
         return seg_crop, prob_crop, props

@@ -170,6 +170,8 @@ class MultiModelPredictor:
         """
         from torsoseg.preprocessing import preprocess_volume
 
+        if len(self.predictors) == 1:  # nothing to merge: exactly that model's prediction
+            return self.predictors[0].predict_case(volume, probabilities=probabilities)
         t0 = time.perf_counter()
         scores, props = [], []
         for p in self.predictors:

@@ -122,11 +122,15 @@ def resample_argmax(
 
 
 def resample_probabilities(
-    probabilities: torch.Tensor, out_shape: Sequence[int], chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    probabilities: torch.Tensor, out_shape: Sequence[int], chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    softmax: bool = False,
 ) -> np.ndarray:
     """Class-wise linear resampling of ``(K, X, Y, Z)`` probabilities to ``(K, *out_shape)`` float16.
 
-    Linear interpolation keeps the class probabilities summing to 1 at every voxel.
+    Linear interpolation keeps the class probabilities summing to 1 at every voxel. ``softmax``: the
+    scores are logits (one fold's), turned into probabilities after the resampling (float32 per slab), so
+    that their argmax is the label map :func:`resample_argmax` gives for the same logits (float16
+    rounding aside), as nnU-Net v2 does.
     """
     k = int(probabilities.shape[0])
     out_shape = tuple(int(s) for s in out_shape)
@@ -138,6 +142,8 @@ def resample_probabilities(
         for x0, x1 in _slabs(out_shape[0], slice_bytes, chunk_bytes):
             lo, hi, x_plan = _slab_source(probabilities, x0, x1, plan, same_x)
             slab = _resample_slab(probabilities[:, lo:hi].float(), x_plan, out_shape[1:])
+            if softmax:
+                slab = torch.softmax(slab, dim=0)
             out[:, x0:x1] = slab.numpy().astype(np.float16)
     return out
 

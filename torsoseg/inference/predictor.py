@@ -286,6 +286,11 @@ class Predictor:
         return self.plans.num_input_channels
 
     @property
+    def scores_are_logits(self) -> bool:
+        """:meth:`predict_preprocessed` (without ``probabilities``) gives logits: one fold, no ensemble."""
+        return len(self.networks) == 1
+
+    @property
     def precision_name(self) -> str:
         """The precision actually used: ``fp32``, ``bf16`` or ``fp16``."""
         return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.autocast_dtype]
@@ -366,17 +371,18 @@ class Predictor:
 
         t0 = time.perf_counter()
         data, props = preprocess_volume(volume, self.plans)
-        scores = self.predict_preprocessed(data, probabilities=probabilities)
+        # one fold: its logits; several: the mean of their probabilities. The label map is the argmax of
+        # these scores resampled, whether or not probabilities are asked for (with one fold they are the
+        # softmax of the resampled logits), so --save-probabilities never changes a label map
+        scores = self.predict_preprocessed(data)
         del data
         crop_shape = tuple(int(s) for s in props.shape_after_crop)
         prob_out = None
+        seg_crop = export.resample_argmax(scores, crop_shape)
         if probabilities:
-            prob_crop = export.resample_probabilities(scores, crop_shape)
-            seg_crop = prob_crop.argmax(0).astype(export.label_dtype(self.num_classes))
+            prob_crop = export.resample_probabilities(scores, crop_shape, softmax=self.scores_are_logits)
             prob_out = export.probabilities_to_input_geometry(prob_crop, props)
             del prob_crop
-        else:
-            seg_crop = export.resample_argmax(scores, crop_shape)
         del scores
         if self.postprocessing is not None:
             seg_crop = self.postprocessing.apply(seg_crop, self.labels)

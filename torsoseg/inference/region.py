@@ -133,7 +133,7 @@ def _resample_slab(src: torch.Tensor, x_plan: tuple, n_in_yz: Sequence[int],
 
 def resample_box(
     scores: torch.Tensor, n_in: Sequence[int], n_out: Sequence[int], box: Box, probabilities: bool = False,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES, softmax: bool = False,
 ) -> np.ndarray:
     """Linear resampling of a box's ``(K, X, Y, Z)`` scores onto the outputs of the whole-grid resize
     ``n_in -> n_out`` that read only voxels of the box (the ranges :func:`box_plan` gives per axis).
@@ -144,6 +144,8 @@ def resample_box(
         n_out: the whole output grid's shape.
         box: ``((x0, x1), (y0, y1), (z0, z1))`` on the input grid.
         probabilities: return float16 ``(K, *out)`` resampled scores instead of the argmax.
+        softmax: with ``probabilities``, the scores are logits: softmax after the resampling (see
+            :func:`torsoseg.inference.export.resample_probabilities`).
         chunk_bytes: memory budget of the float32 slab buffers.
 
     Returns:
@@ -166,7 +168,8 @@ def resample_box(
             lo, hi = int(x_plan[0][x0]), int(x_plan[1][x1 - 1]) + 1
             local = (x_plan[0][x0:x1] - lo, x_plan[1][x0:x1] - lo, x_plan[2][x0:x1])
             if probabilities:
-                out[:, x0:x1] = _resample_slab(scores[:, lo:hi].float(), local, *yz).numpy()
+                slab = _resample_slab(scores[:, lo:hi].float(), local, *yz)
+                out[:, x0:x1] = (torch.softmax(slab, dim=0) if softmax else slab).numpy()
                 continue
             best = idx = None
             for c in range(k):
