@@ -13,7 +13,8 @@ import torch
 from tests.inference.model_factory import TINY_LABELS, make_model_dir, save_checkpoint, tiny_plans
 from torsoseg.imageio import Volume, read_image
 from torsoseg.inference.export import softmax_
-from torsoseg.inference.predictor import Predictor, resolve_mirror_axes
+from torsoseg.inference.mirroring import resolve_mirror_axes
+from torsoseg.inference.predictor import Predictor
 from torsoseg.model_folder import ModelFolder, load_checkpoint
 from torsoseg.network import precision as precision_mod
 

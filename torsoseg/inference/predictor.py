@@ -28,6 +28,12 @@ import torch
 
 from torsoseg.imageio import Volume, read_image
 from torsoseg.inference import export
+from torsoseg.inference.mirroring import (
+    ALL_MIRROR_AXES,
+    resolve_mirror_axes,
+    trained_mirror_axes,
+    tta_axes_for_model,
+)
 from torsoseg.inference.postprocessing import Postprocessing, load_model_postprocessing
 from torsoseg.inference.sliding_window import DEFAULT_STEP, sliding_window_logits
 from torsoseg.model_folder import Checkpoint, ModelFolder, load_checkpoint
@@ -36,9 +42,6 @@ from torsoseg.organs import lr_swap_table
 from torsoseg.plans import Plans
 
 logger = logging.getLogger(__name__)
-
-ALL_MIRROR_AXES = (0, 1, 2)
-
 
 @dataclass(frozen=True)
 class Prediction:
@@ -77,37 +80,6 @@ def network_from_checkpoint(
     return net.eval(), plans, labels
 
 
-def trained_mirror_axes(settings: dict[str, Any] | None) -> tuple[int, ...] | None:
-    """The spatial axes a checkpoint's training mirrored (its settings' ``augmentation.mirror_axes``), or
-    ``None`` when the checkpoint does not say (older or foreign checkpoints)."""
-    aug = (settings or {}).get("augmentation")
-    axes = aug.get("mirror_axes") if isinstance(aug, dict) else None
-    if not isinstance(axes, (list, tuple)):
-        return None
-    return tuple(sorted({int(a) for a in axes if int(a) in ALL_MIRROR_AXES}))
-
-
-def tta_axes_for_model(tta: bool | Sequence[int] | None, trained: tuple[int, ...] | None,
-                       source: str = "the model") -> bool | tuple[int, ...] | None:
-    """What ``tta`` means for a model trained with mirroring along ``trained``: ``True`` mirrors only those
-    axes (as nnU-Net's allowed inference mirror axes): a network never shown a mirrored torso mistakes a
-    mirrored liver for a spleen, so mirroring it would hurt (the demo's fine-tuned model, mirrored along
-    all three axes: mean Dice 0.754 -> 0.434). Explicit axes are kept, with a warning for the untrained
-    ones. ``trained=None`` (unknown) keeps ``tta`` as given."""
-    if trained is None or tta is None or tta is False:
-        return tta
-    if tta is True:
-        if not trained:
-            logger.warning("%s was trained without mirroring: mirror test-time augmentation is off for it "
-                           "(give the axes explicitly to force it)", source)
-        return trained
-    untrained = sorted(set(resolve_mirror_axes(tta)) - set(trained))
-    if untrained:
-        logger.warning("%s was trained without mirroring along axes %s; test-time mirroring along them "
-                       "shows it images it never saw", source, untrained)
-    return tta
-
-
 def load_folds(paths: Sequence[Path], names: Sequence[str]
                ) -> tuple[list[torch.nn.Module], Plans, dict[str, int], tuple[int, ...] | None]:
     """The networks of a model folder's fold checkpoints, their shared plans and labels, and the mirror
@@ -133,18 +105,6 @@ def load_folds(paths: Sequence[Path], names: Sequence[str]
         networks.append(net)
     assert plans is not None and labels is not None
     return networks, plans, labels, tuple(sorted(trained)) if known else None
-
-
-def resolve_mirror_axes(tta: bool | Sequence[int] | None) -> tuple[int, ...]:
-    """``True`` -> all three axes, ``False``/``None`` -> none, a sequence -> those spatial axes."""
-    if tta is None or tta is False:
-        return ()
-    if tta is True:
-        return ALL_MIRROR_AXES
-    axes = tuple(sorted({int(a) for a in tta}))
-    if any(a not in ALL_MIRROR_AXES for a in axes):
-        raise ValueError(f"tta axes must be among {ALL_MIRROR_AXES}, got {tuple(tta)}")
-    return axes
 
 
 class Predictor:
