@@ -152,3 +152,22 @@ def test_kill_9_during_cascade_batch_prediction_then_continue(tmp_path, capsys):
     assert f"skipped {len(written)} finished case(s)" in text
     assert sorted(p.name for p in out.glob("case*.nii.gz")) == [f"case{k}.nii.gz" for k in range(5)]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_predict_a_fullres_model_only_around_the_organs_of_a_coarse_model(tmp_path, capsys):
+    from torsoseg.cli.predict import main as predict
+
+    plans = tiny_inference_plans().replace(cascade=LOWRES)
+    low = make_model_dir(tmp_path / "res", plans=plans.for_configuration("3d_lowres"))
+    full = make_model_dir(tmp_path / "res", plans=plans.for_configuration("3d_fullres"), seed=2)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_image(_ct(0), inp / "case0_0000.nii.gz")
+    assert predict(["-i", str(inp), "-o", str(tmp_path / "out"), "-m", str(full), "--coarse-model", str(low),
+                    "--no-progress"]) == 0
+    assert "CascadePredictor" in capsys.readouterr().out
+    assert read_image(tmp_path / "out" / "case0.nii.gz").geometry.same_grid(_ct(0).geometry)
+    # a margin without a coarse model: no cascade to apply it to
+    assert predict(["-i", str(inp), "-o", str(tmp_path / "o2"), "-m", str(full), "--cascade-margin", "5",
+                    "--no-progress"]) == 2
+    assert "--coarse-model" in capsys.readouterr().err

@@ -246,3 +246,21 @@ def test_asking_for_probabilities_does_not_change_the_cascades_label_map(tmp_pat
     probs = with_probs.probabilities.astype(np.float32)
     np.testing.assert_allclose(probs.sum(0), 1.0, atol=5e-3)
     assert (probs.argmax(0) == with_probs.label_map.array).mean() > 0.999
+
+
+def test_a_fullres_model_given_a_coarse_model_is_the_fine_stage(tmp_path):
+    # TotalSegmentator-style region of interest: the single-stage model itself runs only around the
+    # organs the coarse model finds; with the region covering the image it is that model alone
+    plans = cascade_plans()
+    coarse_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_lowres"))
+    full_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_fullres"), seed=3)
+    roi = Predictor.from_model_dir(full_dir, device="cpu", precision="fp32", coarse_model=coarse_dir,
+                                   margin_mm=1000.0)
+    assert isinstance(roi, CascadePredictor) and roi.fine.plans.configuration == "3d_fullres"
+    assert roi.record()["cascade"]["coarse"]["model"] == str(coarse_dir.resolve())
+    alone = Predictor.from_model_dir(full_dir, device="cpu", precision="fp32")
+    assert isinstance(alone, Predictor)
+    vol = body_with_organ()
+    np.testing.assert_array_equal(roi.predict(vol).array, alone.predict(vol).array)
+    with pytest.raises(ValueError, match="margin_mm apply to a cascade.*coarse_model"):
+        Predictor.from_model_dir(full_dir, device="cpu", margin_mm=5.0)

@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_cascade_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coarse-model", default=None, metavar="DIR",
                    help="cascade: the coarse stage's model folder (default: the 3d_lowres folder beside "
-                   "the 3d_cascade one)")
+                   "the 3d_cascade one); given with another model (e.g. -c 3d_fullres), that model runs "
+                   "as the fine stage, only around the organs the coarse model finds")
     p.add_argument("--cascade-margin", type=float, default=None, metavar="MM",
                    help="cascade: margin in mm around the coarse organs where the fine stage runs "
                    "(default: the plans', 20)")

@@ -193,7 +193,9 @@ class Predictor:
 
         A ``3d_cascade`` folder (the fine stage) gives a
         :class:`~torsoseg.inference.cascade.CascadePredictor` that runs its coarse stage first (the
-        ``3d_lowres`` folder beside it, or ``coarse_model=``); every other folder a :class:`Predictor`.
+        ``3d_lowres`` folder beside it, or ``coarse_model=``); every other folder a :class:`Predictor`,
+        or, given ``coarse_model=``, a cascade with this model as its fine stage: the coarse model on the
+        whole image, this one only around the organs it finds (e.g. a ``3d_fullres`` model).
 
         Args:
             path: the model folder.
@@ -227,9 +229,12 @@ class Predictor:
         pp = load_model_postprocessing(d.path, labels) if postprocessing else None
         predictor = cls(networks, plans, labels, folds=names, postprocessing=pp, **{**kw, "tta": axes})
         predictor.source = {"model": str(d.path.resolve()), "checkpoint": checkpoint}
-        if plans.configuration != "3d_cascade" or cascade is False:
+        # a 3d_cascade folder is a cascade's fine stage; any other model given a coarse model runs as one
+        as_fine_stage = plans.configuration == "3d_cascade" or "coarse_model" in cascade_options
+        if not as_fine_stage or cascade is False:
             if cascade_options:
-                raise ValueError(f"{d.path}: {', '.join(cascade_options)} apply to a 3d_cascade model only")
+                raise ValueError(f"{d.path}: {', '.join(cascade_options)} apply to a cascade: a 3d_cascade "
+                                 "model, or another model given coarse_model (--coarse-model)")
             return predictor
         from torsoseg.inference.cascade import CascadePredictor
 
