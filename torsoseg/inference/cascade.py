@@ -267,15 +267,16 @@ class CascadePredictor:
         seg_crop = np.zeros(crop_shape, dtype=export.label_dtype(self.num_classes))
         prob_crop = None
         if probabilities:
-            p = reg.resample_box(scores, n_fine, crop_shape, box, probabilities=True,
-                                 softmax=self.fine.scores_are_logits)
+            p, seg_sub = reg.resample_box(scores, n_fine, crop_shape, box, probabilities=True,
+                                          softmax=self.fine.scores_are_logits, labels=True)
             p[:, ~inside] = 0
             p[0][~inside] = 1.0
             prob_crop = np.zeros((self.num_classes, *crop_shape), dtype=np.float16)
             prob_crop[0] = 1.0
             prob_crop[(slice(None), *out_box)] = p
             del p
-        seg_sub = reg.resample_box(scores, n_fine, crop_shape, box)
+        else:
+            seg_sub = reg.resample_box(scores, n_fine, crop_shape, box)
         seg_sub[~inside] = 0
         seg_crop[out_box] = seg_sub
         return seg_crop, prob_crop, props

@@ -123,18 +123,20 @@ def resample_argmax(
 
 def resample_probabilities(
     probabilities: torch.Tensor, out_shape: Sequence[int], chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    softmax: bool = False,
-) -> np.ndarray:
+    softmax: bool = False, labels: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Class-wise linear resampling of ``(K, X, Y, Z)`` probabilities to ``(K, *out_shape)`` float16.
 
     Linear interpolation keeps the class probabilities summing to 1 at every voxel. ``softmax``: the
-    scores are logits (one fold's), turned into probabilities after the resampling (float32 per slab), so
-    that their argmax is the label map :func:`resample_argmax` gives for the same logits (float16
-    rounding aside), as nnU-Net v2 does.
+    scores are logits (one fold's), turned into probabilities after the resampling (float32 per slab), as
+    nnU-Net v2 does. ``labels``: also return the label map, the argmax of the resampled float32 scores in
+    the same pass: the label map :func:`resample_argmax` gives (the first class wins a tie), not the
+    argmax of the float16 output, whose rounding makes ties.
     """
     k = int(probabilities.shape[0])
     out_shape = tuple(int(s) for s in out_shape)
     out = np.empty((k, *out_shape), dtype=np.float16)
+    seg = np.empty(out_shape, dtype=label_dtype(k)) if labels else None
     same_x = int(probabilities.shape[1]) == out_shape[0]
     plan = linear_resize_indices(int(probabilities.shape[1]), out_shape[0])
     slice_bytes = 4 * 2 * k * out_shape[1] * out_shape[2]
@@ -142,10 +144,12 @@ def resample_probabilities(
         for x0, x1 in _slabs(out_shape[0], slice_bytes, chunk_bytes):
             lo, hi, x_plan = _slab_source(probabilities, x0, x1, plan, same_x)
             slab = _resample_slab(probabilities[:, lo:hi].float(), x_plan, out_shape[1:])
+            if seg is not None:
+                seg[x0:x1] = slab.argmax(0).numpy()
             if softmax:
                 slab = torch.softmax(slab, dim=0)
             out[:, x0:x1] = slab.numpy().astype(np.float16)
-    return out
+    return out if seg is None else (out, seg)
 
 
 def softmax_(logits: torch.Tensor, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> torch.Tensor:

@@ -343,11 +343,13 @@ class Predictor:
         del data
         crop_shape = tuple(int(s) for s in props.shape_after_crop)
         prob_out = None
-        seg_crop = export.resample_argmax(scores, crop_shape)
         if probabilities:
-            prob_crop = export.resample_probabilities(scores, crop_shape, softmax=self.scores_are_logits)
+            prob_crop, seg_crop = export.resample_probabilities(scores, crop_shape,
+                                                                softmax=self.scores_are_logits, labels=True)
             prob_out = export.probabilities_to_input_geometry(prob_crop, props)
             del prob_crop
+        else:
+            seg_crop = export.resample_argmax(scores, crop_shape)
         del scores
         if self.postprocessing is not None:
             seg_crop = self.postprocessing.apply(seg_crop, self.labels)

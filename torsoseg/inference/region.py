@@ -133,8 +133,8 @@ def _resample_slab(src: torch.Tensor, x_plan: tuple, n_in_yz: Sequence[int],
 
 def resample_box(
     scores: torch.Tensor, n_in: Sequence[int], n_out: Sequence[int], box: Box, probabilities: bool = False,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES, softmax: bool = False,
-) -> np.ndarray:
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES, softmax: bool = False, labels: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Linear resampling of a box's ``(K, X, Y, Z)`` scores onto the outputs of the whole-grid resize
     ``n_in -> n_out`` that read only voxels of the box (the ranges :func:`box_plan` gives per axis).
 
@@ -146,6 +146,7 @@ def resample_box(
         probabilities: return float16 ``(K, *out)`` resampled scores instead of the argmax.
         softmax: with ``probabilities``, the scores are logits: softmax after the resampling (see
             :func:`torsoseg.inference.export.resample_probabilities`).
+        labels: with ``probabilities``, also return the argmax (as without them) from the same pass.
         chunk_bytes: memory budget of the float32 slab buffers.
 
     Returns:
@@ -156,12 +157,10 @@ def resample_box(
     (ranges, plans) = zip(*(box_plan(a, b, c) for a, b, c in zip(n_in, n_out, box)))
     out_shape = tuple(o1 - o0 for o0, o1 in ranges)
     x_plan, yz = plans[0], (tuple(n_in[1:]), tuple(box[1:]), tuple(n_out[1:]), tuple(ranges[1:]))
-    if probabilities:
-        out = np.empty((k, *out_shape), dtype=np.float16)
-    else:
-        out = np.empty(out_shape, dtype=label_dtype(k))
+    seg = np.empty(out_shape, dtype=label_dtype(k)) if (labels or not probabilities) else None
+    out = np.empty((k, *out_shape), dtype=np.float16) if probabilities else seg
     if min(out_shape) < 1:
-        return out
+        return (out, seg) if probabilities and labels else out
     slice_bytes = 4 * (2 * k if probabilities else 3) * max(1, int(np.prod(n_out[1:])))
     with torch.inference_mode():
         for x0, x1 in _slabs(out_shape[0], slice_bytes, chunk_bytes):
@@ -169,6 +168,8 @@ def resample_box(
             local = (x_plan[0][x0:x1] - lo, x_plan[1][x0:x1] - lo, x_plan[2][x0:x1])
             if probabilities:
                 slab = _resample_slab(scores[:, lo:hi].float(), local, *yz)
+                if seg is not None:
+                    seg[x0:x1] = slab.argmax(0).numpy()
                 out[:, x0:x1] = (torch.softmax(slab, dim=0) if softmax else slab).numpy()
                 continue
             best = idx = None
@@ -180,4 +181,4 @@ def resample_box(
                 idx.masked_fill_(v > best, c)
                 torch.maximum(best, v, out=best)
             out[x0:x1] = idx.numpy()
-    return out
+    return (out, seg) if probabilities and labels else out
