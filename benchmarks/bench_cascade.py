@@ -16,8 +16,17 @@ results root holds ``<trainer>__<plans>__3d_fullres``, ``__3d_lowres`` and ``__3
 the fullres and cascade models share their plans' target spacing (they do: 3d_cascade is 3d_fullres's
 network trained on crops).
 
-Example:
+With ``--coarse-model DIR --fine-spacing X Y Z`` it measures the region-of-interest mode at a fine
+spacing no 2-core machine can train: the fine network is a ``3d_fullres`` network with random weights
+planned at that spacing (the labels and CT normalisation of the trained coarse model DIR), timed on the
+whole image (``-m FINE``) and inside DIR's candidate region (``-m FINE --coarse-model DIR``). Speed and
+memory do not depend on the weights; the coarse model's must be trained, since they draw the region.
+The Dice of the two label maps against each other is reported; against the reference it means nothing.
+
+Examples:
     python benchmarks/bench_cascade.py --results DEMO/results -d 1 --json /tmp/bench_cascade.json
+    python benchmarks/bench_cascade.py --coarse-model RESULTS/Dataset002_X/T__torsoseg_plans__3d_lowres \
+        --fine-spacing 1.5 1.5 1.5 --work /tmp/bc --json /tmp/bench_roi.json
 """
 
 from __future__ import annotations
@@ -65,11 +74,29 @@ def phantom_input(shape, spacing, seed: int, work: Path) -> tuple[Path, Path]:
     return work / "in", work / "reference.nii.gz"
 
 
-def run_predict(inp: Path, out: Path, args, configuration: str) -> dict:
-    cmd = [sys.executable, "-m", "torsoseg.cli.predict", "-i", str(inp), "-o", str(out),
-           "-d", str(args.dataset), "--results", str(args.results), "-c", configuration,
-           "--threads", str(args.threads),
-           "--precision", args.precision, "--no-progress"]
+def random_fine_model(coarse_dir: Path, spacing, patch, features, work: Path) -> Path:
+    """A single-stage model folder under ``work`` with random weights, planned at ``spacing`` with the
+    labels and CT normalisation of the coarse model (so the two can form a cascade)."""
+    from dataclasses import replace
+
+    from bench_inference import bench_plans, make_network, save_torsoseg_model
+
+    from torsoseg.plans import Plans
+
+    coarse = Plans.load(coarse_dir / "plans.json")
+    plans = replace(bench_plans(coarse.num_classes, patch, features, spacing, name=coarse.dataset_name),
+                    labels=dict(coarse.labels), normalization=coarse.normalization)
+    return save_torsoseg_model(work / "fine_model", plans, make_network(plans))
+
+
+def run_predict(inp: Path, out: Path, args, configuration: str | None = None,
+                model: list[str] | None = None) -> dict:
+    """One ``torsoseg_predict`` run: ``-c configuration`` of ``--results``/``-d``, or the ``model``
+    arguments (``-m DIR`` and more) as given."""
+    which = model if model is not None else ["-d", str(args.dataset), "--results", str(args.results),
+                                             "-c", configuration]
+    cmd = [sys.executable, "-m", "torsoseg.cli.predict", "-i", str(inp), "-o", str(out), *which,
+           "--threads", str(args.threads), "--precision", args.precision, "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(args.threads)}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env)
@@ -80,9 +107,10 @@ def run_predict(inp: Path, out: Path, args, configuration: str) -> dict:
     return {"seconds": time.perf_counter() - t0, "peak_pss_gib": mem.peak_pss / 2**30}
 
 
-def region_share(inp: Path, args) -> dict:
+def region_share(inp: Path, args, fine: Path | None = None) -> dict:
     """How much of the body-cropped coarse grid the candidate region covers, and its bounding box (what
-    the fine stage tiles): the fraction that decides the cascade's speed-up."""
+    the fine stage tiles): the fraction that decides the cascade's speed-up. ``fine``: the model run
+    with ``--coarse-model`` (default: the ``3d_cascade`` folder of ``--results``/``-d``)."""
     import torch
 
     from torsoseg.dataset import find_dataset
@@ -90,8 +118,12 @@ def region_share(inp: Path, args) -> dict:
     from torsoseg.inference import Predictor
 
     torch.set_num_threads(args.threads)
-    folder = next(iter(sorted(find_dataset(Path(args.results), args.dataset).glob("*__*__3d_cascade"))))
-    stage = Predictor.from_model_dir(folder).coarse_stage(read_image(inp / "ct_0000.nii.gz"))
+    if fine is None:
+        folder = next(iter(sorted(find_dataset(Path(args.results), args.dataset).glob("*__*__3d_cascade"))))
+        predictor = Predictor.from_model_dir(folder)
+    else:
+        predictor = Predictor.from_model_dir(fine, coarse_model=args.coarse_model)
+    stage = predictor.coarse_stage(read_image(inp / "ct_0000.nii.gz"))
     idx = np.argwhere(stage.region)
     box = float(np.prod(idx.max(0) - idx.min(0) + 1)) if len(idx) else 0.0
     return {"region_fraction": float(stage.region.mean()), "box_fraction": box / stage.region.size,
@@ -125,8 +157,14 @@ def compare(out_full: Path, out_casc: Path, reference: Path, labels: dict[str, i
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--results", required=True, help="results root holding the trained models")
-    p.add_argument("-d", "--dataset", required=True, help="dataset id of the models")
+    p.add_argument("--results", help="results root holding the trained models")
+    p.add_argument("-d", "--dataset", help="dataset id of the models")
+    p.add_argument("--coarse-model", type=Path, default=None, metavar="DIR",
+                   help="instead of --results/-d: a trained coarse model; the fine stage is a random-weight "
+                   "network at --fine-spacing run inside its region (region-of-interest mode)")
+    p.add_argument("--fine-spacing", type=float, nargs=3, default=(1.5, 1.5, 1.5), metavar="MM")
+    p.add_argument("--fine-patch", type=int, nargs=3, default=(64, 48, 64))
+    p.add_argument("--fine-features", type=int, nargs="+", default=(16, 32, 64, 128, 256))
     p.add_argument("--shape", type=int, nargs=3, default=(512, 512, 400))
     p.add_argument("--spacing", type=float, nargs=3, default=(0.8, 0.8, 1.0))
     p.add_argument("--seed", type=int, default=0, help="phantom seed")
@@ -136,17 +174,31 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--input-only", action="store_true", help="only generate the input into --work")
     args = p.parse_args(argv)
+    if not args.input_only and bool(args.coarse_model) == bool(args.results and args.dataset):
+        p.error("give either --results with -d, or --coarse-model")
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_cascade_"))
     inp, reference = phantom_input(args.shape, args.spacing, args.seed, work)
     labels = json.loads((work / "reference_labels.json").read_text())
     if args.input_only:
         return 0
-    full = run_predict(inp, work / "fullres", args, "3d_fullres")
-    casc = run_predict(inp, work / "cascade", args, "3d_cascade")
+    fine = None
+    if args.coarse_model:
+        fine = random_fine_model(args.coarse_model, args.fine_spacing, args.fine_patch, args.fine_features,
+                                 work)
+        full = run_predict(inp, work / "fullres", args, model=["-m", str(fine)])
+        casc = run_predict(inp, work / "cascade", args,
+                           model=["-m", str(fine), "--coarse-model", str(args.coarse_model)])
+    else:
+        full = run_predict(inp, work / "fullres", args, "3d_fullres")
+        casc = run_predict(inp, work / "cascade", args, "3d_cascade")
     rows = compare(work / "fullres", work / "cascade", reference, labels)
     result = {"shape": list(args.shape), "spacing": list(args.spacing), "threads": args.threads,
               "fullres": full, "cascade": casc, "speed_ratio": full["seconds"] / casc["seconds"],
-              "region": region_share(inp, args), "organs": rows}
+              "region": region_share(inp, args, fine), "organs": rows}
+    if fine is not None:
+        result["roi"] = {"coarse_model": str(args.coarse_model), "fine_spacing": list(args.fine_spacing),
+                         "fine_patch": list(args.fine_patch), "fine_features": list(args.fine_features),
+                         "fine_weights": "random"}
     print(json.dumps(result, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

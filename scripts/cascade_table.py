@@ -17,9 +17,18 @@ It trains nothing: produce the models first, e.g.::
 Several ``--results`` roots (the same dataset trained with ``torsoseg_train --seed S`` into each) give
 each cell as mean ± std over the seeds.
 
-Example:
+``--roi FINE COARSE`` (once per seed) measures the region-of-interest mode instead: the cascade is the
+single-stage model FINE run as the fine stage inside the candidate region of the model COARSE
+(``torsoseg_predict -m FINE --coarse-model COARSE``), against FINE on the whole image. The same network
+on both sides, so the table shows what restricting it to the region costs; an extra column gives the
+Dice of the two label maps against each other (1 where the region mode reproduces the whole-image
+prediction).
+
+Examples:
     python scripts/cascade_table.py --results RESULTS_SEED0 RESULTS_SEED1 -d 2 \
         --test RAW/Dataset003_Torso --out /tmp/cascade_table --json /tmp/cascade_table.json
+    python scripts/cascade_table.py --roi FULLRES_S0 LOWRES_S0 --roi FULLRES_S1 LOWRES_S1 \
+        --test RAW/Dataset003_Torso --out /tmp/roi_table
 """
 
 from __future__ import annotations
@@ -45,8 +54,10 @@ def model_folder(results: Path, dataset: str, configuration: str) -> Path:
     return found[0]
 
 
-def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int) -> dict[str, float]:
-    """Mean Dice per organ of ``model_dir``'s predictions of the test set (a raw dataset folder)."""
+def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int,
+                         coarse_model: Path | None = None) -> dict[str, float]:
+    """Mean Dice per organ of ``model_dir``'s predictions of the test set (a raw dataset folder); with
+    ``coarse_model``, ``model_dir`` runs as the fine stage inside that model's candidate region."""
     import torch
 
     from torsoseg.evaluation import evaluate_folders
@@ -55,7 +66,8 @@ def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int) -
 
     torch.set_num_threads(threads)
     images = test / "imagesTs" if (test / "imagesTs").is_dir() else test / "imagesTr"
-    predictor = Predictor.from_model_dir(model_dir, folds="all", device="cpu", precision="fp32")
+    extra = {"coarse_model": coarse_model} if coarse_model is not None else {}
+    predictor = Predictor.from_model_dir(model_dir, folds="all", device="cpu", precision="fp32", **extra)
     report = predict_cases(predictor, find_cases(images), out, resume=True)
     if report.failed:
         raise SystemExit(f"{model_dir.name}: prediction failed for {report.failed}")
@@ -63,6 +75,24 @@ def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int) -
     values = evaluate_folders(ref, out).values("dice")
     organs = sorted({o for case in values.values() for o in case})
     return {o: float(np.nanmean([case.get(o, np.nan) for case in values.values()])) for o in organs}
+
+
+def agreement(out_a: Path, out_b: Path) -> dict[str, float]:
+    """Per organ, the mean over the cases of the Dice of two prediction sets' label maps against each
+    other (cases where neither predicts the organ are left out)."""
+    from torsoseg.fileio import read_json
+    from torsoseg.imageio import read_image
+
+    labels = {k: v for k, v in read_json(out_a / "labels.json").items() if k != "background"}
+    per_organ: dict[str, list[float]] = {o: [] for o in labels}
+    for path in sorted(out_a.glob("*.nii.gz")):
+        a, b = read_image(path).array, read_image(out_b / path.name).array
+        for organ, value in labels.items():
+            ma, mb = a == value, b == value
+            total = int(ma.sum()) + int(mb.sum())
+            if total:
+                per_organ[organ].append(2.0 * int((ma & mb).sum()) / total)
+    return {o: float(np.mean(v)) for o, v in per_organ.items() if v}
 
 
 def _as_runs(scores: dict[str, float | list[float]]) -> dict[str, np.ndarray]:
@@ -76,57 +106,88 @@ def _cell(values: np.ndarray, signed: bool = False) -> str:
     return mean if values.size == 1 else f"{mean} ± {float(np.std(values)):.3f}"
 
 
-def markdown(full: dict[str, float | list[float]], casc: dict[str, float | list[float]]) -> str:
+def markdown(full: dict[str, float | list[float]], casc: dict[str, float | list[float]],
+             agree: dict[str, float | list[float]] | None = None, cascade_name: str = "cascade") -> str:
     """The table: organ, 3d_fullres, cascade, difference; small organs in bold, then the means.
 
     A value may be a list, one Dice per seed (the same seeds, in the same order, for both): each cell is
-    then the mean ± std over the seeds, and the difference is taken seed by seed.
+    then the mean ± std over the seeds, and the difference is taken seed by seed. ``agree`` adds a
+    column: the Dice of the two predictions against each other (organs it lacks: ``-``).
     """
     full_r, casc_r = _as_runs(full), _as_runs(casc)
     seeds = {v.size for v in (*full_r.values(), *casc_r.values())}
     if len(seeds) > 1:
         raise ValueError(f"every organ needs the same number of seeds, got {sorted(seeds)}")
-    title = "cascade - fullres" if seeds == {1} else f"cascade - fullres ({seeds.pop()} seeds)"
-    lines = [f"| organ | 3d_fullres | cascade | {title} |", "|---|---:|---:|---:|"]
+    title = f"{cascade_name} - fullres" + ("" if seeds == {1} else f" ({seeds.pop()} seeds)")
+    head, rule = f"| organ | 3d_fullres | {cascade_name} | {title} |", "|---|---:|---:|---:|"
+    agree_r = _as_runs(agree) if agree is not None else None
+    if agree_r is not None:
+        head, rule = head + f" {cascade_name} vs 3d_fullres |", rule + "---:|"
+    lines = [head, rule]
     organs = [o for o in full_r if o in casc_r]
     for o in organs:
         name = f"**{o}**" if o in SMALL_ORGANS else o
         f, c = full_r[o], casc_r[o]
-        lines.append(f"| {name} | {_cell(f)} | {_cell(c)} | {_cell(c - f, signed=True)} |")
+        row = f"| {name} | {_cell(f)} | {_cell(c)} | {_cell(c - f, signed=True)} |"
+        if agree_r is not None:
+            row += f" {_cell(agree_r[o]) if o in agree_r else '-'} |"
+        lines.append(row)
     for label, group in (("mean, small organs", [o for o in organs if o in SMALL_ORGANS]),
                          ("mean, all organs", organs)):
         if group:
             f = np.mean([full_r[o] for o in group], axis=0)
             c = np.mean([casc_r[o] for o in group], axis=0)
-            lines.append(f"| {label} | {_cell(f)} | {_cell(c)} | {_cell(c - f, signed=True)} |")
+            row = f"| {label} | {_cell(f)} | {_cell(c)} | {_cell(c - f, signed=True)} |"
+            if agree_r is not None:
+                scored = [agree_r[o] for o in group if o in agree_r]
+                row += f" {_cell(np.mean(scored, axis=0)) if scored else '-'} |"
+            lines.append(row)
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--results", required=True, type=Path, nargs="+",
+    p.add_argument("--results", type=Path, nargs="+",
                    help="results root holding the three models; several roots (one per training seed) "
                    "give mean ± std per organ")
-    p.add_argument("-d", "--dataset", required=True, help="dataset id or folder name of the models")
+    p.add_argument("-d", "--dataset", help="dataset id or folder name of the models (with --results)")
+    p.add_argument("--roi", type=Path, nargs=2, action="append", metavar=("FINE", "COARSE"),
+                   help="instead of --results: a single-stage model folder and a coarse model folder; "
+                   "FINE alone vs FINE inside COARSE's candidate region (once per seed)")
     p.add_argument("--test", required=True, type=Path, help="raw test dataset folder (images and labels)")
     p.add_argument("--out", required=True, type=Path, help="folder for the prediction sets")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = p.parse_args(argv)
-    runs = []
-    for i, results in enumerate(args.results):
+    if bool(args.results) == bool(args.roi) or (args.results and not args.dataset):
+        p.error("give either --results with -d, or --roi FINE COARSE")
+    roots = args.results or [fine for fine, _ in args.roi]
+    runs, agree = [], []
+    for i, root in enumerate(roots):
         scores = {}
         for configuration in ("3d_fullres", "3d_cascade"):
-            folder = model_folder(results, args.dataset, configuration)
-            out = args.out / (configuration if len(args.results) == 1 else f"run{i}_{configuration}")
-            scores[configuration] = predict_and_evaluate(folder, args.test, out, args.threads)
+            out = args.out / (configuration if len(roots) == 1 else f"run{i}_{configuration}")
+            if args.roi:
+                fine, coarse = args.roi[i]
+                scores[configuration] = predict_and_evaluate(
+                    fine, args.test, out, args.threads, coarse if configuration == "3d_cascade" else None)
+            else:
+                folder = model_folder(root, args.dataset, configuration)
+                scores[configuration] = predict_and_evaluate(folder, args.test, out, args.threads)
         runs.append(scores)
+        if args.roi:
+            agree.append(agreement(out.with_name(out.name.replace("3d_cascade", "3d_fullres")), out))
     organs = [o for o in runs[0]["3d_fullres"] if all(o in r[c] for r in runs for c in r)]
     per_seed = {c: {o: [r[c][o] for r in runs] for o in organs} for c in ("3d_fullres", "3d_cascade")}
-    print(markdown(per_seed["3d_fullres"], per_seed["3d_cascade"]))
+    agree_seed = ({o: [a[o] for a in agree] for o in organs if all(o in a for a in agree)}
+                  if args.roi else None)
+    print(markdown(per_seed["3d_fullres"], per_seed["3d_cascade"], agree_seed,
+                   "region mode" if args.roi else "cascade"))
     if args.json:
-        args.json.write_text(json.dumps({"results": [str(r) for r in args.results], "runs": runs}, indent=1))
+        what = {"roi": [[str(f), str(c)] for f, c in args.roi]} if args.roi else {
+            "results": [str(r) for r in args.results]}
+        args.json.write_text(json.dumps({**what, "runs": runs, "agreement": agree}, indent=1))
     return 0
 
 
