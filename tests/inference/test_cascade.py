@@ -14,7 +14,7 @@ from torsoseg.imageio import Volume
 from torsoseg.inference import Predictor
 from torsoseg.inference.cascade import CascadePredictor, coarse_model_dir
 from torsoseg.inference.export import resample_argmax, resample_probabilities
-from torsoseg.inference.region import box_plan, candidate_region, fine_box, grid_index_map, resample_box
+from torsoseg.inference.region import box_plan, candidate_region, grid_index_map, resample_box
 from torsoseg.plans import StageConfiguration
 
 LOWRES = StageConfiguration((8.0, 8.0, 10.0), (32, 32, 32), ((1, 1, 1), (2, 2, 2), (2, 2, 2)),
@@ -78,10 +78,7 @@ def test_candidate_region_contains_every_organ_and_grows_by_the_margin_in_mm():
 
 def test_grid_maps_boxes_and_box_resampling_match_the_whole_grid():
     assert grid_index_map(2, 5).tolist() == [0, 0, 1, 1, 1]
-    region = np.zeros((10, 10, 10), bool)
-    region[4:6, 4:6, 4:6] = True
-    box = fine_box(region, (40, 40, 20), (8, 8, 16))
-    assert box == ((15, 25), (15, 25), (2, 18))
+    box = ((15, 25), (15, 25), (2, 18))
     # the box's scores resampled alone equal the whole grid's resampling over the outputs they reach
     rng = np.random.default_rng(0)
     scores = torch.as_tensor(rng.normal(size=(3, 40, 40, 20)).astype(np.float16))
@@ -117,6 +114,35 @@ def test_the_fine_stage_runs_only_in_the_region_and_finds_the_organ():
     dice = 2 * (truth & (seg == 1)).sum() / (truth.sum() + (seg == 1).sum())
     assert dice > 0.95
     assert not seg[vol.array == 0].any()  # soft tissue away from the organ stays background
+
+
+def test_inside_the_region_the_prediction_is_the_fine_model_alones(tmp_path):
+    # the fine stage predicts the tiles of its whole-image grid that reach into the region, so inside
+    # the region its scores are the fine model's own: the same labels voxel for voxel, probabilities
+    # within float16 rounding (a random U-Net, whose output changes wherever tiles are placed differently)
+    plans = tiny_plans(patch_size=(16, 16, 16)).replace(cascade=LOWRES)  # 6 x 6 x 3 tiles on the fine grid
+    fine_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_cascade"), seed=3)
+    fine = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", cascade=False)
+    coarse = Predictor([ThresholdNet(1.1)], plans.for_configuration("3d_lowres"), TINY_LABELS,
+                       device="cpu", precision="fp32")
+    a = np.zeros((110, 90, 50), np.int16)  # soft tissue filling the image, one bright organ (300 HU)
+    a[30:55, 25:50, 15:30] = 300
+    vol = Volume(a, (2.0, 2.5, 3.0), (10.0, -20.0, 5.0), np.eye(3))
+    ref = fine.predict_case(vol, probabilities=True)
+    alone = ref.label_map.array
+    for margin in (0.0, 20.0):
+        cascade = CascadePredictor(coarse, fine, margin_mm=margin)
+        assert cascade.coarse_stage(vol).region.mean() < 0.1
+        result = cascade.predict_case(vol, probabilities=True)
+        out = result.label_map.array
+        found = out > 0  # only inside the region
+        assert found.sum() > 1000 and len(np.unique(alone[found])) > 1
+        np.testing.assert_array_equal(out[found], alone[found])
+        assert not out[alone == 0].any()
+        np.testing.assert_allclose(result.probabilities[:, found].astype(np.float32),
+                                   ref.probabilities[:, found].astype(np.float32), atol=2e-3, rtol=0)
+    organ = a == 300  # with a 20 mm margin well inside the region: every label the model gives it
+    np.testing.assert_array_equal(out[organ], alone[organ])
 
 
 def test_a_whole_image_region_equals_the_fine_model_alone(tmp_path):

@@ -9,14 +9,17 @@ import pytest
 import torch
 
 from torsoseg.inference.sliding_window import (
-    gaussian_1d,
     mirror_combinations,
-    normalized_tile_weights_1d,
     pad_to_patch,
     predict_tiles,
     sliding_window_logits,
+)
+from torsoseg.inference.tiling import (
+    gaussian_1d,
+    normalized_tile_weights_1d,
     tile_grid,
     tile_starts,
+    tile_window,
     weight_sum_1d,
 )
 
@@ -214,6 +217,38 @@ def test_batch_size_does_not_change_the_result():
     a = sliding_window_logits(conv, data, (12, 12, 12), 2, batch_size=1, accumulate_dtype=torch.float32)
     b = sliding_window_logits(conv, data, (12, 12, 12), 2, batch_size=5, accumulate_dtype=torch.float32)
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+def test_a_window_tiled_on_the_whole_grid_equals_the_whole_image_where_its_tiles_are_all_kept():
+    # the cascade's fine stage: only a box of the image, with the whole image's tile positions and
+    # weights, so a voxel whose covering tiles all lie in the box gets exactly the whole image's value
+    torch.manual_seed(3)
+    conv = torch.nn.Conv3d(1, 3, 3, padding=1).eval()
+    data = torch.randn(1, 50, 37, 10)  # z smaller than the patch: padded, the whole axis in any window
+    patch = (16, 12, 16)
+    whole = sliding_window_logits(conv, data, patch, 3, accumulate_dtype=torch.float32)
+    spot = (slice(20, 23), slice(15, 18), slice(2, 5))
+    box = tile_window(data.shape[1:], patch, lambda t: all(s.start < b.stop and b.start < s.stop
+                                                          for s, b in zip(t, spot)))
+    starts = [tile_starts(50, 16), tile_starts(37, 12)]  # x: [0, 7, 14, 20, 27, 34], y: [0, 6, 13, 19, 25]
+    assert box == ((min(s for s in starts[0] if s + 16 > 20), max(s for s in starts[0] if s < 23) + 16),
+                   (min(s for s in starts[1] if s + 12 > 15), max(s for s in starts[1] if s < 18) + 12),
+                   (0, 10))
+    sub = data[(slice(None), *(slice(a, b) for a, b in box))]
+    part = sliding_window_logits(conv, sub, patch, 3, accumulate_dtype=torch.float32,
+                                 window=(data.shape[1:], box))
+    assert part.shape == (3, *sub.shape[1:])
+    local = tuple(slice(s.start - a, s.stop - a) for s, (a, _) in zip(spot, box))
+    torch.testing.assert_close(part[(slice(None), *local)], whole[(slice(None), *spot)], atol=1e-6, rtol=0)
+    # tiling the box as an image of its own places the tiles differently: the values differ
+    alone = sliding_window_logits(conv, sub, patch, 3, accumulate_dtype=torch.float32)
+    assert not torch.allclose(alone[(slice(None), *local)], whole[(slice(None), *spot)], atol=1e-4)
+    assert tile_window(data.shape[1:], patch, lambda t: False) is None
+    with pytest.raises(ValueError, match="does not match the data's shape"):
+        sliding_window_logits(conv, sub, patch, 3, window=(data.shape[1:], ((0, 5), (0, 5), (0, 10))))
+    with pytest.raises(ValueError, match="smaller than the patch must be whole"):
+        sliding_window_logits(conv, data[:, :, :, 2:8], patch, 3,
+                              window=(data.shape[1:], ((0, 50), (0, 37), (2, 8))))
 
 
 def test_pad_to_patch_round_trip():

@@ -9,7 +9,8 @@ Example:
 
 from torsoseg.inference.ensemble import MultiModelPredictor
 from torsoseg.inference.predictor import Prediction, Predictor
-from torsoseg.inference.sliding_window import sliding_window_logits, tile_starts
+from torsoseg.inference.sliding_window import sliding_window_logits
+from torsoseg.inference.tiling import tile_starts
 
 __all__ = [
     "MultiModelPredictor",

@@ -5,8 +5,9 @@ the organs are.
 2. The candidate region is its predicted organs grown by a margin in mm
    (:func:`~torsoseg.inference.region.candidate_region`).
 3. The fine stage (a ``3d_cascade`` model: the full-resolution network, trained on patches around the
-   organs) tiles only the part of its grid the region touches: a tile is predicted when the region
-   reaches into it, so every region voxel gets the Gaussian-weighted mean of the tiles covering it.
+   organs) predicts only the tiles of its whole-image grid that reach into the region
+   (:func:`~torsoseg.inference.tiling.tile_window`), at the positions and with the weights a
+   whole-image prediction uses: every region voxel gets exactly the value the fine model alone gives it.
 4. Inside the region the fine result stands; outside it the output is the coarse result, which there is
    background by construction (the region holds every organ voxel the coarse stage found), so the two
    meet where both say background, without seams.
@@ -37,6 +38,7 @@ from torsoseg.imageio import Volume, read_image
 from torsoseg.inference import export
 from torsoseg.inference import region as reg
 from torsoseg.inference.predictor import Prediction, Predictor
+from torsoseg.inference.tiling import tile_window
 
 logger = logging.getLogger(__name__)
 
@@ -236,8 +238,8 @@ class CascadePredictor:
     def _fine_stage(self, volume: Volume, coarse_props: Any, region: np.ndarray, probabilities: bool):
         """The fine model inside ``region`` (coarse grid), exported to the crop grid.
 
-        Only the fine-grid box around the region is preprocessed (both stages share the body crop, so the
-        fine grid's shape follows from the coarse stage's properties).
+        Only the fine-grid box spanned by the tiles that reach into the region is preprocessed (both
+        stages share the body crop, so the fine grid's shape follows from the coarse stage's properties).
 
         Returns:
             ``(label map, probabilities or None)`` on the crop grid, and the fine preprocessing's properties.
@@ -245,19 +247,28 @@ class CascadePredictor:
         from torsoseg.preprocessing.boxed import target_shape
 
         n_fine, n_coarse = target_shape(coarse_props, self.fine.plans), region.shape
-        box = reg.fine_box(region, n_fine, self.fine.plans.patch_size)
+        to_coarse = [reg.grid_index_map(nc, nf) for nc, nf in zip(n_coarse, n_fine)]
+
+        def touches_region(tile: tuple[slice, ...]) -> bool:  # a tile in fine-grid coordinates
+            sl = tuple(slice(int(m[t.start]), int(m[t.stop - 1]) + 1) for m, t in zip(to_coarse, tile))
+            return bool(region[sl].any())
+
+        # the tiles of the whole fine grid that reach into the region, and the box they span: tiling the
+        # box on the whole grid's positions gives every region voxel exactly the whole image's value
+        patch, step = self.fine.plans.patch_size, self.fine.step
+        box = tile_window(n_fine, patch, touches_region, step)
+        if box is None:  # cannot happen for a non-empty region: some tile of a covering grid holds it
+            raise RuntimeError("internal error: no fine tile reaches into the candidate region")
         sub, props = self._preprocess(volume, self.fine.plans, box, coarse_props.crop_bbox)
         if tuple(props.shape_after_resample) != tuple(n_fine):
             raise RuntimeError(f"internal error: fine grid {props.shape_after_resample} != expected {n_fine}")
-        to_coarse = [reg.grid_index_map(nc, nf) for nc, nf in zip(n_coarse, n_fine)]
 
-        def touches_region(tile: tuple[slice, slice, slice]) -> bool:
-            sl = tuple(slice(int(m[b[0] + t.start]), int(m[b[0] + t.stop - 1]) + 1)
-                       for m, b, t in zip(to_coarse, box, tile))
-            return bool(region[sl].any())
+        def in_box_touches_region(tile: tuple[slice, ...]) -> bool:
+            return touches_region(tuple(slice(b[0] + t.start, b[0] + t.stop) for b, t in zip(box, tile)))
 
         # as Predictor.predict_case: the label map never depends on whether probabilities are asked for
-        scores = self.fine.predict_preprocessed(sub, tile_filter=touches_region)
+        scores = self.fine.predict_preprocessed(sub, tile_filter=in_box_touches_region,
+                                                window=(tuple(n_fine), box))
         del sub
         crop_shape = tuple(int(s) for s in props.shape_after_crop)
         ranges = [reg.box_plan(nf, nc, b)[0] for nf, nc, b in zip(n_fine, crop_shape, box)]

@@ -35,7 +35,8 @@ from torsoseg.inference.mirroring import (
     tta_axes_for_model,
 )
 from torsoseg.inference.postprocessing import Postprocessing, load_model_postprocessing
-from torsoseg.inference.sliding_window import DEFAULT_STEP, sliding_window_logits
+from torsoseg.inference.sliding_window import sliding_window_logits
+from torsoseg.inference.tiling import DEFAULT_STEP
 from torsoseg.model_folder import Checkpoint, ModelFolder, load_checkpoint
 from torsoseg.network.precision import PRECISIONS, resolve_device, resolve_precision
 from torsoseg.organs import lr_swap_table
@@ -277,7 +278,8 @@ class Predictor:
 
     # -- prediction ----------------------------------------------------------------------------------
     def predict_preprocessed(
-        self, data: np.ndarray | torch.Tensor, probabilities: bool = False, tile_filter: Any = None
+        self, data: np.ndarray | torch.Tensor, probabilities: bool = False, tile_filter: Any = None,
+        window: Any = None,
     ) -> torch.Tensor:
         """Scores of a preprocessed case on its (resampled) grid.
 
@@ -286,6 +288,8 @@ class Predictor:
             probabilities: return softmax probabilities even for a single fold.
             tile_filter: predict only the tiles it keeps (see
                 :func:`~torsoseg.inference.sliding_window.sliding_window_logits`).
+            window: ``(whole shape, box)`` when ``data`` is a box of a larger image: tiles placed on the
+                whole image's grid (see :func:`~torsoseg.inference.tiling.tile_window`).
 
         Returns:
             float16 ``(K, X, Y, Z)`` on the CPU: the fold's Gaussian-averaged logits (one fold, no
@@ -308,7 +312,7 @@ class Predictor:
                     batch_size=self.batch_size, mirror_axes=self.mirror_axes, lr_swap=self.lr_swap.tolist(),
                     autocast_dtype=self.autocast_dtype, channels_last=self.channels_last,
                     accumulate_dtype=torch.float16, device=self.device, progress=self.progress,
-                    tile_filter=tile_filter,
+                    tile_filter=tile_filter, window=window,
                 )
                 if use_softmax:
                     export.softmax_(logits)

@@ -7,10 +7,9 @@ an index box or a mask carries over without physical coordinates.
 
 * :func:`candidate_region`: the coarse stage's organs grown by a margin in mm (an exact Euclidean
   distance, computed only inside the organs' box grown by the margin).
-* :func:`fine_box`: the fine-grid box the fine stage tiles, at least one patch wide where the image is.
-* :func:`box_plan` and :func:`resample_box`: the linear resampling of the fine box's scores onto the part
-  of the crop grid it covers, with exactly the weights a resampling of the whole grid would use, in slabs
-  and one class at a time (memory as in :mod:`torsoseg.inference.export`).
+* :func:`box_plan` and :func:`resample_box`: the linear resampling of the fine stage's box of scores onto
+  the part of the crop grid it covers, with exactly the weights a resampling of the whole grid would use,
+  in slabs and one class at a time (memory as in :mod:`torsoseg.inference.export`).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from torsoseg.preprocessing.resampling import linear_resize_indices
 
 Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
-__all__ = ["candidate_region", "grid_index_map", "fine_box", "box_plan", "resample_box"]
+__all__ = ["candidate_region", "grid_index_map", "box_plan", "resample_box"]
 
 
 def candidate_region(seg: np.ndarray, spacing: Sequence[float], margin_mm: float) -> np.ndarray:
@@ -74,26 +73,6 @@ def grid_index_map(n_from: int, n_to: int) -> np.ndarray:
     """
     j = (np.arange(int(n_to), dtype=np.float64) + 0.5) * (int(n_from) / int(n_to))
     return np.clip(np.floor(j).astype(np.int64), 0, int(n_from) - 1)
-
-
-def fine_box(region: np.ndarray, fine_shape: Sequence[int], patch: Sequence[int]) -> Box | None:
-    """The fine-grid box covering ``region`` (a coarse-grid mask), grown to at least ``patch`` per axis
-    where the image allows (so that tiles see image, not padding). ``None`` for an empty region."""
-    box = bbox_of_mask(region)
-    if box is None:
-        return None
-    out = []
-    for (a, b), nc, nf, p in zip(box, region.shape, fine_shape, patch):
-        lo = int(np.floor(a * nf / nc))
-        hi = int(np.ceil(b * nf / nc))
-        lo, hi = max(lo - 1, 0), min(hi + 1, int(nf))
-        short = int(p) - (hi - lo)
-        if short > 0:
-            lo = max(0, lo - short // 2 - short % 2)
-            hi = min(int(nf), lo + int(p))
-            lo = max(0, hi - int(p))
-        out.append((lo, hi))
-    return tuple(out)
 
 
 def box_plan(n_in: int, n_out: int, box: tuple[int, int]) -> tuple[tuple[int, int], tuple]:
