@@ -109,8 +109,9 @@ def run_predict(inp: Path, out: Path, args, configuration: str | None = None,
 
 def region_share(inp: Path, args, fine: Path | None = None) -> dict:
     """How much of the body-cropped coarse grid the candidate region covers, and its bounding box (what
-    the fine stage tiles): the fraction that decides the cascade's speed-up. ``fine``: the model run
-    with ``--coarse-model`` (default: the ``3d_cascade`` folder of ``--results``/``-d``)."""
+    the fine stage tiles), and how many of the fine grid's tiles it reaches into: what decides the
+    cascade's speed-up. ``fine``: the model run with ``--coarse-model`` (default: the ``3d_cascade``
+    folder of ``--results``/``-d``)."""
     import torch
 
     from torsoseg.dataset import find_dataset
@@ -126,8 +127,9 @@ def region_share(inp: Path, args, fine: Path | None = None) -> dict:
     stage = predictor.coarse_stage(read_image(inp / "ct_0000.nii.gz"))
     idx = np.argwhere(stage.region)
     box = float(np.prod(idx.max(0) - idx.min(0) + 1)) if len(idx) else 0.0
+    kept, total = predictor.fine_tiles(stage)
     return {"region_fraction": float(stage.region.mean()), "box_fraction": box / stage.region.size,
-            "coarse_seconds": round(stage.seconds, 2)}
+            "coarse_seconds": round(stage.seconds, 2), "fine_tiles": kept, "fine_tiles_whole_image": total}
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

@@ -132,7 +132,10 @@ def test_inside_the_region_the_prediction_is_the_fine_model_alones(tmp_path):
     alone = ref.label_map.array
     for margin in (0.0, 20.0):
         cascade = CascadePredictor(coarse, fine, margin_mm=margin)
-        assert cascade.coarse_stage(vol).region.mean() < 0.1
+        stage = cascade.coarse_stage(vol)
+        assert stage.region.mean() < 0.1
+        kept, total = cascade.fine_tiles(stage)  # what the fine stage predicts, of the whole grid's tiles
+        assert total == 6 * 6 * 3 and 0 < kept < total
         result = cascade.predict_case(vol, probabilities=True)
         out = result.label_map.array
         found = out > 0  # only inside the region

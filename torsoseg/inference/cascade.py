@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from torsoseg.imageio import Volume, read_image
 from torsoseg.inference import export
 from torsoseg.inference import region as reg
 from torsoseg.inference.predictor import Prediction, Predictor
-from torsoseg.inference.tiling import tile_window
+from torsoseg.inference.tiling import tile_window, whole_image_tiles
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +236,26 @@ class CascadePredictor:
             prob = export.probabilities_to_input_geometry(prob, props)
         return Prediction(export.labels_to_input_geometry(seg_crop, props), prob, time.perf_counter() - t0)
 
+    def _touches(self, region: np.ndarray, n_fine: Sequence[int]) -> Callable[[tuple[slice, ...]], bool]:
+        """Whether a tile (slices of the fine grid ``n_fine``) reaches into ``region`` (coarse grid)."""
+        to_coarse = [reg.grid_index_map(nc, nf) for nc, nf in zip(region.shape, n_fine)]
+
+        def touches_region(tile: tuple[slice, ...]) -> bool:
+            sl = tuple(slice(int(m[t.start]), int(m[t.stop - 1]) + 1) for m, t in zip(to_coarse, tile))
+            return bool(region[sl].any())
+
+        return touches_region
+
+    def fine_tiles(self, stage: CoarseStage) -> tuple[int, int]:
+        """How many tiles of the fine model's whole-image grid ``stage``'s region reaches into (the tiles
+        the fine stage predicts), and how many the grid has: what decides the cascade's speed-up."""
+        from torsoseg.preprocessing.boxed import target_shape
+
+        n_fine = target_shape(stage.props, self.fine.plans)
+        touches = self._touches(stage.region, n_fine)
+        flags = [touches(t) for t in whole_image_tiles(n_fine, self.fine.plans.patch_size, self.fine.step)]
+        return sum(flags), len(flags)
+
     def _fine_stage(self, volume: Volume, coarse_props: Any, region: np.ndarray, probabilities: bool):
         """The fine model inside ``region`` (coarse grid), exported to the crop grid.
 
@@ -247,16 +268,10 @@ class CascadePredictor:
         from torsoseg.preprocessing.boxed import target_shape
 
         n_fine, n_coarse = target_shape(coarse_props, self.fine.plans), region.shape
-        to_coarse = [reg.grid_index_map(nc, nf) for nc, nf in zip(n_coarse, n_fine)]
-
-        def touches_region(tile: tuple[slice, ...]) -> bool:  # a tile in fine-grid coordinates
-            sl = tuple(slice(int(m[t.start]), int(m[t.stop - 1]) + 1) for m, t in zip(to_coarse, tile))
-            return bool(region[sl].any())
-
+        touches_region = self._touches(region, n_fine)
         # the tiles of the whole fine grid that reach into the region, and the box they span: tiling the
         # box on the whole grid's positions gives every region voxel exactly the whole image's value
-        patch, step = self.fine.plans.patch_size, self.fine.step
-        box = tile_window(n_fine, patch, touches_region, step)
+        box = tile_window(n_fine, self.fine.plans.patch_size, touches_region, self.fine.step)
         if box is None:  # cannot happen for a non-empty region: some tile of a covering grid holds it
             raise RuntimeError("internal error: no fine tile reaches into the candidate region")
         sub, props = self._preprocess(volume, self.fine.plans, box, coarse_props.crop_bbox)

@@ -124,6 +124,21 @@ def _padded(size: int, patch: int) -> tuple[int, int]:
     return max(int(size), int(patch)), max(0, int(patch) - int(size)) // 2
 
 
+def whole_image_tiles(shape: Sequence[int], patch: Sequence[int], step: float = DEFAULT_STEP):
+    """Yields each tile of an image's sliding-window grid as slices in the image's coordinates (cut to the
+    image where it is smaller than the patch and gets padded).
+
+    Example:
+        >>> [t[0] for t in whole_image_tiles((20, 8, 4), (8, 8, 8))]
+        [slice(0, 8, None), slice(4, 12, None), slice(8, 16, None), slice(12, 20, None)]
+    """
+    axes = [_padded(n, p) for n, p in zip(shape, patch)]
+    starts = [tile_starts(full, p, step) for (full, _), p in zip(axes, patch)]
+    for t in itertools.product(*starts):
+        yield tuple(slice(max(st - before, 0), min(st + int(p) - before, int(n)))
+                    for st, p, n, (_, before) in zip(t, patch, shape, axes))
+
+
 def tile_window(
     shape: Sequence[int], patch: Sequence[int], keep: TileFilter, step: float = DEFAULT_STEP
 ) -> tuple[tuple[int, int], ...] | None:
@@ -147,12 +162,8 @@ def tile_window(
         >>> tile_window((20, 8, 8), (8, 8, 8), lambda t: t[0].start <= 3 < t[0].stop)
         ((0, 8), (0, 8), (0, 8))
     """
-    axes = [_padded(n, p) for n, p in zip(shape, patch)]
-    starts = [tile_starts(full, p, step) for (full, _), p in zip(axes, patch)]
-    lo, hi = [None] * len(axes), [None] * len(axes)
-    for t in itertools.product(*starts):
-        sl = tuple(slice(max(st - before, 0), min(st + int(p) - before, int(n)))
-                   for st, p, n, (_, before) in zip(t, patch, shape, axes))
+    lo, hi = [None] * len(shape), [None] * len(shape)
+    for sl in whole_image_tiles(shape, patch, step):
         if not keep(sl):
             continue
         for a, s in enumerate(sl):
