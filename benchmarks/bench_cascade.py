@@ -23,6 +23,10 @@ whole image (``-m FINE``) and inside DIR's candidate region (``-m FINE --coarse-
 memory do not depend on the weights; the coarse model's must be trained, since they draw the region.
 The Dice of the two label maps against each other is reported; against the reference it means nothing.
 
+``--roi-subset ORGANS`` (comma-separated) passes ``torsoseg_predict --roi-subset`` to both runs: both
+write only those organs, and the cascade's fine stage runs only around them (TotalSegmentator's
+``--roi_subset``), while the single stage still runs its network over the whole image.
+
 Examples:
     python benchmarks/bench_cascade.py --results DEMO/results -d 1 --json /tmp/bench_cascade.json
     python benchmarks/bench_cascade.py --coarse-model RESULTS/Dataset002_X/T__torsoseg_plans__3d_lowres \
@@ -95,8 +99,9 @@ def run_predict(inp: Path, out: Path, args, configuration: str | None = None,
     arguments (``-m DIR`` and more) as given."""
     which = model if model is not None else ["-d", str(args.dataset), "--results", str(args.results),
                                              "-c", configuration]
+    subset = ["--roi-subset", args.roi_subset] if getattr(args, "roi_subset", None) else []
     cmd = [sys.executable, "-m", "torsoseg.cli.predict", "-i", str(inp), "-o", str(out), *which,
-           "--threads", str(args.threads), "--precision", args.precision, "--no-progress"]
+           "--threads", str(args.threads), "--precision", args.precision, "--no-progress", *subset]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(args.threads)}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env)
@@ -124,6 +129,8 @@ def region_share(inp: Path, args, fine: Path | None = None) -> dict:
         predictor = Predictor.from_model_dir(folder)
     else:
         predictor = Predictor.from_model_dir(fine, coarse_model=args.coarse_model)
+    if getattr(args, "roi_subset", None):
+        predictor = predictor.with_roi_subset(args.roi_subset)
     stage = predictor.coarse_stage(read_image(inp / "ct_0000.nii.gz"))
     idx = np.argwhere(stage.region)
     box = float(np.prod(idx.max(0) - idx.min(0) + 1)) if len(idx) else 0.0
@@ -175,6 +182,9 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--input-only", action="store_true", help="only generate the input into --work")
+    p.add_argument("--roi-subset", default=None, metavar="ORGANS",
+                   help="comma-separated organs: both runs write only these, the cascade runs only "
+                   "around them")
     args = p.parse_args(argv)
     if not args.input_only and bool(args.coarse_model) == bool(args.results and args.dataset):
         p.error("give either --results with -d, or --coarse-model")
@@ -196,7 +206,7 @@ def main(argv=None) -> int:
     rows = compare(work / "fullres", work / "cascade", reference, labels)
     result = {"shape": list(args.shape), "spacing": list(args.spacing), "threads": args.threads,
               "fullres": full, "cascade": casc, "speed_ratio": full["seconds"] / casc["seconds"],
-              "region": region_share(inp, args, fine), "organs": rows}
+              "region": region_share(inp, args, fine), "roi_subset": args.roi_subset, "organs": rows}
     if fine is not None:
         result["roi"] = {"coarse_model": str(args.coarse_model), "fine_spacing": list(args.fine_spacing),
                          "fine_patch": list(args.fine_patch), "fine_features": list(args.fine_features),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -167,6 +168,17 @@ def test_predict_a_fullres_model_only_around_the_organs_of_a_coarse_model(tmp_pa
                     "--no-progress"]) == 0
     assert "CascadePredictor" in capsys.readouterr().out
     assert read_image(tmp_path / "out" / "case0.nii.gz").geometry.same_grid(_ct(0).geometry)
+    # --roi-subset: only the organs named, in any known spelling
+    assert predict(["-i", str(inp), "-o", str(tmp_path / "liver"), "-m", str(full), "--coarse-model",
+                    str(low), "--roi-subset", "Liver", "--no-progress"]) == 0
+    liver, every = (read_image(tmp_path / d / "case0.nii.gz").array for d in ("liver", "out"))
+    assert set(np.unique(liver)) <= {0, 1} and set(np.unique(every)) - {0, 1}
+    record = json.loads((tmp_path / "liver" / "prediction.json").read_text())
+    assert record["models"]["cascade"]["roi_subset"] == ["liver"]  # the fine stage ran only around it
+    assert predict(["-i", str(inp), "-o", str(tmp_path / "o3"), "-m", str(full), "--coarse-model", str(low),
+                    "--roi-subset", "pancreas", "--no-progress"]) == 2
+    assert "the model does not predict pancreas" in capsys.readouterr().err
+    assert not (tmp_path / "o3" / "case0.nii.gz").exists()
     # a margin without a coarse model: no cascade to apply it to
     assert predict(["-i", str(inp), "-o", str(tmp_path / "o2"), "-m", str(full), "--cascade-margin", "5",
                     "--no-progress"]) == 2

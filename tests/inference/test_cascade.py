@@ -148,6 +148,56 @@ def test_inside_the_region_the_prediction_is_the_fine_model_alones(tmp_path):
     np.testing.assert_array_equal(out[organ], alone[organ])
 
 
+class BandNet(torch.nn.Module):
+    """Liver where the normalised intensity exceeds 1.1, right kidney where it lies in (0.75, 1.0)."""
+
+    def forward(self, x):
+        v = x[:, :1]
+        liver, kidney = 10.0 * (v - 1.1), 10.0 * torch.minimum(v - 0.75, 1.0 - v)
+        return torch.cat([torch.zeros_like(v), liver, kidney, torch.full_like(v, -50.0)], dim=1)
+
+
+def test_roi_subset_segments_only_the_chosen_organs_and_only_around_them(tmp_path):
+    plans = tiny_plans(patch_size=(16, 16, 16)).replace(cascade=LOWRES)
+    fine_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_cascade"), seed=3)
+    fine = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", cascade=False)
+    coarse = Predictor([BandNet()], plans.for_configuration("3d_lowres"), TINY_LABELS, device="cpu",
+                       precision="fp32")
+    a = np.zeros((110, 90, 50), np.int16)  # soft tissue, a "liver" (300 HU) and far from it a "kidney" (100)
+    a[10:35, 10:35, 15:30] = 300
+    a[75:100, 55:80, 15:30] = 100
+    kidney = (slice(20, 24), slice(18, 23), slice(5, 9))  # inside the kidney on the coarse grid (28, 28, 15)
+    vol = Volume(a, (2.0, 2.5, 3.0), (10.0, -20.0, 5.0), np.eye(3))
+    every = CascadePredictor(coarse, fine, margin_mm=10.0)
+    liver = every.with_roi_subset("Liver")
+    assert liver.roi_subset == {"background": 0, "liver": 1} and liver.margin_mm == 10.0
+    assert liver.record()["cascade"]["roi_subset"] == ["liver"]
+    assert every.record()["cascade"]["roi_subset"] is None
+    s_every, s_liver = every.coarse_stage(vol), liver.coarse_stage(vol)
+    assert set(np.unique(s_every.seg)) == {0, 1, 2} and (s_every.seg[kidney] == 2).all()
+    # the region is grown around the liver alone, so the fine stage predicts fewer tiles
+    assert s_liver.region[s_liver.seg == 1].all() and not s_liver.region[kidney].any()
+    assert s_every.region[kidney].all() and liver.fine_tiles(s_liver)[0] < every.fine_tiles(s_every)[0]
+    alone = fine.predict(vol).array
+    result = liver.predict_case(vol, probabilities=True)
+    out = result.label_map.array
+    assert set(np.unique(out)) == {0, 1}
+    found = out == 1  # the fine model's own liver voxels, only near the coarse liver
+    assert found.sum() > 100 and (alone[found] == 1).all()
+    assert not found[a == 100].any() and alone[a == 100].any()  # the fine model alone labels the kidney
+    probs = result.probabilities.astype(np.float32)
+    assert not probs[2:].any()
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=5e-3)
+    # an organ the coarse stage does not find: on_empty decides, and only that organ is written
+    assert not CascadePredictor(coarse, fine, roi_subset=["kidney_left"], on_empty="background").predict(
+        vol).array.any()
+    left = CascadePredictor(coarse, fine, roi_subset=["left kidney"]).predict(vol).array
+    np.testing.assert_array_equal(left == 3, alone == 3)
+    assert set(np.unique(left)) <= {0, 3}
+    with pytest.raises(ValueError, match=r"does not predict pancreas \(it predicts: liver, kidney_right"):
+        CascadePredictor(coarse, fine, roi_subset=["pancreas", "liver"])
+
+
 def test_a_whole_image_region_equals_the_fine_model_alone(tmp_path):
     plans = cascade_plans()
     make_model_dir(tmp_path, plans=plans.for_configuration("3d_lowres"))

@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 EPILOG = """examples:
   torsoseg_predict -i imagesTs/ -o predictions/ -d 2
@@ -140,7 +141,7 @@ def _add_run_and_output_args(p: argparse.ArgumentParser) -> None:
                    "geometry OUT/<case>_probabilities.json")
     p.add_argument("--roi-subset", "--roi_subset", default=None, metavar="ORGANS",
                    help="comma-separated organs to write (e.g. liver,spleen); every other label becomes "
-                   "background")
+                   "background; a cascade's fine stage runs only around these organs")
     p.add_argument("--statistics", action="store_true", default=None,
                    help="also write OUT/<case>_statistics.json: per organ volume (ml) and HU mean, std, "
                    "percentiles from the input image")
@@ -255,12 +256,40 @@ def main(argv: list[str] | None = None) -> int:
     return guard(PROG, lambda: _run(args), verbose=bool(args.verbose))
 
 
+def _build_predictor(args: argparse.Namespace, model_dirs: list[Path], organ_weights: Any) -> Any:
+    """One model (a cascade when it is one or is given --coarse-model) or several merged by organ name; a
+    cascade given --roi-subset runs its fine stage only around those organs."""
+    from torsoseg.inference.cascade import CascadePredictor
+    from torsoseg.inference.ensemble import MultiModelPredictor
+    from torsoseg.inference.predictor import Predictor
+
+    kwargs = {k: v for k, v in {
+        "folds": None if args.folds is None else ("all" if args.folds == ["all"] else args.folds),
+        "checkpoint": args.checkpoint, "step": args.step, "tta": args.tta, "device": args.device,
+        "precision": args.precision, "batch_size": args.batch_size, "postprocessing": args.postprocessing,
+    }.items() if v is not None}
+    cascade = {k: v for k, v in {"coarse_model": args.coarse_model, "margin_mm": args.cascade_margin,
+                                 "on_empty": args.on_empty}.items() if v is not None}
+    if len(model_dirs) == 1:
+        predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs,
+                                             **cascade)
+    elif cascade:
+        flags = {"coarse_model": "--coarse-model", "margin_mm": "--cascade-margin", "on_empty": "--on-empty"}
+        raise ValueError(f"{', '.join(flags[k] for k in cascade)}: apply to one 3d_cascade model, not to "
+                         "several merged models")
+    else:
+        predictor = MultiModelPredictor.from_model_dirs(model_dirs, weights=args.weights,
+                                                        organ_weights=organ_weights,
+                                                        progress=not args.no_progress, **kwargs)
+    if args.roi_subset is not None and isinstance(predictor, CascadePredictor):
+        predictor = predictor.with_roi_subset(args.roi_subset)  # the fine stage only around them
+    return predictor
+
+
 def _run(args: argparse.Namespace) -> int:
     from torsoseg.cli.errors import DATA, USAGE, fail
     from torsoseg.inference.batch import find_cases, predict_cases, split_parts
-    from torsoseg.inference.ensemble import MultiModelPredictor
     from torsoseg.inference.outputs import PredictionOptions
-    from torsoseg.inference.predictor import Predictor
     from torsoseg.paths import default_roots
 
     out = Path(args.output)
@@ -290,23 +319,7 @@ def _run(args: argparse.Namespace) -> int:
                 model_dirs.append(find_model_dir(results, value, args.trainer, args.plans,
                                                  args.configuration))
         _set_threads(args.threads)
-        kwargs = {k: v for k, v in {
-            "folds": None if args.folds is None else ("all" if args.folds == ["all"] else args.folds),
-            "checkpoint": args.checkpoint, "step": args.step, "tta": args.tta, "device": args.device,
-            "precision": args.precision, "batch_size": args.batch_size, "postprocessing": args.postprocessing,
-        }.items() if v is not None}
-        cascade = {k: v for k, v in {"coarse_model": args.coarse_model, "margin_mm": args.cascade_margin,
-                                     "on_empty": args.on_empty}.items() if v is not None}
-        if len(model_dirs) == 1:
-            predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs,
-                                                 **cascade)
-        elif cascade:
-            raise ValueError(f"{', '.join('--' + k for k in cascade)}: apply to one 3d_cascade model, not to "
-                             "several merged models")
-        else:
-            predictor = MultiModelPredictor.from_model_dirs(model_dirs, weights=args.weights,
-                                                            organ_weights=organ_weights,
-                                                            progress=not args.no_progress, **kwargs)
+        predictor = _build_predictor(args, model_dirs, organ_weights)
         options = PredictionOptions(
             save_probabilities=bool(args.save_probabilities), preview=bool(args.preview),
             statistics=bool(args.statistics), split_organs=bool(args.split_organs),

@@ -38,6 +38,7 @@ import numpy as np
 from torsoseg.imageio import Volume, read_image
 from torsoseg.inference import export
 from torsoseg.inference import region as reg
+from torsoseg.inference.outputs import subset_labels
 from torsoseg.inference.predictor import Prediction, Predictor
 from torsoseg.inference.tiling import tile_window, whole_image_tiles
 
@@ -95,13 +96,20 @@ class CascadePredictor:
         bounded_memory: preprocess in slabs, and for the fine stage only the box it tiles
             (:mod:`torsoseg.preprocessing.boxed`; equal to the whole-image preprocessing up to float32
             rounding); ``False`` preprocesses each stage's whole image in one piece, as training did.
+        roi_subset: organs to segment (``"liver,spleen"`` or a list, any vocabulary spelling; see
+            :func:`torsoseg.inference.outputs.subset_labels`), as TotalSegmentator's ``--roi_subset``:
+            the region is grown around these organs of the coarse prediction alone, so the fine stage
+            runs only there, and every other label of the output is background (its probability moved
+            to background).
 
     Raises:
-        ValueError: the two stages' label sets or input channels differ, a bad margin or ``on_empty``.
+        ValueError: the two stages' label sets or input channels differ, a bad margin or ``on_empty``,
+            an organ of ``roi_subset`` the model does not predict (the message lists those it does).
     """
 
     def __init__(self, coarse: Predictor, fine: Predictor, margin_mm: float | None = None,
-                 on_empty: str = "fine", bounded_memory: bool = True):
+                 on_empty: str = "fine", bounded_memory: bool = True,
+                 roi_subset: str | Sequence[str] | None = None):
         if coarse.labels != fine.labels:
             raise ValueError(f"the cascade's stages predict different labels: coarse {coarse.labels}, "
                              f"fine {fine.labels}")
@@ -115,12 +123,20 @@ class CascadePredictor:
         self.coarse, self.fine = coarse, fine
         self.margin_mm, self.on_empty = float(margin), on_empty
         self.bounded_memory = bool(bounded_memory)
+        #: name -> value of the organs segmented (background included); None: all of them
+        self.roi_subset = None if roi_subset is None else subset_labels(fine.labels, roi_subset)
+
+    def with_roi_subset(self, organs: str | Sequence[str]) -> CascadePredictor:
+        """The same stages segmenting only ``organs`` (see ``roi_subset``)."""
+        return CascadePredictor(self.coarse, self.fine, self.margin_mm, self.on_empty, self.bounded_memory,
+                                roi_subset=organs)
 
     @classmethod
     def from_fine(cls, fine: Predictor, fine_dir: str | os.PathLike,
                   coarse_model: str | os.PathLike | None = None, margin_mm: float | None = None,
                   on_empty: str = "fine", folds: Any = None, checkpoint: str = "final",
-                  bounded_memory: bool = True, **kwargs: Any) -> CascadePredictor:
+                  bounded_memory: bool = True, roi_subset: str | Sequence[str] | None = None,
+                  **kwargs: Any) -> CascadePredictor:
         """The cascade of a loaded fine stage and its coarse model folder (default: the sibling
         ``3d_lowres`` folder); ``folds``, ``checkpoint`` and ``kwargs`` load the coarse stage as
         :meth:`Predictor.from_model_dir`."""
@@ -130,7 +146,8 @@ class CascadePredictor:
         if coarse.plans.configuration != "3d_lowres":
             logger.warning("%s: coarse stage of configuration %s (expected 3d_lowres)", coarse_dir,
                            coarse.plans.configuration)
-        return cls(coarse, fine, margin_mm=margin_mm, on_empty=on_empty, bounded_memory=bounded_memory)
+        return cls(coarse, fine, margin_mm=margin_mm, on_empty=on_empty, bounded_memory=bounded_memory,
+                   roi_subset=roi_subset)
 
     # -- the Predictor interface ---------------------------------------------------------------------
     @property
@@ -155,9 +172,11 @@ class CascadePredictor:
         return self.fine.plans
 
     def record(self) -> dict[str, Any]:
-        """For ``prediction.json``: both stages' records, the margin and what an empty coarse stage gives."""
+        """For ``prediction.json``: both stages' records, the margin, what an empty coarse stage gives and
+        the organs segmented (``roi_subset``; ``None``: all)."""
+        subset = None if self.roi_subset is None else [n for n in self.roi_subset if n != "background"]
         return {"cascade": {"coarse": self.coarse.record(), "fine": self.fine.record(),
-                            "margin_mm": self.margin_mm, "on_empty": self.on_empty}}
+                            "margin_mm": self.margin_mm, "on_empty": self.on_empty, "roi_subset": subset}}
 
     def __repr__(self) -> str:
         return (f"CascadePredictor(coarse={self.coarse!r}, fine={self.fine!r}, margin={self.margin_mm:g} mm, "
@@ -192,8 +211,13 @@ class CascadePredictor:
         del data
         seg = export.resample_argmax(scores, tuple(scores.shape[1:]))
         del scores
-        region = reg.candidate_region(seg, props.spacing_after_resample, self.margin_mm)
+        organs = seg if self.roi_subset is None else np.where(np.isin(seg, self._subset_values()), seg, 0)
+        region = reg.candidate_region(organs, props.spacing_after_resample, self.margin_mm)
         return CoarseStage(seg, region, props, time.perf_counter() - t0)
+
+    def _subset_values(self) -> list[int]:
+        assert self.roi_subset is not None
+        return [v for n, v in self.roi_subset.items() if n != "background"]
 
     def predict_case(self, volume: Volume, probabilities: bool = False) -> Prediction:
         """Segments one volume with the cascade (see the module docstring).
@@ -220,12 +244,24 @@ class CascadePredictor:
         seg_crop, prob_crop, props = self._fine_stage(volume, stage.props, region, probabilities)
         if self.fine.postprocessing is not None:  # the fine stage's folder holds the cascade's choice
             seg_crop = self.fine.postprocessing.apply(seg_crop, self.labels)
+        if self.roi_subset is not None:
+            seg_crop, prob_crop = self._only_subset(seg_crop, prob_crop)
         label_map = export.labels_to_input_geometry(seg_crop, props)
         if not label_map.geometry.same_grid(volume.geometry):
             raise RuntimeError(f"internal error: exported grid {label_map.geometry.describe()} differs from "
                                f"the input {volume.geometry.describe()}")
         prob_out = None if prob_crop is None else export.probabilities_to_input_geometry(prob_crop, props)
         return Prediction(label_map, prob_out, time.perf_counter() - t0)
+
+    def _only_subset(self, seg: np.ndarray, prob: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Every label outside ``roi_subset`` becomes background, its probability moved there."""
+        keep = [0, *self._subset_values()]
+        seg = np.where(np.isin(seg, keep), seg, 0).astype(seg.dtype, copy=False)
+        if prob is not None:
+            for c in (c for c in range(self.num_classes) if c not in keep):  # in place, class by class
+                prob[0] += prob[c]
+                prob[c] = 0
+        return seg, prob
 
     def _background(self, props: Any, probabilities: bool, t0: float) -> Prediction:
         seg_crop = np.zeros(props.shape_after_crop, dtype=export.label_dtype(self.num_classes))
