@@ -171,7 +171,7 @@ def test_roi_subset_segments_only_the_chosen_organs_and_only_around_them(tmp_pat
     every = CascadePredictor(coarse, fine, margin_mm=10.0)
     liver = every.with_roi_subset("Liver")
     assert liver.roi_subset == {"background": 0, "liver": 1} and liver.margin_mm == 10.0
-    assert liver.record()["cascade"]["roi_subset"] == ["liver"]
+    assert liver.record()["cascade"]["roi_subset"] == ["liver"] and "roi_subset=liver)" in repr(liver)
     assert every.record()["cascade"]["roi_subset"] is None
     s_every, s_liver = every.coarse_stage(vol), liver.coarse_stage(vol)
     assert set(np.unique(s_every.seg)) == {0, 1, 2} and (s_every.seg[kidney] == 2).all()

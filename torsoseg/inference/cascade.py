@@ -179,8 +179,10 @@ class CascadePredictor:
                             "margin_mm": self.margin_mm, "on_empty": self.on_empty, "roi_subset": subset}}
 
     def __repr__(self) -> str:
+        subset = "" if self.roi_subset is None else \
+            f", roi_subset={','.join(n for n in self.roi_subset if n != 'background')}"
         return (f"CascadePredictor(coarse={self.coarse!r}, fine={self.fine!r}, margin={self.margin_mm:g} mm, "
-                f"on_empty={self.on_empty})")
+                f"on_empty={self.on_empty}{subset})")
 
     def predict(self, volume: Volume) -> Volume:
         """Label map (``uint8``) of ``volume`` on exactly its grid."""
