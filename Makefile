@@ -24,7 +24,7 @@ lint: install
 	$(VENV)/bin/ruff check torsoseg tests benchmarks scripts
 
 test: install lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/torsoseg_demo $(DEMO_ARGS)

@@ -19,7 +19,8 @@ over the whole volume, with a warning that says which.
 
 Example:
     >>> from torsoseg.inference import Predictor
-    >>> cascade = Predictor.from_model_dir("results/Dataset001_Abdomen/Trainer__torsoseg_plans__3d_cascade")
+    >>> model = "results/Dataset001_Abdomen/Trainer__torsoseg_plans__3d_cascade"
+    >>> cascade = Predictor.from_model_dir(model)  # doctest: +SKIP
     >>> seg = cascade.predict_file("ct.nii.gz")  # doctest: +SKIP
 """
 

@@ -149,8 +149,7 @@ def build_network(plans: Plans, num_classes: int | None = None, deep_supervision
         A :class:`UNet3D` in float32 on the CPU, in training mode.
 
     Example:
-        >>> from torsoseg.network.cpu_conv import Conv3d
-from torsoseg.plans import Plans
+        >>> from torsoseg.plans import Plans
         >>> net = build_network(Plans.load("preprocessed/Dataset001_Abdomen"))  # doctest: +SKIP
         >>> net(torch.zeros(1, 1, *plans.patch_size))[0].shape  # doctest: +SKIP
     """

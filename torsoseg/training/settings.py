@@ -3,7 +3,7 @@
 Example:
     >>> s = get_settings("cpu", num_epochs=5)
     >>> s.num_epochs, s.initial_lr
-    (5, 0.01)
+    (5, 0.001)
 """
 
 from __future__ import annotations
