@@ -24,12 +24,14 @@ import torch
 from torch import nn
 
 
-def _plans(path: str | None):
+def _plans(path: str | None, thick_slices: bool = False):
+    from dataclasses import replace
+
     from torsoseg.planning.plans import CTNormalization, Plans
 
     if path:
         return Plans.load(path)
-    return Plans(
+    plans = Plans(
         dataset_name="Dataset999_Bench",
         labels={"background": 0, **{f"organ{i}": i for i in range(1, 8)}},
         target_spacing=(7.0, 7.0, 5.0),
@@ -40,6 +42,11 @@ def _plans(path: str | None):
         features=(16, 32, 64, 128),
         normalization=CTNormalization(mean=80.0, std=75.0, lower=-580.0, upper=190.0),
     )
+    if thick_slices:  # as planned for thick slices: the first stage's kernels flat along the last axis
+        plans = replace(plans, target_spacing=(7.0, 7.0, 14.0),
+                        strides=((1, 1, 1), (2, 2, 1), (2, 2, 2), (2, 2, 2)),
+                        kernel_sizes=((3, 3, 1), (3, 3, 3), (3, 3, 3), (3, 3, 3)))
+    return plans
 
 
 def _model(plans, stock: bool) -> nn.Module:
@@ -59,6 +66,8 @@ def _model(plans, stock: bool) -> nn.Module:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--plans", default=None, help="plans.json (default: the demo-like cpu plan)")
+    p.add_argument("--thick-slices", action="store_true",
+                   help="the default plan with a first stage of 3x3x1 kernels (as for thick slices)")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--json", default=None, help="write the figures here")
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from torsoseg.training.losses import DeepSupervisionLoss, DiceCELoss
     from torsoseg.training.trainer import deep_supervision_strides
 
-    plans = _plans(args.plans)
+    plans = _plans(args.plans, args.thick_slices)
     x = torch.randn(plans.batch_size, 1, *plans.patch_size)
     y = torch.randint(0, len(plans.labels), (plans.batch_size, *plans.patch_size))
     loss = DeepSupervisionLoss(DiceCELoss(), deep_supervision_strides(plans))
@@ -97,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                     "threads": torch.get_num_threads(),
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                     "patch": list(plans.patch_size),
+                    "kernel_sizes": [list(k) for k in plans.kernel_sizes],
                 },
                 indent=2,
             )

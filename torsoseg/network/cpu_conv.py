@@ -7,7 +7,10 @@ a 2x48x40x48 batch takes 5.7x its forward pass). Both gradients are themselves c
 
 * input gradient: ``conv_transpose3d(grad_out, weight, padding)``;
 * weight gradient: a convolution of the padded input, batch and channels swapped, with the output
-  gradient as the filter (``dW[o, i] = sum_n x[n, i] * g[n, o]``, a correlation over space).
+  gradient as the filter (``dW[o, i] = sum_n x[n, i] * g[n, o]``, a correlation over space), for full 3D
+  kernels. For kernels flat along an axis (``3 x 3 x 1``, the first stages of plans for thick slices)
+  torch's own weight gradient is faster (2 AVX2 cores, 2 x 16 x 56 x 40 x 48 batch: 16->32 channels 113 ms
+  vs 203 ms; for 3 x 3 x 3 kernels the correlation is faster, 109 ms vs 168 ms), so those use it.
 
 It takes this path only where it measured faster: float32 on the CPU, stride 1, no groups or dilation,
 outside autocast. Everywhere else (GPU, bfloat16, strided convs, inference) it is ``nn.Conv3d``. The
@@ -38,7 +41,9 @@ class _Conv3dFunction(torch.autograd.Function):
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             gx = F.conv_transpose3d(grad, weight, padding=p)
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[1] and 1 in weight.shape[2:]:
+            gw = torch.nn.grad.conv3d_weight(x, weight.shape, grad, padding=p)
+        elif ctx.needs_input_grad[1]:
             xp = F.pad(x, (p[2], p[2], p[1], p[1], p[0], p[0]))
             gw = F.conv3d(xp.transpose(0, 1), grad.transpose(0, 1)).transpose(0, 1)
         if ctx.needs_input_grad[2]:
