@@ -188,9 +188,10 @@ def tile_batches(
     """
     full = shape if full is None else full
     offset = [0] * len(shape) if offset is None else offset
-    per_axis = [[(i, s - o) for i, s in enumerate(tile_starts(f, p, step)) if o <= s and s + p <= o + n]
-                for f, o, n, p in zip(full, offset, shape, patch)]
-    partial = any(len(a) != len(tile_starts(f, p, step)) for a, f, p in zip(per_axis, full, patch))
+    starts = [tile_starts(f, p, step) for f, p in zip(full, patch)]
+    per_axis = [[(i, s - o) for i, s in enumerate(st) if o <= s and s + p <= o + n]
+                for st, o, n, p in zip(starts, offset, shape, patch)]
+    partial = any(len(a) != len(st) for a, st in zip(per_axis, starts))
     tiles = list(itertools.product(*per_axis))
     if tile_filter is not None:
         def in_data(t) -> tuple[slice, ...]:
