@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                                         precision=precision)
             summary = result.summary("dice")
             dice = {o: round(summary[o].avg, 3) for o in ORGANS if o in summary}
-            runs.append({"precision": precision, "seed": seed, "seconds": round(time.perf_counter() - t0),
-                         "dice": dice})
-            print(f"{precision:>5} seed {seed:>6}  {time.perf_counter() - t0:5.0f} s  "
+            seconds = round(time.perf_counter() - t0)
+            runs.append({"precision": precision, "seed": seed, "seconds": seconds, "dice": dice})
+            print(f"{precision:>5} seed {seed:>6}  {seconds:5d} s  "
                   + "  ".join(f"{o} {d:.3f}" for o, d in dice.items()), flush=True)
     budget = f"{args.epochs} x {args.iterations} steps"
     print(f"\nlowest of {len(runs)} runs ({budget}) against the test's floors:")

@@ -1,7 +1,7 @@
 """End to end: phantom -> convert -> plan -> preprocess -> train -> predict -> evaluate, on tiny phantoms.
 
 A tiny model is trained for a couple of minutes on a few tiny torso phantoms and must reach a Dice floor
-on unseen phantoms for the large organs (liver, spleen, both lungs, each side scored separately, so a
+on unseen phantoms for the large organs (liver and both lungs, each side scored separately, so a
 left/right mix-up anywhere in the pipeline fails). An untrained network, a broken orientation, label
 or export step cannot reach these floors (they are far above what predicting the most frequent organ
 everywhere, or the mirror image, scores).
