@@ -88,22 +88,27 @@ def _median_hu(case, name):
 
 
 @pytest.mark.parametrize(
-    "phase,size,expect",
+    "phase,size,organs",
     [
-        (
-            "portal_venous",
-            "small",
-            {"liver": (95, 140), "spleen": (100, 145), "kidney_left": (120, 190), "lung_left": (-900, -780)},
-        ),
-        ("arterial", "tiny", {"liver": (55, 100), "spleen": (80, 150), "kidney_right": (80, 190)}),
-        ("native", "tiny", {"liver": (40, 75), "spleen": (25, 65), "kidney_left": (10, 50)}),
+        ("portal_venous", "small", {"liver": "liver", "spleen": "spleen", "lung_left": "lung"}),
+        ("arterial", "tiny", {"liver": "liver", "spleen": "spleen"}),
+        ("native", "tiny", {"liver": "liver", "spleen": "spleen"}),
     ],
 )
-def test_organ_hu_per_phase(phase, size, expect):
+def test_organ_hu_per_phase(phase, size, organs):
     case = generate_case("torso", 7, size, phase=phase)
+    plan = plan_case("torso", 7, size, phase=phase)
     assert case.phase == phase
-    for name, (lo, hi) in expect.items():
-        assert lo <= _median_hu(case, name) <= hi, (phase, name, _median_hu(case, name))
+    # the painted organs carry the patient's drawn values, give or take texture, mottling, partial volume
+    # at the edges, noise and (lungs) the dependent density of up to +45 HU
+    for organ, tissue in organs.items():
+        lo, hi = (plan.hu[tissue] - 25, plan.hu[tissue] + (50 if tissue == "lung" else 25))
+        assert lo <= _median_hu(case, organ) <= hi, (phase, organ, _median_hu(case, organ), plan.hu[tissue])
+    # seed 7 is a patient with a fatty liver: darker than the spleen in every phase
+    assert _median_hu(case, "liver") < _median_hu(case, "spleen") - 10
+    kidney = _median_hu(case, "kidney_left")
+    lo, hi = sorted((plan.hu["kidney_cortex"], plan.hu["kidney_medulla"]))
+    assert lo - 20 <= kidney <= hi + 20
     img = case.image.array
     assert img.min() >= -1024 and np.percentile(img, 1) < -900  # air around the patient
     assert _median_hu(case, "lung_right") < -600

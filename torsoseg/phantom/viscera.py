@@ -198,7 +198,6 @@ def spleen(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Genera
     """Spleen: a curved ellipsoid behind the stomach with a concave hilum; mottled in the arterial phase."""
     s = lay.spleen
     hilum = s.point((-1.3, 0.0, 0.0))
-    mottled = hu["spleen"] > 100 and hu["aorta_blood"] > 250  # arterial phase
 
     def sdf(b):
         d = ellipsoid(b.x, b.y, b.z, s.centre, s.radii, s.rot)
@@ -207,8 +206,8 @@ def spleen(pt: Patient, lay: Layout, hu: dict[str, float], rng: np.random.Genera
 
     def spleen_hu(b):
         t = 4.0 * b.noise("spleen_texture", 6.0)
-        if mottled:
-            t = t + 25.0 * b.noise("spleen_arterial", 9.0)
+        if hu["spleen_mottling"] > 0:  # arterial phase
+            t = t + hu["spleen_mottling"] * b.noise("spleen_arterial", 9.0)
         return hu["spleen"] + t
 
     lo, hi = _box(s, 12)
