@@ -4,7 +4,9 @@ The means follow typical clinical values (contrast-enhanced abdominal CT at 120 
 liver 100-130 HU, spleen about 120, renal cortex and medulla that differ in the arterial
 (corticomedullary) phase and converge in the portal-venous (nephrographic) phase, fat -100, muscle
 about 50, lung about -850, cancellous bone 150-300 and cortical bone 600-1000, air -1000.
-Each patient draws its own value around the mean (``jitter`` is one standard deviation).
+Each patient draws one contrast-enhancement factor that scales every tissue's rise over its native value
+(dose, cardiac output and timing vary between patients and move all organs together), its own value
+around each tissue's mean (``jitter`` is one standard deviation), and may have a fatty liver.
 """
 
 from __future__ import annotations
