@@ -6,7 +6,9 @@ Usage:
 Each argument is a demo ``--out`` folder holding ``evaluation/<model>.json``. Prints, per model, one row
 per seed and a ``mean ± std`` row over the seeds (the std is over the seeds' per-organ means, each of
 which averages the test cases), then checks the ranking: fine-tuned >= scratch on the mean and on each
-organ datasets 1 and 3 share, per seed.
+organ datasets 1 and 3 share, per seed. Last, per model, the organs some test case lacks (or some case
+missed), with the cases of every run pooled: the Dice on the cases that have the organ, and how many of
+those without it got a false one (each scores Dice 0 in the tables above).
 """
 
 from __future__ import annotations
@@ -38,14 +40,18 @@ def organ_means(path: Path) -> dict[str, float]:
     return {o: float(summary[o]["avg"]) for o in ORGANS if o in summary}
 
 
-def load_runs(folders: list[Path]) -> dict[str, list[dict[str, float]]]:
-    """Model -> one organ-mean dict per run folder (models missing in a folder are skipped)."""
-    runs: dict[str, list[dict[str, float]]] = {}
-    for folder in folders:
+def load_runs(folders: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
+    """Model -> run (the folder's name, or its path where names repeat) -> organ means; a model missing
+    in a folder has no entry there."""
+    names = [f.name for f in folders]
+    if len(set(names)) < len(names):  # a/demo and b/demo: the paths tell them apart
+        names = [str(f) for f in folders]
+    runs: dict[str, dict[str, dict[str, float]]] = {}
+    for folder, name in zip(folders, names):
         for model in MODELS:
             f = folder / "evaluation" / f"{model}.json"
             if f.is_file():
-                runs.setdefault(model, []).append(organ_means(f))
+                runs.setdefault(model, {})[name] = organ_means(f)
     return runs
 
 
@@ -62,10 +68,11 @@ def _cell(v: float) -> str:
     return f"{v:.3f}" if math.isfinite(v) else "n/a"
 
 
-def table(runs: dict[str, list[dict[str, float]]], labels: list[str]) -> str:
+def table(runs: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = [fmt_row("model / run", [*ORGANS, "mean"]), "|---" * (len(ORGANS) + 2) + "|"]
-    for model, per_run in runs.items():
-        for label, r in zip(labels, per_run):
+    for model, by_run in runs.items():
+        per_run = list(by_run.values())
+        for label, r in by_run.items():
             vals = [r.get(o, float("nan")) for o in ORGANS]
             known = [v for v in vals if math.isfinite(v)]
             mean = f"{statistics.mean(known):.3f}" if known else "n/a"
@@ -83,17 +90,53 @@ def table(runs: dict[str, list[dict[str, float]]], labels: list[str]) -> str:
     return "\n".join(lines)
 
 
-def ranking(runs: dict[str, list[dict[str, float]]], labels: list[str]) -> list[str]:
-    """One line per run where the fine-tuned model loses to scratch (empty: ranking holds everywhere)."""
+def ranking(runs: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    """One line per run where the fine-tuned model loses to scratch (empty: ranking holds everywhere);
+    only runs that evaluated both models are compared, on the organs both scored."""
     bad = []
-    for label, ft, sc in zip(labels, runs.get("fine-tuned", []), runs.get("scratch", [])):
-        m_ft, m_sc = statistics.mean(ft.values()), statistics.mean(sc.values())
+    ft_runs, sc_runs = runs.get("fine-tuned", {}), runs.get("scratch", {})
+    for label in [r for r in ft_runs if r in sc_runs]:
+        ft, sc = ft_runs[label], sc_runs[label]
+        m_ft, m_sc = _mean_known(ft.values()), _mean_known(sc.values())
         if m_ft < m_sc:
             bad.append(f"{label}: mean {m_ft:.3f} < scratch {m_sc:.3f}")
         bad += [
-            f"{label}: {o} {ft[o]:.3f} < scratch {sc[o]:.3f}" for o in SHARED if ft.get(o, 0) < sc.get(o, 0)
+            f"{label}: {o} {ft[o]:.3f} < scratch {sc[o]:.3f}"
+            for o in SHARED if o in ft and o in sc and ft[o] < sc[o]
         ]
     return bad
+
+
+def presence_tables(folders: list[Path]) -> str:
+    """Per model, the cases of every run pooled: the organs some case lacks or some case missed, split
+    into the cases with the organ and those without (see ``EvaluationResult.presence``)."""
+    from torsoseg.evaluation import EvaluationResult, Presence
+
+    out = []
+    for model in MODELS:
+        files = [f / "evaluation" / f"{model}.json" for f in folders]
+        try:
+            results = [EvaluationResult.load(f) for f in files if f.is_file()]
+        except (KeyError, TypeError, ValueError) as e:  # a summary without the per-case records
+            out.append(f"\n{model}: no per-case records to pool ({e}), so no table of cases with and "
+                       "without each organ")
+            continue
+        if not results:
+            continue
+        rows = []
+        for o in ORGANS:
+            p = Presence.of([c.scores[o] for r in results for c in r.cases if o in c.scores])
+            if p.without_organ or p.missed:
+                rows.append(fmt_row(o, [str(p.with_organ), _cell(p.dice_with_organ), str(p.missed),
+                                        str(p.without_organ), str(p.false_positives),
+                                        f"{p.false_positive_ml:.1f}" if math.isfinite(p.false_positive_ml)
+                                        else "n/a"]))
+        if rows:
+            out += [f"\n{model}, the test cases of {len(results)} run(s) pooled:\n",
+                    fmt_row("organ", ["cases with it", "Dice on them", "missed", "cases without it",
+                                      "false positives", "their mean mL"]),
+                    "|---" * 7 + "|", *rows]
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,15 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo_seeds: no evaluation/ in {', '.join(missing)}", file=sys.stderr)
         return 1
     runs = load_runs(args.folders)
-    labels = [f.name for f in args.folders]
-    print(table(runs, labels))
-    bad = ranking(runs, labels)
+    print(table(runs))
+    bad = ranking(runs)
     print(
         "\nranking fine-tuned >= scratch (mean and shared organs): "
         + ("holds on every run" if not bad else "FAILS")
     )
     for line in bad:
         print("  " + line)
+    presence = presence_tables(args.folders)
+    if presence:
+        print(presence)
     return 0
 
 

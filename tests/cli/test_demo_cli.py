@@ -77,6 +77,9 @@ def test_report_puts_models_side_by_side(tmp_path):
     assert "| organ | fine-tuned | scratch | Roth et al. 2017 (real CT) |" in printable
     assert "| liver | 1.000 ± 0.000 | 1.000 ± 0.000 | 0.95 |" in printable
     assert "Table 1 analogue, scratch model" in printable
+    # the kidney is missed in both cases: each model's table is followed by the cases with and without it
+    assert printable.count("| kidney_right | 2 | 0.000 | 2 | 0 | 0 | n/a |") == 2
+    assert text.count("The organs some case lacks or some case missed") == 2
     assert "## Table 1: fine-tuned model, Dice per case" in text and "| train_1 | 12 | 0 |" in text
     # one comparison figure per test case (reference and both models), linked from the report
     assert (tmp_path / "previews" / "case_000.png").stat().st_size > 1000

@@ -99,3 +99,16 @@ def test_choose_postprocessing_writes_the_organs_it_helps_into_the_model_folder(
     (pred / "case_001.nii.gz").unlink()  # a choice on part of the cases is refused, the old one kept
     assert main(argv) == 2
     assert "have no prediction" in capsys.readouterr().err and Postprocessing.load(model) == pp
+
+
+def test_prints_cases_with_and_without_an_organ_in_markdown_only(tmp_path, capsys):
+    from tests.evaluation.test_results import presence_folders
+
+    raw, pred = presence_folders(tmp_path)
+    assert main(["--ref", str(raw), "--pred", str(pred), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "### cases with and without each organ" in out
+    assert "| gallbladder | 1 | 1.000 | 0 | 2 | 1 | 0.0 |" in out
+    assert main(["--ref", str(raw), "--pred", str(pred), "--table", "csv", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "cases with" not in out and out.splitlines()[0] == "case,liver,spleen,kidney_right,gallbladder"

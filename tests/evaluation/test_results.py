@@ -43,3 +43,61 @@ def test_load_rejects_unknown_version(tmp_path):
     p.write_text(json.dumps({"format_version": 99}))
     with pytest.raises(ValueError, match="r.json: unsupported format_version 99"):
         EvaluationResult.load(p)
+
+
+def presence_folders(tmp_path, annotated=None):
+    """3 cases: the kidney missed everywhere; the gallbladder only in case_002's reference (predicted
+    exactly), and predicted falsely in case_001 (2 x 2 x 2 voxels of 3 mm3: 0.024 mL)."""
+    from tests.evaluation.test_evaluate import pred_map, ref_map, write
+
+    raw, pred = make_folders(tmp_path, n=3, annotated=annotated)
+    false_gb = pred_map()
+    false_gb[10:12, 9:11, 9:11] = 4
+    write(pred / "case_001.nii.gz", false_gb)
+    ref, true_gb = ref_map(), pred_map()
+    ref[10:12, 9:11, 2:4] = 4
+    true_gb[10:12, 9:11, 2:4] = 4
+    write(raw / "labelsTr" / "case_002.nii.gz", ref)
+    write(pred / "case_002.nii.gz", true_gb)
+    return raw, pred
+
+
+def test_presence_splits_cases_with_and_without_the_organ(tmp_path):
+    raw, pred = presence_folders(tmp_path)
+    res = evaluate_folders(raw, pred)
+    assert res.summary("dice")["gallbladder"].avg == pytest.approx(0.5)  # the false one's 0 and the true 1
+    p = res.presence()
+    gb = p["gallbladder"]
+    assert (gb.with_organ, gb.dice_with_organ, gb.missed) == (1, 1.0, 0)
+    assert (gb.without_organ, gb.false_positives) == (2, 1)
+    assert gb.false_positive_ml == pytest.approx(8 * 0.5 * 2.0 * 3.0 / 1000)
+    kid = p["kidney_right"]
+    assert (kid.with_organ, kid.dice_with_organ, kid.missed, kid.without_organ) == (3, 0.0, 3, 0)
+    assert math.isnan(kid.false_positive_ml)
+    table = res.presence_table()
+    assert "| gallbladder | 1 | 1.000 | 0 | 2 | 1 | 0.0 |" in table
+    assert "| kidney_right | 3 | 0.000 | 3 | 0 | 0 | n/a |" in table
+    assert "liver" not in table and "spleen" not in table  # in every case, never missed
+    assert "| liver | 3 | 1.000 | 0 | 0 | 0 | n/a |" in res.presence_table(only_uneven=False)
+    csv_lines = res.presence_table("csv").splitlines()
+    assert csv_lines[0].startswith("organ,cases_with_it,Dice_on_them,missed")
+    assert csv_lines[1] == "kidney_right,3,0.000000,3,0,0,"
+    saved = json.loads(res.save(tmp_path / "r.json").read_text())["presence"]
+    assert saved["gallbladder"]["false_positives"] == 1 and saved["kidney_right"]["false_positive_ml"] is None
+
+
+def test_presence_leaves_out_cases_that_do_not_annotate_the_organ(tmp_path):
+    every = ["liver", "spleen", "kidney_right", "gallbladder"]
+    annotated = {"case_000": every, "case_001": ["liver", "spleen", "kidney_right"], "case_002": every}
+    raw, pred = presence_folders(tmp_path, annotated=annotated)
+    gb = evaluate_folders(raw, pred).presence()["gallbladder"]
+    # case_001's false gallbladder is in a case that does not annotate it: neither counted nor scored
+    assert (gb.with_organ, gb.without_organ, gb.false_positives) == (1, 1, 0)
+
+
+def test_presence_table_empty_when_nothing_is_uneven(tmp_path):
+    raw, pred = make_folders(tmp_path)
+    res = evaluate_folders(raw, pred, organs=["liver", "spleen"])
+    assert res.presence_table() == ""
+    with pytest.raises(ValueError, match="unknown table format 'tsv'"):
+        res.presence_table("tsv", only_uneven=False)

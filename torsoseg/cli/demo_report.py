@@ -163,9 +163,10 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
     printable = "\n".join(lines[4:])
     for m in main_models:
         printable += f"\nTable 1 analogue, {m} model (Dice per test case):\n\n" + results[m].table("dice")
+        printable += _presence_part(results[m])
     lines += _distance_section(results, compared, organs)
     for m, res in results.items():
-        lines += [f"## Table 1: {m} model, Dice per case", "", res.table("dice")]
+        lines += [f"## Table 1: {m} model, Dice per case", "", res.table("dice") + _presence_part(res)]
         notes = res.report()
         if notes:
             lines += ["```", notes, "```", ""]
@@ -176,6 +177,16 @@ def write_report(demo: Demo, started: float) -> tuple[Path, str]:
     lines += _timings_section(demo, started)
     path = atomic_write_text(demo.out / "report.md", "\n".join(lines))
     return path, printable
+
+
+def _presence_part(result: EvaluationResult) -> str:
+    """The organs some test case lacks (or some case missed), split into the cases with and without
+    them; "" when every case has every organ and none was missed."""
+    table = result.presence_table()
+    if not table:
+        return ""
+    return ("\nThe organs some case lacks or some case missed (a false one in a case without the organ "
+            "scores 0 above):\n\n" + table)
 
 
 def _load_results(demo: Demo) -> dict[str, EvaluationResult]:

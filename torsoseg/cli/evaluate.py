@@ -19,7 +19,9 @@ labels.json). Organs are matched by name, so a 20-label VISCERAL model is evalua
 torso set; organs present on one side only are listed, not scored.
 Table: rows = cases, then avg, std, min, max (std over cases, population); n/a = undefined (organ
 empty in both reference and prediction, or not annotated). A missed organ scores Dice 0 and HD95 = the
-image diagonal.
+image diagonal, and so does a predicted organ that the reference case lacks; a second table (markdown
+only) then splits such organs into the cases with the organ (their Dice, how many were missed) and the
+cases without it (how many got a false one).
 exit code: 0 all cases evaluated, 1 some cases missing or failed, 2 bad input (one line; -v shows the
 traceback)."""
 
@@ -198,6 +200,10 @@ def _run(args: argparse.Namespace) -> int:
                 metric == "surface_dice") else ""
             print(f"### {metric}{unit}\n")
         print(result.table(metric, fmt=fmt))
+    presence = result.presence_table() if fmt == "md" else ""
+    if presence:  # organs some case lacks or that some case missed: what the averages above mix
+        print("### cases with and without each organ (organs some case lacks, or some case missed)\n")
+        print(presence)
     notes = result.report()
     if notes:
         print(notes, file=sys.stderr)

@@ -9,7 +9,7 @@ Example:
 from torsoseg.evaluation.evaluate import DEFAULT_TOLERANCE_MM, evaluate_case, evaluate_folders
 from torsoseg.evaluation.matching import LabelMatching, OrganMatch, load_label_set, match_labels
 from torsoseg.evaluation.metrics import OrganScore, dice, hd95, organ_metrics, surface_dice
-from torsoseg.evaluation.results import CaseResult, EvaluationResult
+from torsoseg.evaluation.results import CaseResult, EvaluationResult, Presence
 from torsoseg.evaluation.table import ROTH2017_TABLE1_DICE, Stats, comparison_table, format_table
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "LabelMatching",
     "OrganMatch",
     "OrganScore",
+    "Presence",
     "Stats",
     "comparison_table",
     "dice",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torsoseg.evaluation.matching import LabelMatching, OrganMatch
 from torsoseg.evaluation.metrics import OrganScore
-from torsoseg.evaluation.table import METRICS, Stats, check_metric, default_digits, format_table
+from torsoseg.evaluation.table import METRICS, Stats, check_metric, default_digits, format_table, format_value
 from torsoseg.fileio import atomic_write_json, read_json
 
 RESULT_FORMAT_VERSION = 1
@@ -40,6 +43,50 @@ class CaseResult:
             prediction=str(d["prediction"]),
             scores={o: OrganScore.from_json(s) for o, s in d["organs"].items()},
         )
+
+
+@dataclass(frozen=True)
+class Presence:
+    """One organ over the cases that annotate it, split by whether the reference has it.
+
+    A case without the organ (after a cholecystectomy or a nephrectomy, or a scan that ends above it)
+    scores Dice 0 for any predicted voxel of it and n/a otherwise, so the table's average mixes how well
+    the organ is outlined with how often it is hallucinated; this record keeps the two apart.
+
+    Attributes:
+        with_organ: cases whose reference has the organ.
+        dice_with_organ: mean Dice over those (NaN when there is none).
+        missed: of those, the cases with no predicted voxel of it.
+        without_organ: annotated cases whose reference lacks it.
+        false_positives: of those, the cases with predicted voxels of it (each scores Dice 0).
+        false_positive_ml: the mean volume of those false predictions, mL (NaN when there is none).
+    """
+
+    with_organ: int
+    dice_with_organ: float
+    missed: int
+    without_organ: int
+    false_positives: int
+    false_positive_ml: float
+
+    @classmethod
+    def of(cls, scores: Sequence[OrganScore]) -> Presence:
+        """From one organ's scores in each case (``not_annotated`` ones are left out)."""
+        present = [s for s in scores if s.reference_voxels > 0]
+        absent = [s for s in scores if s.reference_voxels == 0 and s.status != "not_annotated"]
+        false = [s.prediction_ml for s in absent if s.prediction_voxels > 0]
+        return cls(
+            with_organ=len(present),
+            dice_with_organ=Stats.of([s.dice for s in present]).avg,
+            missed=sum(1 for s in present if s.prediction_voxels == 0),
+            without_organ=len(absent),
+            false_positives=len(false),
+            false_positive_ml=Stats.of(false).avg,
+        )
+
+    def to_json(self) -> dict:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in vars(self).items()}
 
 
 @dataclass(frozen=True)
@@ -85,6 +132,43 @@ class EvaluationResult:
         digits = default_digits(metric) if digits is None else digits
         return format_table(self.values(metric), self.organs, fmt=fmt, digits=digits)
 
+    def presence(self) -> dict[str, Presence]:
+        """Per organ: the cases with it (their mean Dice, how many were missed) and the cases without it
+        (how many got a false one, and its mean volume). See :class:`Presence`."""
+        return {o: Presence.of([c.scores[o] for c in self.cases if o in c.scores]) for o in self.organs}
+
+    def presence_table(self, fmt: str = "md", only_uneven: bool = True) -> str:
+        """:meth:`presence` as a table, one row per organ (``fmt`` md or csv).
+
+        Args:
+            fmt: ``"md"`` or ``"csv"``.
+            only_uneven: keep only the organs that some case lacks or that some case missed (the rows
+                where the Dice table's average hides something); "" when there is none.
+        """
+        rows = {o: p for o, p in self.presence().items()
+                if not only_uneven or p.without_organ or p.missed}
+        if not rows:
+            return ""
+        header = ["organ", "cases with it", "Dice on them", "missed", "cases without it",
+                  "false positives", "their mean mL"]
+
+        def cells(p: Presence, digits: int, empty: str) -> list[str]:
+            return [str(p.with_organ), format_value(p.dice_with_organ, digits, empty), str(p.missed),
+                    str(p.without_organ), str(p.false_positives), format_value(p.false_positive_ml, 1, empty)]
+
+        if fmt == "md":
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join([o, *cells(p, 3, "n/a")]) + " |" for o, p in rows.items()]
+            return "\n".join(lines) + "\n"
+        if fmt == "csv":
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            w.writerow([h.replace(" ", "_") for h in header])
+            for o, p in rows.items():
+                w.writerow([o, *cells(p, 6, "")])
+            return buf.getvalue()
+        raise ValueError(f"unknown table format {fmt!r}; valid: md, csv")
+
     def report(self) -> str:
         """Plain-text notes: organs not evaluated, cases missing or failed."""
         lines = []
@@ -115,6 +199,7 @@ class EvaluationResult:
             "summary": {
                 metric: {o: s.to_json() for o, s in self.summary(metric).items()} for metric in METRICS
             },
+            "presence": {o: p.to_json() for o, p in self.presence().items()},
             "cases": [c.to_json() for c in self.cases],
             "missing_predictions": list(self.missing_predictions),
             "extra_predictions": list(self.extra_predictions),

@@ -70,7 +70,8 @@ class Stats:
                 for k, v in vars(self).items()}
 
 
-def _fmt(value: float, digits: int, empty: str) -> str:
+def format_value(value: float, digits: int, empty: str) -> str:
+    """``value`` with ``digits`` decimals, or ``empty`` when it is undefined (None or not finite)."""
     if value is None or not math.isfinite(value):
         return empty
     return f"{value:.{digits}f}"
@@ -124,9 +125,9 @@ def format_table(
     if fmt == "md":
         lines = ["| " + " | ".join([first_column, *organs]) + " |", "|" + "---|" * (len(organs) + 1)]
         for case, vals in rows:
-            lines.append("| " + " | ".join([case, *(_fmt(v, digits, "n/a") for v in vals)]) + " |")
+            lines.append("| " + " | ".join([case, *(format_value(v, digits, "n/a") for v in vals)]) + " |")
         for s in STATISTICS:
-            cells = [_fmt(stats[o].get(s), digits, "n/a") for o in organs]
+            cells = [format_value(stats[o].get(s), digits, "n/a") for o in organs]
             lines.append("| " + " | ".join([f"**{s}**", *cells]) + " |")
         return "\n".join(lines) + "\n"
     if fmt == "csv":
@@ -134,9 +135,9 @@ def format_table(
         w = csv.writer(buf, lineterminator="\n")
         w.writerow([first_column, *organs])
         for case, vals in rows:
-            w.writerow([case, *(_fmt(v, 6, "") for v in vals)])
+            w.writerow([case, *(format_value(v, 6, "") for v in vals)])
         for s in STATISTICS:
-            w.writerow([s, *(_fmt(stats[o].get(s), 6, "") for o in organs)])
+            w.writerow([s, *(format_value(stats[o].get(s), 6, "") for o in organs)])
         return buf.getvalue()
     raise ValueError(f"unknown table format {fmt!r}; valid: md, csv")
 
@@ -172,14 +173,14 @@ def comparison_table(
             else:
                 cells.append(f"{st.avg:.{digits}f} ± {st.std:.{digits}f}")
         if reference is not None:
-            cells.append(_fmt(reference.get(o, float("nan")), 2, "n/a"))
+            cells.append(format_value(reference.get(o, float("nan")), 2, "n/a"))
         lines.append("| " + " | ".join([o, *cells]) + " |")
     means = []
     for m in models:
         avgs = [summaries[m][o].avg for o in organs if o in summaries[m] and summaries[m][o].n > 0]
-        means.append(_fmt(float(np.mean(avgs)) if avgs else float("nan"), digits, "n/a"))
+        means.append(format_value(float(np.mean(avgs)) if avgs else float("nan"), digits, "n/a"))
     if reference is not None:
         ref_vals = [reference[o] for o in organs if o in reference]
-        means.append(_fmt(float(np.mean(ref_vals)) if ref_vals else float("nan"), 2, "n/a"))
+        means.append(format_value(float(np.mean(ref_vals)) if ref_vals else float("nan"), 2, "n/a"))
     lines.append("| " + " | ".join(["**mean**", *means]) + " |")
     return "\n".join(lines) + "\n"
