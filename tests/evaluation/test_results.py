@@ -82,6 +82,7 @@ def test_presence_splits_cases_with_and_without_the_organ(tmp_path):
     csv_lines = res.presence_table("csv").splitlines()
     assert csv_lines[0].startswith("organ,cases_with_it,Dice_on_them,missed")
     assert csv_lines[1] == "kidney_right,3,0.000000,3,0,0,"
+    assert csv_lines[2] == "gallbladder,1,1.000000,0,2,1,0.024000"
     saved = json.loads(res.save(tmp_path / "r.json").read_text())["presence"]
     assert saved["gallbladder"]["false_positives"] == 1 and saved["kidney_right"]["false_positive_ml"] is None
 

@@ -152,20 +152,21 @@ class EvaluationResult:
         header = ["organ", "cases with it", "Dice on them", "missed", "cases without it",
                   "false positives", "their mean mL"]
 
-        def cells(p: Presence, digits: int, empty: str) -> list[str]:
+        def cells(p: Presence, digits: int, ml_digits: int, empty: str) -> list[str]:
             return [str(p.with_organ), format_value(p.dice_with_organ, digits, empty), str(p.missed),
-                    str(p.without_organ), str(p.false_positives), format_value(p.false_positive_ml, 1, empty)]
+                    str(p.without_organ), str(p.false_positives),
+                    format_value(p.false_positive_ml, ml_digits, empty)]
 
         if fmt == "md":
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join([o, *cells(p, 3, "n/a")]) + " |" for o, p in rows.items()]
+            lines += ["| " + " | ".join([o, *cells(p, 3, 1, "n/a")]) + " |" for o, p in rows.items()]
             return "\n".join(lines) + "\n"
         if fmt == "csv":
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
             w.writerow([h.replace(" ", "_") for h in header])
             for o, p in rows.items():
-                w.writerow([o, *cells(p, 6, "")])
+                w.writerow([o, *cells(p, 6, 6, "")])
             return buf.getvalue()
         raise ValueError(f"unknown table format {fmt!r}; valid: md, csv")
 
