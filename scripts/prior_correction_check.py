@@ -2,6 +2,7 @@
 
 Usage:
     python scripts/prior_correction_check.py DEMO_OUT [DEMO_OUT ...] [--work DIR] [--taus 0 0.25 0.5 1]
+        [--models fine-tuned scratch] [--datasets 3 4]
 
 The cpu presets weight the cross-entropy by the batch's inverse class frequency to the power 0.5
 (``ce_class_balance``). With class weights ``w``, cross-entropy alone is minimised by probabilities
@@ -21,7 +22,9 @@ models it
 
 Prints, per model and dataset, one row per ``tau``: the organs' Dice averaged over the demo runs (each run's
 mean over its cases first; a run whose cases all lack an organ is left out of that organ), the mean over
-the runs of each run's mean over its organs, and each run's mean.
+the runs of each run's mean over its organs, and each run's mean. Then, for the organs some case lacks
+(the gallbladder), per ``tau`` with the runs' cases pooled: the Dice on the cases that have the organ,
+and how many of the cases without it get a false one.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+Cases = list[tuple[float, bool, bool]]  # per case: Dice, the reference has the organ, the prediction has it
 MODELS = {"fine-tuned": "FineTuneTrainer", "scratch": "Trainer_cpu"}
 DATASETS = {"3": "Dataset003_Torso", "4": "Dataset004_VISCERALval"}
 
@@ -84,13 +88,13 @@ def dice(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def score(run: Path, model_dir: Path, dataset: str, probs: Path, weights: dict[str, float],
-          taus: list[float]) -> dict[float, dict[str, float]]:
-    """tau -> organ -> Dice averaged over the dataset's cases (NaN cases left out)."""
+          taus: list[float]) -> dict[float, dict[str, Cases]]:
+    """tau -> organ -> per case (Dice, reference has it, prediction has it)."""
     from torsoseg.inference.postprocessing import Postprocessing
 
     pp = Postprocessing.load(model_dir)
     ref_labels = json.loads((run / "raw" / dataset / "dataset.json").read_text())["labels"]
-    per: dict[float, dict[str, list[float]]] = {t: {} for t in taus}
+    per: dict[float, dict[str, Cases]] = {t: {} for t in taus}
     for npz in sorted(probs.glob("*.npz")):
         side = json.loads(npz.with_name(npz.stem + "_probabilities.json").read_text())
         names = side["classes"]
@@ -106,9 +110,31 @@ def score(run: Path, model_dir: Path, dataset: str, probs: Path, weights: dict[s
                 lab = pp.apply(lab, labels)
             for organ, value in ref_labels.items():
                 if organ != "background" and organ in labels:
-                    per[t].setdefault(organ, []).append(dice(lab == labels[organ], ref == value))
-    return {t: {o: float(np.nanmean(v)) if not np.all(np.isnan(v)) else float("nan") for o, v in d.items()}
-            for t, d in per.items()}
+                    p, r = lab == labels[organ], ref == value
+                    per[t].setdefault(organ, []).append((dice(p, r), bool(r.any()), bool(p.any())))
+    return per
+
+
+def case_mean(cases: Cases) -> float:
+    """Dice averaged over the cases where it is defined (NaN when none is)."""
+    v = [d for d, _, _ in cases if d == d]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def presence_rows(runs: list[dict[float, dict[str, Cases]]], taus: list[float]) -> list[str]:
+    """Per tau and organ that some case lacks, the cases of every run pooled: Dice on the cases with the
+    organ, and false ones in the cases without it (evaluation.md, "Cases with and without an organ")."""
+    organs = list(dict.fromkeys(o for r in runs for o in r[taus[0]]))
+    uneven = [o for o in organs if any(not has for r in runs for _, has, _ in r[taus[0]].get(o, []))]
+    rows = []
+    for o in uneven:
+        for t in taus:
+            cases = [c for r in runs for c in r[t].get(o, [])]
+            with_it = [d for d, has, _ in cases if has]
+            without = [found for _, has, found in cases if not has]
+            rows.append(f"| {o} | {t:g} | {len(with_it)} | {np.mean(with_it):.3f} | "
+                        f"{sum(d == 0 for d in with_it)} | {len(without)} | {sum(without)} |")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,13 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="torsoseg_demo output folders (one per seed)")
     ap.add_argument("--work", type=Path, default=Path("prior_correction"), help="probabilities go here")
     ap.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     args = ap.parse_args(argv)
-    results: dict[tuple[str, str], list[dict[float, dict[str, float]]]] = {}
+    results: dict[tuple[str, str], list[dict[float, dict[str, Cases]]]] = {}
     for run in args.runs:
         weights = class_weights(run)
-        for model, trainer in MODELS.items():
+        for model, trainer in ((m, MODELS[m]) for m in args.models):
             model_dir = next((run / "results" / "Dataset002_VISCERAL").glob(f"{trainer}_*__3d_fullres"))
-            for ds, dataset in DATASETS.items():
+            for ds, dataset in ((d, DATASETS[d]) for d in args.datasets):
                 probs = args.work / run.name / model / ds
                 predict(run, trainer, dataset, probs)
                 results.setdefault((model, ds), []).append(score(run, model_dir, dataset, probs, weights,
@@ -134,12 +162,19 @@ def main(argv: list[str] | None = None) -> int:
         print("| tau | " + " | ".join(organs) + " | mean | per run |")
         print("|---" * (len(organs) + 3) + "|")
         for t in args.taus:
-            table = np.array([[r[t].get(o, np.nan) for o in organs] for r in runs])
+            table = np.array([[case_mean(r[t][o]) if o in r[t] else np.nan for o in organs] for r in runs])
             run_means = np.nanmean(table, axis=1)
             with np.errstate(invalid="ignore"):
                 cells = " | ".join(f"{x:.3f}" for x in np.nanmean(table, axis=0))
             each = " / ".join(f"{x:.3f}" for x in run_means)
             print(f"| {t:g} | {cells} | {np.mean(run_means):.3f} | {each} |")
+        rows = presence_rows(runs, args.taus)
+        if rows:
+            print("\nthe organs some case lacks, the runs' cases pooled:\n")
+            print("| organ | tau | cases with it | Dice on them | Dice 0 on them | cases without it | "
+                  "false ones |")
+            print("|---" * 7 + "|")
+            print("\n".join(rows))
     return 0
 
 
