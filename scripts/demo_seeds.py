@@ -111,6 +111,7 @@ def presence_tables(folders: list[Path]) -> str:
     """Per model, the cases of every run pooled: the organs some case lacks or some case missed, split
     into the cases with the organ and those without (see ``EvaluationResult.presence``)."""
     from torsoseg.evaluation import EvaluationResult, Presence
+    from torsoseg.evaluation.results import presence_table
 
     out = []
     for model in MODELS:
@@ -123,19 +124,11 @@ def presence_tables(folders: list[Path]) -> str:
             continue
         if not results:
             continue
-        rows = []
-        for o in ORGANS:
-            p = Presence.of([c.scores[o] for r in results for c in r.cases if o in c.scores])
-            if p.without_organ or p.missed:
-                rows.append(fmt_row(o, [str(p.with_organ), _cell(p.dice_with_organ), str(p.missed),
-                                        str(p.without_organ), str(p.false_positives),
-                                        f"{p.false_positive_ml:.1f}" if math.isfinite(p.false_positive_ml)
-                                        else "n/a"]))
-        if rows:
-            out += [f"\n{model}, the test cases of {len(results)} run(s) pooled:\n",
-                    fmt_row("organ", ["cases with it", "Dice on them", "missed", "cases without it",
-                                      "false positives", "their mean mL"]),
-                    "|---" * 7 + "|", *rows]
+        pooled = {o: Presence.of([c.scores[o] for r in results for c in r.cases if o in c.scores])
+                  for o in ORGANS if any(o in r.organs for r in results)}
+        table = presence_table(pooled)
+        if table:
+            out += [f"\n{model}, the test cases of {len(results)} run(s) pooled:\n", table.rstrip("\n")]
     return "\n".join(out)
 
 

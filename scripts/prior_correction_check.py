@@ -132,7 +132,8 @@ def presence_rows(runs: list[dict[float, dict[str, Cases]]], taus: list[float]) 
             cases = [c for r in runs for c in r[t].get(o, [])]
             with_it = [d for d, has, _ in cases if has]
             without = [found for _, has, found in cases if not has]
-            rows.append(f"| {o} | {t:g} | {len(with_it)} | {np.mean(with_it):.3f} | "
+            mean = f"{np.mean(with_it):.3f}" if with_it else "n/a"  # every case may lack it
+            rows.append(f"| {o} | {t:g} | {len(with_it)} | {mean} | "
                         f"{sum(d == 0 for d in with_it)} | {len(without)} | {sum(without)} |")
     return rows
 

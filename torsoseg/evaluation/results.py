@@ -89,6 +89,34 @@ class Presence:
                 for k, v in vars(self).items()}
 
 
+def presence_table(presence: Mapping[str, Presence], fmt: str = "md", only_uneven: bool = True) -> str:
+    """Organ -> :class:`Presence` as a table, one row per organ (see
+    :meth:`EvaluationResult.presence_table`; also for presences pooled over several evaluations)."""
+    rows = {o: p for o, p in presence.items() if not only_uneven or p.without_organ or p.missed}
+    if fmt not in ("md", "csv"):
+        raise ValueError(f"unknown table format {fmt!r}; valid: md, csv")
+    if not rows:
+        return ""
+    header = ["organ", "cases with it", "Dice on them", "missed", "cases without it",
+              "false positives", "their mean mL"]
+
+    def cells(p: Presence, digits: int, ml_digits: int, empty: str) -> list[str]:
+        return [str(p.with_organ), format_value(p.dice_with_organ, digits, empty), str(p.missed),
+                str(p.without_organ), str(p.false_positives),
+                format_value(p.false_positive_ml, ml_digits, empty)]
+
+    if fmt == "md":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join([o, *cells(p, 3, 1, "n/a")]) + " |" for o, p in rows.items()]
+        return "\n".join(lines) + "\n"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([h.replace(" ", "_") for h in header])
+    for o, p in rows.items():
+        w.writerow([o, *cells(p, 6, 6, "")])
+    return buf.getvalue()
+
+
 @dataclass(frozen=True)
 class EvaluationResult:
     """Every score of an evaluation, with what was matched and what could not be evaluated.
@@ -145,30 +173,7 @@ class EvaluationResult:
             only_uneven: keep only the organs that some case lacks or that some case missed (the rows
                 where the Dice table's average hides something); "" when there is none.
         """
-        rows = {o: p for o, p in self.presence().items()
-                if not only_uneven or p.without_organ or p.missed}
-        if not rows:
-            return ""
-        header = ["organ", "cases with it", "Dice on them", "missed", "cases without it",
-                  "false positives", "their mean mL"]
-
-        def cells(p: Presence, digits: int, ml_digits: int, empty: str) -> list[str]:
-            return [str(p.with_organ), format_value(p.dice_with_organ, digits, empty), str(p.missed),
-                    str(p.without_organ), str(p.false_positives),
-                    format_value(p.false_positive_ml, ml_digits, empty)]
-
-        if fmt == "md":
-            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join([o, *cells(p, 3, 1, "n/a")]) + " |" for o, p in rows.items()]
-            return "\n".join(lines) + "\n"
-        if fmt == "csv":
-            buf = io.StringIO()
-            w = csv.writer(buf, lineterminator="\n")
-            w.writerow([h.replace(" ", "_") for h in header])
-            for o, p in rows.items():
-                w.writerow([o, *cells(p, 6, 6, "")])
-            return buf.getvalue()
-        raise ValueError(f"unknown table format {fmt!r}; valid: md, csv")
+        return presence_table(self.presence(), fmt, only_uneven)
 
     def report(self) -> str:
         """Plain-text notes: organs not evaluated, cases missing or failed."""
