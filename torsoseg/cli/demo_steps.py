@@ -54,7 +54,7 @@ class DemoConfig:
     (the cpu presets: AdamW, class-balanced cross-entropy; ``finetune_cpu``: body at 3e-4, output heads
     at 1e-2). Measured on a 2-core AVX512-BF16 machine: 10 to 14 minutes; against the earlier 500 and
     300 steps the fine-tuned mean Dice over 3 seeds rose from 0.744 to 0.773 (documentation/training.md,
-    "Measured learning result"). A float32-only AVX2 machine takes over an hour.
+    "Measured learning result"). A float32-only AVX2 machine takes over an hour (estimated).
     ``quick`` is a smoke run of the same steps with fewer cases and steps (a few minutes).
     """
 
