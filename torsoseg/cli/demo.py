@@ -48,9 +48,10 @@ __all__ = [
 ]
 
 EPILOG = """examples:
-  torsoseg_demo                        # the full experiment (8-35 min on 2 CPU cores, see README)
+  torsoseg_demo                        # the full experiment (10-15 min on 2 bfloat16 CPU cores,
+                                       # over an hour in float32; see README)
   torsoseg_demo --quick --out /tmp/demo
-  torsoseg_demo --cases-1 12 --cases-2 6 --cases-3 4 --epochs 30 --out demo_big
+  torsoseg_demo --cases-1 12 --cases-2 6 --cases-3 4 --epochs 60 --out demo_big
   torsoseg_demo --device cuda --precision auto
   torsoseg_demo --cascade --out demo_cascade    # the cascade: coarse 3d_lowres + fine 3d_cascade
 
