@@ -3,14 +3,18 @@
 Steps (each prints a header, shows progress bars and leaves a marker ``steps/<step>.json`` so that a
 rerun with the same settings skips what is finished and resumes an interrupted training):
 
-1. generate the three source datasets with the phantom (abdomen, VISCERAL, torso layouts);
-2. convert them into raw datasets 1 (Abdomen), 2 (VISCERAL) and 3 (Torso);
+1. generate the three source datasets with the phantom (abdomen, VISCERAL, torso layouts) and a few
+   held-out VISCERAL cases;
+2. convert them into raw datasets 1 (Abdomen), 2 (VISCERAL), 3 (Torso) and 4 (the held-out cases);
 3. plan (budget ``cpu``) and preprocess dataset 1;
 4. pretrain on dataset 1;
 5. plan dataset 2 with dataset 1's plans and preprocess it;
-6. fine-tune the dataset-1 model on dataset 2 (10x smaller learning rate);
+6. fine-tune the dataset-1 model on dataset 2 (preset ``finetune_cpu``: the transferred body at the cpu
+   rate / 3.3, the output heads at 1e-2; the paper's 10x smaller rate is ``--finetune-preset
+   finetune_cpu_10x``, its plain rule ``finetune_cpu_plain``);
 7. train dataset 2 from scratch with the same budget (the control);
-8. predict the unseen dataset 3 with both dataset-2 models, and with the dataset-1 and fine-tuned models
+8. choose each dataset-2 model's postprocessing, and the merge's per-organ weights, on dataset 4;
+   predict the unseen dataset 3 with both dataset-2 models, and with the dataset-1 and fine-tuned models
    merged by organ name (the paper's future work: one label map over the union of their organs);
 9. evaluate every prediction against dataset 3 by organ name;
 10. write ``report.md``: Table 1 per model, the models side by side, previews.

@@ -24,7 +24,8 @@ class DemoConfig:
     Attributes:
         cases_1, cases_2, cases_3: cases of the abdomen, VISCERAL and torso phantoms. VISCERAL
             Anatomy3's training set has 20 cases; the demo keeps 8, measured over 3 seeds to score the
-            same with 20 in its step budget (training.md, "What holds the gallbladder back").
+            same with 20 in the earlier 500 + 300-step budget (training.md, "What holds the gallbladder
+            back").
         cases_val: VISCERAL phantoms held out of every training (dataset 4), on which the merge's
             per-organ weights are chosen (never on the test set).
         size: phantom size of the pretraining set (dataset 1): ``tiny`` (about 7 mm voxels) keeps a
