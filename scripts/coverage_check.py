@@ -2,7 +2,7 @@
 
 Usage:
     python scripts/coverage_check.py MODEL_FOLDER --test RAW_TEST_DATASET [--slabs 40 80 160]
-        [--real ../shared/data] [--work DIR] [--no-postprocessing] [--figure PNG]
+        [--lung-crop] [--real ../shared/data] [--work DIR] [--no-postprocessing] [--figure PNG]
     python scripts/coverage_check.py --summarize WORK_SEED0 WORK_SEED1 WORK_SEED2
 
 For each test case of RAW_TEST_DATASET (a raw dataset with imagesTr/, labelsTr/, dataset.json, such as the
@@ -11,7 +11,12 @@ level where liver, spleen, stomach and pancreas meet, as in the real sample belo
 ``torsoseg_predict`` and evaluates them by organ name. With ``--real`` it also predicts the TotalSegmentator
 DICOM sample of ``../shared/data`` (a 40 mm slab of a real thorax-abdomen CT) and scores the organs both
 label sets share against TotalSegmentator's labels of it (a model's output, not a manual reference: a
-proxy). Prints one markdown row per input: mean Dice over the organs scored, then per organ.
+proxy). ``--lung-crop`` also cuts each test case in plane to its right lung's box (a field of view
+reconstructed around one lung, as in a thin-section lung CT: 3 voxels of margin, from 8 slices below
+the lung to its apex) and scores those crops; with ``--real`` it then predicts the elastix thorax CT of
+``../shared/data`` too (such a crop of a real right lung, unlabelled), scored as lung_right against
+the largest connected region below -400 HU (the aerated lung; a threshold proxy, not a manual
+reference). Prints one markdown row per input: mean Dice over the organs scored, then per organ.
 ``--summarize`` reads the ``--work`` folders of several runs (one per seed) and prints per input the
 mean ± sample std over the runs of each organ's Dice and of the mean over organs.
 ``--figure PNG`` (with ``--real``) draws the real sample's middle slice with TotalSegmentator's labels
@@ -32,6 +37,9 @@ import numpy as np
 import SimpleITK as sitk
 
 REAL_ORGANS = ("liver", "spleen", "pancreas", "aorta")  # the sample's organs a torso model can know
+REAL_LUNG = "elastix_lung_ct_small.mha"  # a real thorax CT cropped around its right lung
+#: inputs scored on a fixed organ list (the others on the organs every run's evaluation has)
+FIXED_ORGANS = {"real": REAL_ORGANS, "real_lung": ("lung_right",)}
 
 
 def cut_slabs(raw: Path, out: Path, mm: float, centre_label: int) -> None:
@@ -53,6 +61,52 @@ def cut_slabs(raw: Path, out: Path, mm: float, centre_label: int) -> None:
         sitk.WriteImage(sitk.RegionOfInterest(lab, size, index), str(out / "ref" / f"{case}.nii.gz"))
     labels = json.loads((raw / "dataset.json").read_text())["labels"]
     (out / "ref" / "labels.json").write_text(json.dumps(labels))
+
+
+def cut_lung_crops(raw: Path, out: Path, lung_label: int, margin: int = 3, below: int = 8) -> None:
+    """``out/img``, ``out/ref``: each case cut in plane to ``lung_label``'s box (``margin`` voxels
+    around it) and axially from ``below`` slices under the lung to one slice above it, in the stored
+    voxel order (the box of a lung is the same whichever way the axes run)."""
+    (out / "img").mkdir(parents=True, exist_ok=True)
+    (out / "ref").mkdir(parents=True, exist_ok=True)
+    for lab_file in sorted((raw / "labelsTr").glob("*.nii.gz")):
+        case = lab_file.name[: -len(".nii.gz")]
+        lab = sitk.ReadImage(str(lab_file))
+        img = sitk.ReadImage(str(raw / "imagesTr" / f"{case}_0000.nii.gz"))
+        arr = sitk.GetArrayFromImage(lab)  # (z, y, x)
+        where = np.nonzero(arr == lung_label)
+        if where[0].size == 0:
+            raise SystemExit(f"{lab_file}: no voxel of label {lung_label} to crop around")
+        z, y, x = where
+        # the lung's caudal end is its lowest physical z: below it in index order when the z axis runs
+        # up (direction +1), above it when it runs down
+        up = lab.GetDirection()[8] > 0
+        z_lo, z_hi = (z.min() - below, z.max() + 2) if up else (z.min() - 1, z.max() + below + 1)
+        lo = [max(0, int(v)) for v in (x.min() - margin, y.min() - margin, z_lo)]
+        top = (x.max() + margin + 1, y.max() + margin + 1, z_hi)
+        hi = [min(n, int(v)) for n, v in zip(lab.GetSize(), top)]
+        size = [h - lw for h, lw in zip(hi, lo)]
+        sitk.WriteImage(sitk.RegionOfInterest(img, size, lo), str(out / "img" / f"{case}_0000.nii.gz"))
+        sitk.WriteImage(sitk.RegionOfInterest(lab, size, lo), str(out / "ref" / f"{case}.nii.gz"))
+    labels = json.loads((raw / "dataset.json").read_text())["labels"]
+    (out / "ref" / "labels.json").write_text(json.dumps(labels))
+
+
+def threshold_lung_reference(image_file: Path, out_file: Path, hu: float = -400.0) -> None:
+    """The largest connected region below ``hu`` of ``image_file`` as label 1 (``lung_right``), same grid;
+    ``labels.json`` beside it."""
+    from scipy import ndimage
+
+    image = sitk.ReadImage(str(image_file))
+    comp, n = ndimage.label(sitk.GetArrayFromImage(image) < hu)
+    if n == 0:
+        raise SystemExit(f"{image_file}: nothing below {hu} HU")
+    largest = 1 + int(np.argmax(np.bincount(comp.ravel())[1:]))
+    ref = sitk.GetImageFromArray((comp == largest).astype(np.uint8))
+    ref.CopyInformation(image)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(ref, str(out_file))
+    (out_file.parent / "labels.json").write_text(json.dumps({"background": 0, "lung_right": 1}))
 
 
 def predict_and_score(model: Path, images: Path, ref: Path, pred: Path, extra: list[str],
@@ -119,6 +173,11 @@ def figure(path: Path, real: Path, rows: list[tuple[str, Path]], slab_name: str)
     fig.savefig(path, dpi=70)
 
 
+def _fmt(scores: dict[str, float]) -> str:
+    v = scores.get("lung_right", float("nan"))
+    return "n/a" if np.isnan(v) else f"{v:.3f}"
+
+
 def _mean_std(values: list[float]) -> str:
     """``mean ± sample std`` of the finite values (as scripts/demo_seeds.py); ``n/a`` where undefined."""
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
@@ -130,16 +189,17 @@ def _mean_std(values: list[float]) -> str:
 def summarize(works: list[Path]) -> str:
     """Markdown table: per input of the runs' work folders, mean ± std over the runs (per organ and mean)."""
     inputs = sorted({e.parent.parent.name for w in works for e in w.glob("*/pred/evaluation.json")},
-                    key=lambda n: (n == "real", n != "whole", float(n[5:-2]) if n.startswith("slab_") else 0))
+                    key=lambda n: (n in FIXED_ORGANS, n == "real_lung", n != "whole", n == "lung_crop",
+                                   float(n[5:-2]) if n.startswith("slab_") else 0))
     lines = []
     for name in inputs:
         files = [w / name / "pred" / "evaluation.json" for w in works]
         runs = [json.loads(f.read_text())["summary"]["dice"] for f in files]
-        organs = list(REAL_ORGANS) if name == "real" else sorted(set.intersection(*(set(r) for r in runs)),
-                                                                   key=list(runs[0]).index)
+        organs = list(FIXED_ORGANS[name]) if name in FIXED_ORGANS else sorted(
+            set.intersection(*(set(r) for r in runs)), key=list(runs[0]).index)
         per = {o: [_avg(r[o]) for r in runs] for o in organs}
         means = [float(np.nanmean([per[o][i] for o in organs])) for i in range(len(works))]
-        if not lines or name == "real":
+        if not lines or name in FIXED_ORGANS:
             lines += ["", f"| input | mean | {' | '.join(organs)} |", "|---" * (len(organs) + 2) + "|"]
         cells = [_mean_std(v) for v in [means, *per.values()]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -156,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="raw test dataset (imagesTr, labelsTr, dataset.json)")
     p.add_argument("--slabs", type=float, nargs="*", default=[40.0, 80.0, 160.0],
                    help="slab thicknesses (mm)")
+    p.add_argument("--lung-crop", action="store_true",
+                   help="also score in-plane crops around the right lung (and, with --real, the real one)")
     p.add_argument("--real", type=Path, default=None, help="the shared real CT samples folder")
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     p.add_argument("--figure", type=Path, default=None, help="with --real: draw this PNG")
@@ -185,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         cut_slabs(args.test, folder, mm, labels["spleen"])
         scores = predict_and_score(args.model, folder / "img", folder / "ref", folder / "pred", extra)
         lines.append(row(f"{mm:g} mm slab", scores, organs))
+    if args.lung_crop:
+        folder = work / "lung_crop"
+        cut_lung_crops(args.test, folder, labels["lung_right"])
+        scores = predict_and_score(args.model, folder / "img", folder / "ref", folder / "pred", extra)
+        lines.append(row("right-lung crop", scores, organs))
     if args.real is not None:
         ref = work / "real" / "ref"
         ref.mkdir(parents=True, exist_ok=True)
@@ -193,6 +260,15 @@ def main(argv: list[str] | None = None) -> int:
                                    ref_labels=args.real / "ts_labels_total_v2.json", organs=REAL_ORGANS)
         lines += ["", f"| input | mean | {' | '.join(REAL_ORGANS)} |", "|---" * (len(REAL_ORGANS) + 2) + "|",
                   row("real CT, 40 mm (TotalSegmentator labels)", scores, list(REAL_ORGANS))]
+        if args.lung_crop:
+            folder = work / "real_lung"
+            (folder / "img").mkdir(parents=True, exist_ok=True)
+            (folder / "img" / REAL_LUNG).write_bytes((args.real / REAL_LUNG).read_bytes())
+            case = REAL_LUNG[: -len(".mha")]
+            threshold_lung_reference(args.real / REAL_LUNG, folder / "ref" / f"{case}.nii.gz")
+            scores = predict_and_score(args.model, folder / "img", folder / "ref", folder / "pred", extra)
+            lines += ["", "| input | lung_right |", "|---|---|",
+                      f"| real right-lung crop (elastix; reference: below -400 HU) | {_fmt(scores)} |"]
         if args.figure is not None and args.slabs:
             figure(args.figure, args.real, [(args.title, work)], f"slab_{args.slabs[0]:g}mm")
     print("\n".join(lines))

@@ -48,7 +48,8 @@ def test_summary_is_mean_and_sample_std_over_runs_and_reads_null_averages(tmp_pa
     works = []
     for i, (liver, lung) in enumerate([(0.6, None), (0.8, 0.5)]):
         for name, dice in (("whole", {"liver": liver, "lung_left": lung}),
-                           ("real", {"liver": liver, "spleen": 0.1, "pancreas": 0.0, "aorta": 0.4})):
+                           ("real", {"liver": liver, "spleen": 0.1, "pancreas": 0.0, "aorta": 0.4}),
+                           ("real_lung", {"lung_right": 0.3 + 0.2 * i})):
             folder = tmp_path / f"w{i}" / name / "pred"
             folder.mkdir(parents=True)
             summary = {"dice": {o: {"avg": v} for o, v in dice.items()}}  # null: absent in every case
@@ -60,3 +61,51 @@ def test_summary_is_mean_and_sample_std_over_runs_and_reads_null_averages(tmp_pa
     assert whole.endswith("| 0.500 ± n/a |")  # lung_left: one run had no value, so no spread
     real = next(line for line in text.splitlines() if line.startswith("| real |"))
     assert real.split("|")[2].strip() == "0.300 ± 0.035"  # per run the mean of 4 organs (0.275, 0.325)
+    lung = next(line for line in text.splitlines() if line.startswith("| real_lung |"))
+    assert lung == "| real_lung | 0.400 ± 0.141 | 0.400 ± 0.141 |"  # its own table, lung_right only
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")]
+    assert [r for r in rows if r != "input"] == ["whole", "real", "real_lung"]
+
+
+def test_lung_crop_keeps_the_lung_box_in_plane_and_the_slices_below_it_whichever_way_z_runs(tmp_path):
+    m = _module()
+    lab = np.zeros((30, 12, 14), np.uint8)  # (z, y, x)
+    lab[10:20, 3:7, 2:6] = 1  # lung_right: x 2..5, y 3..6, z 10..19
+    lab[22:28, 3:7, 2:6] = 3  # liver: at higher indices, so below the lung only when z runs down
+    for z_dir in (1.0, -1.0):
+        raw = tmp_path / f"raw{z_dir:+.0f}"
+        (raw / "labelsTr").mkdir(parents=True)
+        (raw / "imagesTr").mkdir()
+        labels = {"background": 0, "lung_right": 1, "liver": 3}
+        (raw / "dataset.json").write_text(json.dumps({"labels": labels}))
+        hu = np.arange(lab.size, dtype=np.int16).reshape(lab.shape)
+        files = ((lab, raw / "labelsTr" / "c_001.nii.gz"), (hu, raw / "imagesTr" / "c_001_0000.nii.gz"))
+        for array, path in files:
+            image = sitk.GetImageFromArray(array)
+            image.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, z_dir))
+            sitk.WriteImage(image, str(path))
+        out = tmp_path / f"crop{z_dir:+.0f}"
+        m.cut_lung_crops(raw, out, 1, margin=1, below=4)
+        crop = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "ref" / "c_001.nii.gz")))
+        img = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "img" / "c_001_0000.nii.gz")))
+        # in plane: the lung's box and 1 voxel around it
+        assert crop.shape[1:] == (6, 6) and img.shape == crop.shape
+        if z_dir > 0:  # physical z grows with the index: "below" the lung is the lower indices
+            np.testing.assert_array_equal(crop, lab[6:21, 2:8, 1:7])
+        else:  # z runs down: below the lung is the higher indices, where the liver is
+            np.testing.assert_array_equal(crop, lab[9:24, 2:8, 1:7])
+            assert (crop == 3).any()
+        assert (crop == 1).sum() == (lab == 1).sum()  # the whole lung is kept
+
+
+def test_the_threshold_lung_reference_is_the_largest_air_region(tmp_path):
+    m = _module()
+    hu = np.full((10, 20, 20), 40, np.int16)
+    hu[2:8, 4:16, 4:16] = -850  # the lung
+    hu[0:2, 0:3, 0:3] = -1000  # air outside the body in a corner: smaller, left out
+    _write(hu, tmp_path / "ct.mha")
+    m.threshold_lung_reference(tmp_path / "ct.mha", tmp_path / "ref" / "ct.nii.gz")
+    ref = sitk.ReadImage(str(tmp_path / "ref" / "ct.nii.gz"))
+    assert ref.GetSpacing() == (2.0, 2.0, 5.0) and ref.GetOrigin() == (10.0, -20.0, 300.0)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(ref), (hu == -850).astype(np.uint8))
+    assert json.loads((tmp_path / "ref" / "labels.json").read_text()) == {"background": 0, "lung_right": 1}
