@@ -152,3 +152,32 @@ def test_partial_coverage_is_the_last_augmentation_and_on_by_default():
         AugmentationSettings(partial_coverage_range=(0.5, 0.2))
     with pytest.raises(ValueError, match="partial_coverage_range must satisfy"):
         AugmentationSettings(partial_coverage_range=(0.0, 0.5))
+
+
+def test_field_of_view_cut_keeps_one_in_plane_box_through_every_slice():
+    """A field of view cropped in plane: both in-plane axes cut to one window each, every axial slice kept,
+    the rest padding (0) and background; off in every preset, on only through p_field_of_view."""
+    aug = AugmentationSettings(p_rotation=0, p_scale=0, p_noise=0, p_blur=0, p_brightness=0, p_contrast=0,
+                               p_lowres=0, p_gamma=0, p_gamma_inverted=0, mirror_axes=(),
+                               p_partial_coverage=0.0, p_field_of_view=1.0, field_of_view_range=(0.5, 0.5))
+    np.random.seed(1)
+    data = np.random.uniform(1, 2, (4, 1, 20, 16, 12)).astype(np.float32)
+    seg = np.ones((4, 1, 20, 16, 12), np.int16)
+    out = training_transforms((20, 16, 12), aug, None)(data=data.copy(), seg=seg.copy())
+    starts = set()
+    for b in range(4):
+        kept = np.argwhere(out["data"][b, 0] != 0)
+        lo, hi = kept.min(axis=0), kept.max(axis=0) + 1
+        assert tuple(hi - lo) == (10, 8, 12)  # half of x and of y, every slice of z
+        box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(None))
+        np.testing.assert_array_equal(out["data"][b, 0][box], data[b, 0][box])
+        assert int((out["data"][b] != 0).sum()) == int(out["seg"][b].sum()) == 10 * 8 * 12
+        starts.add((int(lo[0]), int(lo[1])))
+    assert len(starts) > 1  # the window's place is drawn per sample
+    from torsoseg.training.settings import PRESETS
+
+    assert all(s.augmentation.p_field_of_view == 0.0 for s in PRESETS.values())
+    default = training_transforms((8, 8, 20), AugmentationSettings(), None)
+    assert [t.axes for t in default.transforms if isinstance(t, PartialCoverageTransform)] == [(2,)]
+    with pytest.raises(ValueError, match="field_of_view_range must satisfy"):
+        AugmentationSettings(field_of_view_range=(0.0, 0.5))

@@ -125,19 +125,20 @@ class LabelSwapMirrorTransform:
 class PartialCoverageTransform:
     """batchgenerators-style transform: per sample, with probability ``p``, keep only a window of the
     axial axis (spatial axis 2 in the canonical orientation) and make the rest look like the predictor's
-    padding of a thin input: image 0, label background.
+    padding of a thin input: image 0, label background. With ``axis=(0, 1)`` it cuts both in-plane axes
+    of the chosen samples instead (a field of view cropped in plane), each with its own window.
 
     Args:
-        keep_range: (low, high) length of the kept window as a fraction of the patch's axial extent
-            (at least one slice).
+        keep_range: (low, high) length of the kept window as a fraction of the patch's extent along the
+            axis (at least one voxel).
         p: probability per sample.
-        axis: the spatial axis cut (2: cranio-caudal).
+        axis: the spatial axis cut (2: cranio-caudal), or several, all cut in a chosen sample.
     """
 
-    def __init__(self, keep_range: Sequence[float], p: float, axis: int = 2):
+    def __init__(self, keep_range: Sequence[float], p: float, axis: int | Sequence[int] = 2):
         self.keep_range = (float(keep_range[0]), float(keep_range[1]))
         self.p = float(p)
-        self.axis = int(axis)
+        self.axes = (int(axis),) if isinstance(axis, (int, np.integer)) else tuple(int(a) for a in axis)
 
     def window(self, extent: int) -> tuple[int, int]:
         """A random kept window ``[start, stop)`` of an axis of ``extent`` voxels."""
@@ -148,17 +149,18 @@ class PartialCoverageTransform:
 
     def __call__(self, **batch: Any) -> dict[str, Any]:
         data, seg = batch["data"], batch.get("seg")
-        extent = data.shape[2 + self.axis]
         for b in range(data.shape[0]):
             if np.random.uniform() >= self.p:
                 continue
-            start, stop = self.window(extent)
-            outside = np.ones(extent, dtype=bool)
-            outside[start:stop] = False
-            index = (b, slice(None)) + (slice(None),) * self.axis + (outside,)
-            data[index] = 0
-            if seg is not None:
-                seg[index] = 0
+            for axis in self.axes:
+                extent = data.shape[2 + axis]
+                start, stop = self.window(extent)
+                outside = np.ones(extent, dtype=bool)
+                outside[start:stop] = False
+                index = (b, slice(None)) + (slice(None),) * axis + (outside,)
+                data[index] = 0
+                if seg is not None:
+                    seg[index] = 0
         return batch
 
 
@@ -246,6 +248,8 @@ def training_transforms(
         transforms.append(LabelSwapMirrorTransform(aug.mirror_axes, swap_table))
     if aug.p_partial_coverage > 0:  # last: the padding stays exactly 0, as the predictor pads
         transforms.append(PartialCoverageTransform(aug.partial_coverage_range, aug.p_partial_coverage))
+    if aug.p_field_of_view > 0:
+        transforms.append(PartialCoverageTransform(aug.field_of_view_range, aug.p_field_of_view, axis=(0, 1)))
     transforms.append(FinalizeTransform())
     return Compose(transforms)
 

@@ -50,6 +50,11 @@ class AugmentationSettings:
             extent; outside it the image is the predictor's padding value (0) and the label background,
             as when the predictor pads a thin input up to the patch. Without it a network trained on whole
             torsos leans on 15 cm of axial context and finds almost nothing in a 4 cm slab.
+        p_field_of_view, field_of_view_range: a field of view cropped in plane (a reconstruction around
+            one lung, a small-FOV scan): with this probability a sample keeps only a window of each
+            in-plane axis (canonical axes 0 and 1, each window's length drawn from this range as a
+            fraction of the patch's extent), the rest padding and background as above. Off (0) in every
+            preset: measured in documentation/training.md, "A field of view cropped in plane".
     """
 
     rotation_deg: float = 30.0
@@ -74,6 +79,8 @@ class AugmentationSettings:
     order_seg: int = 1
     p_partial_coverage: float = 0.1
     partial_coverage_range: tuple[float, float] = (0.1, 0.7)
+    p_field_of_view: float = 0.0
+    field_of_view_range: tuple[float, float] = (0.4, 0.9)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -91,6 +98,10 @@ class AugmentationSettings:
         if not 0.0 < lo <= hi <= 1.0:
             raise ValueError(f"augmentation partial_coverage_range must satisfy 0 < low <= high <= 1 "
                              f"(fractions of the patch's axial extent), got {self.partial_coverage_range}")
+        lo, hi = self.field_of_view_range
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError(f"augmentation field_of_view_range must satisfy 0 < low <= high <= 1 "
+                             f"(fractions of the patch's in-plane extent), got {self.field_of_view_range}")
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,7 @@ class TrainingSettings:
             # settings saved before the partial-coverage augmentation existed trained without it: a resumed
             # run goes on as it started
             aug.setdefault("p_partial_coverage", 0.0)
+            aug.setdefault("p_field_of_view", 0.0)
             kw["augmentation"] = AugmentationSettings(**aug)
         return cls(**kw)
 
