@@ -42,42 +42,45 @@ REAL_LUNG = "elastix_lung_ct_small.mha"  # a real thorax CT cropped around its r
 FIXED_ORGANS = {"real": REAL_ORGANS, "real_lung": ("lung_right",)}
 
 
-def cut_slabs(raw: Path, out: Path, mm: float, centre_label: int) -> None:
-    """``out/img``, ``out/ref``: each case cut to ``mm`` of axial extent around ``centre_label``'s centre."""
+def _cut_cases(raw: Path, out: Path, region) -> None:
+    """``out/img``, ``out/ref``: each case of ``raw`` cut to ``region(lab_file, lab, arr) -> (size,
+    index)`` (SimpleITK's x, y, z order; ``arr`` is the label array in z, y, x), with ``labels.json``."""
     (out / "img").mkdir(parents=True, exist_ok=True)
     (out / "ref").mkdir(parents=True, exist_ok=True)
     for lab_file in sorted((raw / "labelsTr").glob("*.nii.gz")):
         case = lab_file.name[: -len(".nii.gz")]
         lab = sitk.ReadImage(str(lab_file))
         img = sitk.ReadImage(str(raw / "imagesTr" / f"{case}_0000.nii.gz"))
-        arr = sitk.GetArrayFromImage(lab)  # (z, y, x)
-        zs = np.flatnonzero((arr == centre_label).any(axis=(1, 2)))
-        if zs.size == 0:
-            raise SystemExit(f"{lab_file}: no voxel of label {centre_label} to centre the slab on")
-        half = max(1, int(round(mm / 2 / lab.GetSpacing()[2])))
-        lo, hi = max(0, int(zs.mean()) - half), min(arr.shape[0], int(zs.mean()) + half)
-        size, index = [*lab.GetSize()[:2], hi - lo], [0, 0, lo]
+        size, index = region(lab_file, lab, sitk.GetArrayFromImage(lab))
         sitk.WriteImage(sitk.RegionOfInterest(img, size, index), str(out / "img" / f"{case}_0000.nii.gz"))
         sitk.WriteImage(sitk.RegionOfInterest(lab, size, index), str(out / "ref" / f"{case}.nii.gz"))
     labels = json.loads((raw / "dataset.json").read_text())["labels"]
     (out / "ref" / "labels.json").write_text(json.dumps(labels))
 
 
+def cut_slabs(raw: Path, out: Path, mm: float, centre_label: int) -> None:
+    """``out/img``, ``out/ref``: each case cut to ``mm`` of axial extent around ``centre_label``'s centre."""
+
+    def slab(lab_file, lab, arr):
+        zs = np.flatnonzero((arr == centre_label).any(axis=(1, 2)))
+        if zs.size == 0:
+            raise SystemExit(f"{lab_file}: no voxel of label {centre_label} to centre the slab on")
+        half = max(1, int(round(mm / 2 / lab.GetSpacing()[2])))
+        lo, hi = max(0, int(zs.mean()) - half), min(arr.shape[0], int(zs.mean()) + half)
+        return [*lab.GetSize()[:2], hi - lo], [0, 0, lo]
+
+    _cut_cases(raw, out, slab)
+
+
 def cut_lung_crops(raw: Path, out: Path, lung_label: int, margin: int = 3, below: int = 8) -> None:
     """``out/img``, ``out/ref``: each case cut in plane to ``lung_label``'s box (``margin`` voxels
     around it) and axially from ``below`` slices under the lung to one slice above it, in the stored
     voxel order (the box of a lung is the same whichever way the axes run)."""
-    (out / "img").mkdir(parents=True, exist_ok=True)
-    (out / "ref").mkdir(parents=True, exist_ok=True)
-    for lab_file in sorted((raw / "labelsTr").glob("*.nii.gz")):
-        case = lab_file.name[: -len(".nii.gz")]
-        lab = sitk.ReadImage(str(lab_file))
-        img = sitk.ReadImage(str(raw / "imagesTr" / f"{case}_0000.nii.gz"))
-        arr = sitk.GetArrayFromImage(lab)  # (z, y, x)
-        where = np.nonzero(arr == lung_label)
-        if where[0].size == 0:
+
+    def crop(lab_file, lab, arr):
+        z, y, x = np.nonzero(arr == lung_label)
+        if z.size == 0:
             raise SystemExit(f"{lab_file}: no voxel of label {lung_label} to crop around")
-        z, y, x = where
         # the lung's caudal end is its lowest physical z: below it in index order when the z axis runs
         # up (direction +1), above it when it runs down
         up = lab.GetDirection()[8] > 0
@@ -85,11 +88,9 @@ def cut_lung_crops(raw: Path, out: Path, lung_label: int, margin: int = 3, below
         lo = [max(0, int(v)) for v in (x.min() - margin, y.min() - margin, z_lo)]
         top = (x.max() + margin + 1, y.max() + margin + 1, z_hi)
         hi = [min(n, int(v)) for n, v in zip(lab.GetSize(), top)]
-        size = [h - lw for h, lw in zip(hi, lo)]
-        sitk.WriteImage(sitk.RegionOfInterest(img, size, lo), str(out / "img" / f"{case}_0000.nii.gz"))
-        sitk.WriteImage(sitk.RegionOfInterest(lab, size, lo), str(out / "ref" / f"{case}.nii.gz"))
-    labels = json.loads((raw / "dataset.json").read_text())["labels"]
-    (out / "ref" / "labels.json").write_text(json.dumps(labels))
+        return [h - lw for h, lw in zip(hi, lo)], lo
+
+    _cut_cases(raw, out, crop)
 
 
 def threshold_lung_reference(image_file: Path, out_file: Path, hu: float = -400.0) -> None:
