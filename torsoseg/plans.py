@@ -28,7 +28,10 @@ DEFAULT_CASCADE_MARGIN_MM = 20.0
 
 @dataclass(frozen=True)
 class CTNormalization:
-    """CT intensity normalisation: clip to ``[lower, upper]`` (foreground 0.5/99.5 percentiles), z-score.
+    """CT intensity normalisation: clip to ``[lower, upper]``, z-score.
+
+    The planner sets the window to the foreground's 0.5/99.5 percentiles, its low end at most -200 HU
+    (:func:`torsoseg.planning.planner.normalization_from_fingerprint`).
 
     Attributes:
         mean, std: of the clipped foreground intensities (HU).

@@ -9,6 +9,7 @@ from torsoseg.network.estimate import estimate_network
 from torsoseg.planning.fingerprint import CaseFingerprint, Fingerprint, IntensityStats
 from torsoseg.planning.planner import (
     BUDGETS,
+    CT_WINDOW_FLOOR_HU,
     MIN_FEATURE_MAP,
     get_budget,
     plan_experiment,
@@ -227,6 +228,29 @@ def test_budget_registry_and_numbers():
 def test_bad_budget(kw, match):
     with pytest.raises(ValueError, match=match):
         get_budget(**kw)
+
+
+# -- CT normalisation ----------------------------------------------------------------------------------
+def _with_percentiles(fp: Fingerprint, low: float, high: float) -> Fingerprint:
+    st = fp.intensity["0"]
+    stats = IntensityStats(**{**st.__dict__, "percentile_00_5": low, "percentile_99_5": high})
+    return Fingerprint(**{**fp.__dict__, "intensity": {"0": stats}})
+
+
+def test_ct_window_of_a_soft_tissue_only_dataset_still_tells_fat_from_lung():
+    # an abdominal set whose labels are all soft tissue: 0.5th percentile -80 HU, where fat lies
+    norm = plan_experiment(_with_percentiles(SMALL, -80.0, 240.0), "cpu").normalization
+    assert norm.lower == CT_WINDOW_FLOOR_HU == -200.0
+    assert norm.upper == 240.0
+    assert (norm.mean, norm.std) == (59.0, 38.0)  # the soft-tissue scale is the percentiles' as before
+    fat, lung, air, liver = norm.apply(np.array([-100.0, -850.0, -1000.0, 60.0]))
+    assert fat < liver and lung < fat - 2.0  # fat (-100) and lung (-850) reach the network apart
+    assert lung == air  # below the window everything is one value
+
+
+def test_ct_window_below_the_floor_is_the_percentiles():
+    norm = plan_experiment(_with_percentiles(SMALL, -585.0, 193.0), "cpu").normalization
+    assert (norm.lower, norm.upper) == (-585.0, 193.0)
 
 
 # -- --plans-from --------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ Rules (numbers from nnU-Net and the paper's reference [4]):
   fits, so a larger budget never gives a smaller patch.
 * **batch size**: as many patches as the budget holds, at least 2, at most the preset's cap and at most
   5% of the dataset's voxels per step.
+* **CT normalisation**: clip to the labelled voxels' 0.5 and 99.5 percentiles, but never above
+  :data:`CT_WINDOW_FLOOR_HU` at the low end (fat stays apart from lung and air), then z-score with the
+  clipped foreground's mean and std.
 * **cascade**: when the patch covers less than a quarter of the median image, a low-resolution stage is
   planned by coarsening the spacing (x1.03 per step) until its patch covers a quarter
   (:mod:`torsoseg.planning.cascade`); ``plans.cascade_note`` says in words why one was planned or not.
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CASCADE_THRESHOLD",
+    "CT_WINDOW_FLOOR_HU",
     "INITIAL_PATCH_VOXELS",
     "MAX_STAGES",
     "MIN_FEATURE_MAP",
@@ -97,14 +101,30 @@ def median_shape(fingerprint: Fingerprint, spacing: Sequence[float]) -> tuple[in
     return tuple(int(round(float(m))) for m in np.median(np.asarray(shapes, dtype=np.float64), axis=0))
 
 
+#: The CT window's low end is at most this (HU). nnU-Net clips at the labelled voxels' 0.5th percentile;
+#: when every label is soft tissue (an abdominal set with a little gas in its stomach labels) that can be
+#: -84 to -104 HU, and fat (-190 to -30 HU), lung and air then reach the network as one value. A model
+#: pretrained on such a set and fine-tuned to a torso set keeps the window, and cannot tell a lung from the
+#: fat beside it. At -200 HU fat keeps its own values while the soft-tissue contrast keeps its scale
+#: (-1000 HU, air, measured worse on the soft-tissue organs: documentation/training.md, "The CT
+#: window's floor").
+CT_WINDOW_FLOOR_HU = -200.0
+
+
 def normalization_from_fingerprint(fingerprint: Fingerprint, channel: str = "0") -> CTNormalization:
-    """CT normalisation from the fingerprint's foreground statistics of ``channel``."""
+    """CT normalisation from the fingerprint's foreground statistics of ``channel``.
+
+    The window is the foreground's 0.5 to 99.5 percentiles with its low end lowered to
+    :data:`CT_WINDOW_FLOOR_HU` where it lies above; mean and std are of the foreground clipped to the
+    percentiles, so normalised soft tissue has the same scale either way.
+    """
     st = fingerprint.intensity[channel]
+    lower = min(st.percentile_00_5, CT_WINDOW_FLOOR_HU)
     return CTNormalization(
         mean=st.clipped_mean,
         std=max(st.clipped_std, 1e-6),
-        lower=st.percentile_00_5,
-        upper=max(st.percentile_99_5, st.percentile_00_5 + 1e-3),
+        lower=lower,
+        upper=max(st.percentile_99_5, lower + 1e-3),
     )
 
 
