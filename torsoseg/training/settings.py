@@ -274,7 +274,7 @@ PRESETS["finetune_plain"] = replace(PRESETS["finetune"], head_lr_factor=1.0, new
 #                           weight moves about the learning rate per step, so in a 300-step budget the
 #                           body at 1e-4 barely adapts to the new field of view and organs; measured on
 #                           the demo (seed 0): mean Dice 0.718 vs 0.629 at 1e-4, kidneys 0.78 / 0.75 vs
-#                           0.34 / 0.67; at the current 600 steps over 3 seeds 0.773 vs 0.754, and only
+#                           0.34 / 0.67; at the current 600 steps over 3 seeds 0.774 vs 0.757, and only
 #                           this preset ranks above scratch on every seed. A departure from the paper's
 #                           10x, chosen by measurement.
 #   finetune_cpu_headfirst  as finetune_cpu after a head-only phase (body frozen)
