@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", type=Path,
                    help="raw test dataset (imagesTr, labelsTr, dataset.json)")
     p.add_argument("--slabs", type=float, nargs="*", default=[40.0, 80.0, 160.0],
-                   help="slab thicknesses (mm)")
+                   help="slab thicknesses (mm); --slabs with no value cuts none")
     p.add_argument("--lung-crop", action="store_true",
                    help="also score in-plane crops around the right lung (and, with --real, the real one)")
     p.add_argument("--real", type=Path, default=None, help="the shared real CT samples folder")
