@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -232,9 +234,8 @@ def test_bad_budget(kw, match):
 
 # -- CT normalisation ----------------------------------------------------------------------------------
 def _with_percentiles(fp: Fingerprint, low: float, high: float) -> Fingerprint:
-    st = fp.intensity["0"]
-    stats = IntensityStats(**{**st.__dict__, "percentile_00_5": low, "percentile_99_5": high})
-    return Fingerprint(**{**fp.__dict__, "intensity": {"0": stats}})
+    stats = replace(fp.intensity["0"], percentile_00_5=low, percentile_99_5=high)
+    return replace(fp, intensity={"0": stats})
 
 
 def test_ct_window_of_a_soft_tissue_only_dataset_still_tells_fat_from_lung():
