@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from torsoseg import organs
 from torsoseg.imageio import orientation_code, reorient_to_canonical
 from torsoseg.phantom import generate_case
-from torsoseg.phantom.case import plan_case, to_storage
+from torsoseg.phantom.case import (
+    OUTSIDE_FOV_HU,
+    SCANNER_FOV_MM,
+    outside_reconstruction_circle,
+    plan_case,
+    to_storage,
+)
 
 
 def centroid(case, name):
@@ -268,19 +275,31 @@ def test_bad_arguments(kwargs, match):
 
 
 def test_arms_beside_the_body_for_some_patients():
-    from torsoseg.phantom.trunk import ARM_GAP
-
     plans = [plan_case("visceral", s, "tiny") for s in range(30)]
     with_arms = [p for p in plans if p.patient.arm_radius > 0]
     assert 2 <= len(with_arms) <= 20
+    gaps = [p.patient.arm_gap for p in with_arms]
+    assert min(gaps) >= 0 and max(gaps) <= 60 and max(gaps) - min(gaps) > 20  # touching to centimetres away
+    assert all(p.patient.arm_gap == 0 for p in plans if p.patient.arm_radius == 0)
     plan = with_arms[0]
     case = generate_case("visceral", plan.seed, "tiny")
     canon, _ = reorient_to_canonical(case.image)
     world_x = canon.origin[0] + np.arange(canon.shape[0]) * canon.spacing[0] - plan.world_shift[0]
-    outside = np.abs(world_x) > max(plan.patient.body_a) + ARM_GAP
+    outside = np.abs(world_x) > max(plan.patient.body_a) + plan.patient.arm_gap
     assert (canon.array[outside] > -300).any()  # arm tissue beyond the trunk
-    lean = next(p for p in plans if p.patient.arm_radius == 0)
-    assert (
-        plan.grid.spacing[0] * plan.grid.shape[0] > 2 * max(plan.patient.body_a) + 4 * plan.patient.arm_radius
-    )
-    assert lean.patient.arm_radius == 0
+    # never wider than a scanner's 50 cm field of view, so a wide patient's arms may be cut at its edge
+    assert all(p.grid.spacing[0] * p.grid.shape[0] <= SCANNER_FOV_MM + p.grid.spacing[0] for p in plans)
+
+
+def test_the_image_is_the_scanners_reconstruction_circle():
+    plan = plan_case("torso", 20, "tiny")  # arms beside a wide trunk: cut by the circle
+    assert plan.patient.arm_radius > 0
+    case = generate_case("torso", 20, "tiny")
+    canon, _ = reorient_to_canonical(case.image)
+    labels, _ = reorient_to_canonical(case.label_map)
+    outside = outside_reconstruction_circle(plan.grid)
+    assert outside[0, 0] and outside[-1, -1] and not outside[plan.grid.shape[0] // 2, plan.grid.shape[1] // 2]
+    assert 0.15 < outside.mean() < 0.25  # 1 - pi / 4 of the square
+    assert (canon.array[outside] == OUTSIDE_FOV_HU).all() and (labels.array[outside] == 0).all()
+    inside_edge = ~outside & ndimage.binary_dilation(outside)
+    assert (canon.array[inside_edge] > -300).any()  # tissue reaching the circle: an arm cut by it

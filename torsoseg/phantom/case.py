@@ -21,7 +21,7 @@ from torsoseg.phantom.labels import KINDS, check_kind, internal_to_source, sourc
 from torsoseg.phantom.layout import Layout, sample_layout
 from torsoseg.phantom.patient import Patient, sample_patient
 from torsoseg.phantom.render import Grid, RenderContext, finish_image, paint
-from torsoseg.phantom.trunk import ARM_GAP
+from torsoseg.phantom.trunk import arm_reach
 from torsoseg.phantom.vessels import vessels
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,12 @@ def check_orientation(code: str) -> str:
 #: and a model pretrained on it takes the fluid-filled bladder for a gallbladder.
 ABDOMEN_PELVIS_P = 0.3
 
+#: the widest reconstruction field of view (mm) of a clinical CT scanner (its 50 cm scan field). A
+#: patient with the arms beside the body is often wider: the arms are then cut at its edge.
+SCANNER_FOV_MM = 500.0
+#: value of the pixels outside the reconstruction circle (the scanner's padding; Siemens' -1024)
+OUTSIDE_FOV_HU = -1024
+
 
 def _below_bladder(pt: Patient, rng: np.random.Generator) -> float:
     """Caudal end (z) of a scan that covers the whole pelvis: a few centimetres below the bladder."""
@@ -142,8 +148,8 @@ def scan_grid(
     a = float(np.max(np.interp(zz, pt.body_z, pt.body_a)))
     bf = float(np.max(np.interp(zz, pt.body_z, pt.body_bf)))
     bb = float(np.max(np.interp(zz, pt.body_z, pt.body_bb)))
-    half = a + (2 * pt.arm_radius + ARM_GAP if pt.arm_radius > 0 else 0.0)
-    fov = 2.0 * max(half, (bf + bb) / 2.0) + float(rng.uniform(25, 80))
+    half = a + arm_reach(pt)
+    fov = min(2.0 * max(half, (bf + bb) / 2.0) + float(rng.uniform(25, 80)), SCANNER_FOV_MM)
     cx = float(rng.uniform(-10, 10))
     cy = (bb - bf) / 2.0 + float(rng.uniform(-5, 15))
     extent_z = top - bottom
@@ -175,6 +181,17 @@ def scan_grid(
     s_z = round(s_z, 4)
     origin = (cx - s_xy * (n_xy - 1) / 2.0, cy - s_xy * (n_xy - 1) / 2.0, bottom)
     return Grid((n_xy, n_xy, n_z), (s_xy, s_xy, s_z), origin)
+
+
+def outside_reconstruction_circle(grid: Grid) -> np.ndarray:
+    """``(X, Y)`` mask of the pixels outside the circle a CT scanner reconstructs: the circle inscribed
+    in the square in-plane field of view. What lies beyond it (an arm, the table's ends) is not imaged."""
+    nx, ny = grid.shape[0], grid.shape[1]
+    sx, sy = grid.spacing[0], grid.spacing[1]
+    x = (np.arange(nx) - (nx - 1) / 2.0) * sx
+    y = (np.arange(ny) - (ny - 1) / 2.0) * sy
+    radius = min(nx * sx, ny * sy) / 2.0
+    return x[:, None] ** 2 + y[None, :] ** 2 > radius**2
 
 
 def to_storage(array: np.ndarray, spacing, origin, code: str) -> tuple[np.ndarray, tuple, tuple]:
@@ -323,6 +340,9 @@ def render_plan(plan: CasePlan) -> PhantomCase:
         noise_corr_px=float(g.uniform(0.6, 1.1)),
     )
     label = internal_to_source(plan.kind)[internal]
+    outside = outside_reconstruction_circle(grid)
+    image[outside] = OUTSIDE_FOV_HU
+    label[outside] = 0
     origin = np.asarray(grid.origin) + np.asarray(plan.world_shift)
     img, org, direc = to_storage(image, grid.spacing, origin, plan.orientation)
     lab, _, _ = to_storage(label, grid.spacing, origin, plan.orientation)

@@ -7,7 +7,7 @@ hemidiaphragm. Vertebral levels follow from the L1 position and the thoracic and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,6 +59,8 @@ class Patient:
         obesity: 0 (lean) .. 1 (obese): fat thickness and visceral fat.
         arm_radius: radius of the upper arms when they lie beside the body (arms down), else 0 (arms
             raised above the head, out of the field of view, as usual for torso CT).
+        arm_gap: mean distance (mm) between the trunk and an arm lying beside it: from touching the flank
+            to several centimetres, each side varying around it (0 without arms down).
     """
 
     body_z: tuple[float, ...]
@@ -81,6 +83,7 @@ class Patient:
     depth: float
     obesity: float
     arm_radius: float = 0.0
+    arm_gap: float = 0.0
 
     # --- body outline -------------------------------------------------------------------------------
     def outline(self, z, inset_a: float = 0.0, inset_bf: float = 0.0, inset_bb: float = 0.0):
@@ -206,7 +209,8 @@ def sample_patient(rng: np.random.Generator) -> Patient:
     dome_right = 0.0
     dome_left = -float(rng.uniform(8.0, 25.0))
     l1_z = -float(rng.uniform(100.0, 125.0)) * height
-    return Patient(
+    # drawn after every other trait, so the arms never change the rest of a patient
+    return _with_arm_gap(rng, Patient(
         body_z=tuple(float(v) for v in z),
         body_a=tuple(float(v) for v in av * jitter[0]),
         body_bf=tuple(float(v) for v in bfv * jitter[1]),
@@ -227,4 +231,15 @@ def sample_patient(rng: np.random.Generator) -> Patient:
         depth=depth,
         obesity=obesity,
         arm_radius=float(rng.uniform(36, 48) * width * (1 + 0.2 * obesity)) if rng.uniform() < 0.3 else 0.0,
-    )
+    ))
+
+
+#: range (mm) of a patient's mean gap between trunk and arm when the arms lie beside the body
+ARM_GAP_MM = (0.0, 60.0)
+
+
+def _with_arm_gap(rng: np.random.Generator, pt: Patient) -> Patient:
+    """``pt`` with its :attr:`Patient.arm_gap` drawn (one draw, only for patients with their arms down)."""
+    if pt.arm_radius <= 0:
+        return pt
+    return replace(pt, arm_gap=float(rng.uniform(*ARM_GAP_MM)))

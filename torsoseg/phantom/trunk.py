@@ -16,12 +16,16 @@ from torsoseg.phantom.render import Part
 from torsoseg.phantom.shapes import ellipsoid, ellipsoid_local, rotation, shell, to_local
 
 BIG = 1e4
-ARM_GAP = 12.0  #: mm between the trunk and an arm lying beside it
+
+
+def arm_reach(pt: Patient) -> float:
+    """How far (mm) the arms reach beyond the trunk's widest half-width: gap plus arm (0 with arms up)."""
+    return 2 * pt.arm_radius + pt.arm_gap if pt.arm_radius > 0 else 0.0
 
 
 def body_box(pt: Patient) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """Bounding box (lo, hi) of the whole body (arms included) and table in the patient frame."""
-    a = max(pt.body_a) + 5 + (2 * pt.arm_radius + ARM_GAP if pt.arm_radius > 0 else 0.0)
+    a = max(pt.body_a) + 5 + arm_reach(pt)
     return (-a, -max(pt.body_bf) - 5, pt.body_z[0]), (a, max(pt.body_bb) + 45, pt.body_z[-1])
 
 
@@ -329,7 +333,8 @@ def pelvis(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[
 
 
 def arms(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[Part]:
-    """Arms lying beside the trunk (patients with ``arm_radius > 0``), unlabelled.
+    """Arms lying beside the trunk (patients with ``arm_radius > 0``), ``pt.arm_gap`` away from it (0: on
+    the flank), unlabelled.
 
     Skin and fat, muscle, the humerus down to the elbow, then the forearm with radius and ulna.
     """
@@ -342,8 +347,9 @@ def arms(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[Pa
     fat = float(rng.uniform(4, 10)) + 12.0 * pt.obesity
     z_ctrl = [wrist, elbow, shoulder]
     r_ctrl = [0.6 * r, 0.8 * r, r]
-    reach = float(np.max(pt.body_a)) + ARM_GAP + 2 * r + 10
-    inner = float(np.interp(np.linspace(wrist, shoulder, 32), pt.body_z, pt.body_a).min()) + ARM_GAP - 10
+    gap = np.float32(pt.arm_gap)
+    reach = float(np.max(pt.body_a)) + arm_reach(pt) + 10
+    inner = float(np.interp(np.linspace(wrist, shoulder, 32), pt.body_z, pt.body_a).min()) + pt.arm_gap - 10
 
     def radius_at(z):
         return np.interp(z, z_ctrl, r_ctrl).astype(np.float32)
@@ -354,7 +360,7 @@ def arms(pt: Patient, hu: dict[str, float], rng: np.random.Generator) -> list[Pa
 
         def centre(z, sign=sign, arm_y=arm_y):
             a = np.interp(z, pt.body_z, pt.body_a).astype(np.float32)
-            return sign * (a + ARM_GAP + radius_at(z)), np.float32(arm_y)
+            return sign * (a + gap + radius_at(z)), np.float32(arm_y)
 
         def limb(b, inset=0.0, centre=centre):
             cx, cy = centre(b.zo)
