@@ -16,7 +16,10 @@ reconstructed around one lung, as in a thin-section lung CT: 3 voxels of margin,
 the lung to its apex) and scores those crops; with ``--real`` it then predicts the elastix thorax CT of
 ``../shared/data`` too (such a crop of a real right lung, unlabelled), scored as lung_right against
 the largest connected region below -400 HU (the aerated lung; a threshold proxy, not a manual
-reference). Prints one markdown row per input: mean Dice over the organs scored, then per organ.
+reference). With ``--real`` it also reports the millilitres the model labels, on the real sample, as
+organs that sample does not hold (:data:`REAL_ABSENT`: TotalSegmentator finds no lung, kidney or
+gallbladder in it), such as air outside the body taken for lung. Prints one markdown row per input:
+mean Dice over the organs scored, then per organ.
 ``--summarize`` reads the ``--work`` folders of several runs (one per seed) and prints per input the
 mean ± sample std over the runs of each organ's Dice and of the mean over organs.
 ``--figure PNG`` (with ``--real``) draws the real sample's middle slice with TotalSegmentator's labels
@@ -37,7 +40,14 @@ import numpy as np
 import SimpleITK as sitk
 
 REAL_ORGANS = ("liver", "spleen", "pancreas", "aorta")  # the sample's organs a torso model can know
+#: torso organs TotalSegmentator finds none of in the real 40 mm sample (no lung lobe, kidney or
+#: gallbladder label in it): whatever a model labels as one of them there is false
+REAL_ABSENT = ("lung_right", "lung_left", "kidney_right", "kidney_left", "gallbladder")
+_TS_PREFIXES = {"lung_right": "lung_", "lung_left": "lung_", "kidney_right": "kidney_right",
+                "kidney_left": "kidney_left", "gallbladder": "gallbladder"}
 REAL_LUNG = "elastix_lung_ct_small.mha"  # a real thorax CT cropped around its right lung
+#: the real sample's false volumes per organ of REAL_ABSENT (mL), beside its evaluation
+ABSENT_FILE = "absent_ml.json"
 #: inputs scored on a fixed organ list (the others on the organs every run's evaluation has)
 FIXED_ORGANS = {"real": REAL_ORGANS, "real_lung": ("lung_right",)}
 
@@ -108,6 +118,24 @@ def threshold_lung_reference(image_file: Path, out_file: Path, hu: float = -400.
     out_file.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(ref, str(out_file))
     (out_file.parent / "labels.json").write_text(json.dumps({"background": 0, "lung_right": 1}))
+
+
+def absent_organ_ml(real: Path, pred_file: Path, pred_labels: dict[str, int]) -> dict[str, float]:
+    """Organ of :data:`REAL_ABSENT` -> mL the prediction gives it on the real sample, where TotalSegmentator
+    labels none of it (checked here: its segmentation holds no label of that organ)."""
+    ts = {int(k): v for k, v in json.loads((real / "ts_labels_total_v2.json").read_text()).items()}
+    present = {ts[int(v)] for v in np.unique(sitk.GetArrayFromImage(
+        sitk.ReadImage(str(real / "ts_dicom_ct_seg.nii.gz")))) if int(v) in ts}
+    pred = sitk.ReadImage(str(pred_file))
+    arr, voxel_ml = sitk.GetArrayFromImage(pred), float(np.prod(pred.GetSpacing())) / 1000.0
+    out = {}
+    for organ in REAL_ABSENT:
+        found = sorted(n for n in present if n.startswith(_TS_PREFIXES[organ]))
+        if found:
+            raise SystemExit(f"{real}: TotalSegmentator labels {', '.join(found)} in the sample, so {organ} "
+                             "is not absent there")
+        out[organ] = float((arr == pred_labels[organ]).sum() * voxel_ml) if organ in pred_labels else 0.0
+    return out
 
 
 def predict_and_score(model: Path, images: Path, ref: Path, pred: Path, extra: list[str],
@@ -204,8 +232,21 @@ def summarize(works: list[Path]) -> str:
             lines += ["", f"| input | mean | {' | '.join(organs)} |", "|---" * (len(organs) + 2) + "|"]
         cells = [_mean_std(v) for v in [means, *per.values()]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    absent_files = [w / "real" / "pred" / ABSENT_FILE for w in works]
+    if all(f.is_file() for f in absent_files):
+        runs = [json.loads(f.read_text()) for f in absent_files]
+        per = {o: [float(r[o]) for r in runs] for o in REAL_ABSENT}
+        total = [sum(r[o] for o in REAL_ABSENT) for r in runs]
+        cells = " | ".join(_mean_std_ml(v) for v in [total, *per.values()])
+        lines += ["", f"| input (mL) | all | {' | '.join(REAL_ABSENT)} |",
+                  "|---" * (len(REAL_ABSENT) + 2) + "|", f"| real: organs it does not hold | {cells} |"]
     runs_text = ", ".join(str(w) for w in works)
     return "\n".join(lines[1:]) + f"\n\n(mean ± std over {len(works)} runs: {runs_text})"
+
+
+def _mean_std_ml(values: list[float]) -> str:
+    v = np.asarray(values, dtype=np.float64)
+    return f"{v.mean():.0f} ± {v.std(ddof=1):.0f}" if v.size > 1 else f"{v.mean():.0f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
                                    ref_labels=args.real / "ts_labels_total_v2.json", organs=REAL_ORGANS)
         lines += ["", f"| input | mean | {' | '.join(REAL_ORGANS)} |", "|---" * (len(REAL_ORGANS) + 2) + "|",
                   row("real CT, 40 mm (TotalSegmentator labels)", scores, list(REAL_ORGANS))]
+        pred_dir = work / "real" / "pred"
+        absent = absent_organ_ml(args.real, pred_dir / "ts_dicom_ct.nii.gz",
+                                 json.loads((pred_dir / "labels.json").read_text()))
+        (pred_dir / ABSENT_FILE).write_text(json.dumps(absent, indent=1))
+        lines += ["", f"| input | all | {' | '.join(REAL_ABSENT)} |", "|---" * (len(REAL_ABSENT) + 2) + "|",
+                  "| real CT, 40 mm: mL labelled as organs it does not hold | "
+                  + " | ".join(f"{v:.0f}" for v in [sum(absent.values()), *absent.values()]) + " |"]
         if args.lung_crop:
             folder = work / "real_lung"
             (folder / "img").mkdir(parents=True, exist_ok=True)

@@ -109,3 +109,31 @@ def test_the_threshold_lung_reference_is_the_largest_air_region(tmp_path):
     assert ref.GetSpacing() == (2.0, 2.0, 5.0) and ref.GetOrigin() == (10.0, -20.0, 300.0)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(ref), (hu == -850).astype(np.uint8))
     assert json.loads((tmp_path / "ref" / "labels.json").read_text()) == {"background": 0, "lung_right": 1}
+
+
+def test_the_real_samples_absent_organs_are_measured_in_ml_and_summarized(tmp_path, shared_data):
+    m = _module()
+    seg = sitk.ReadImage(str(shared_data / "ts_dicom_ct_seg.nii.gz"))
+    pred = np.zeros(sitk.GetArrayFromImage(seg).shape, np.uint8)
+    pred[0, :10, :10] = 1  # 100 voxels called right lung
+    pred[1, :5, :4] = 3  # 20 voxels called gallbladder
+    image = sitk.GetImageFromArray(pred)
+    image.CopyInformation(seg)
+    sitk.WriteImage(image, str(tmp_path / "pred.nii.gz"))
+    voxel_ml = float(np.prod(seg.GetSpacing())) / 1000.0
+    labels = {"background": 0, "lung_right": 1, "liver": 2, "gallbladder": 3}
+    ml = m.absent_organ_ml(shared_data, tmp_path / "pred.nii.gz", labels)
+    assert list(ml) == list(m.REAL_ABSENT)
+    assert ml["lung_right"] == 100 * voxel_ml and ml["gallbladder"] == 20 * voxel_ml
+    assert ml["lung_left"] == ml["kidney_right"] == 0.0  # not predicted, or not in the label set at all
+    works = []
+    for i, lung in enumerate((100.0, 300.0)):
+        folder = tmp_path / f"w{i}" / "real" / "pred"
+        folder.mkdir(parents=True)
+        dice = {o: {"avg": 0.5} for o in m.REAL_ORGANS}
+        (folder / "evaluation.json").write_text(json.dumps({"summary": {"dice": dice}}))
+        absent = {**dict.fromkeys(m.REAL_ABSENT, 0.0), "lung_left": lung}
+        (folder / m.ABSENT_FILE).write_text(json.dumps(absent))
+        works.append(tmp_path / f"w{i}")
+    row = next(line for line in m.summarize(works).splitlines() if line.startswith("| real: organs"))
+    assert row.split("|")[2].strip() == "200 ± 141" and row.split("|")[4].strip() == "200 ± 141"
