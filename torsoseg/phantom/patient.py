@@ -59,8 +59,8 @@ class Patient:
         obesity: 0 (lean) .. 1 (obese): fat thickness and visceral fat.
         arm_radius: radius of the upper arms when they lie beside the body (arms down), else 0 (arms
             raised above the head, out of the field of view, as usual for torso CT).
-        arm_gap: mean distance (mm) between the trunk and an arm lying beside it: from touching the flank
-            to several centimetres, each side varying around it (0 without arms down).
+        arm_gap: distance (mm) between the trunk's widest outline and an arm lying beside it, the same on
+            both sides: from touching the flank to several centimetres (0 without arms down).
     """
 
     body_z: tuple[float, ...]
@@ -234,7 +234,7 @@ def sample_patient(rng: np.random.Generator) -> Patient:
     ))
 
 
-#: range (mm) of a patient's mean gap between trunk and arm when the arms lie beside the body
+#: range (mm) of a patient's gap between trunk and arm when the arms lie beside the body
 ARM_GAP_MM = (0.0, 60.0)
 
 
