@@ -9,13 +9,8 @@ from scipy import ndimage
 from torsoseg import organs
 from torsoseg.imageio import orientation_code, reorient_to_canonical
 from torsoseg.phantom import generate_case
-from torsoseg.phantom.case import (
-    OUTSIDE_FOV_HU,
-    SCANNER_FOV_MM,
-    outside_reconstruction_circle,
-    plan_case,
-    to_storage,
-)
+from torsoseg.phantom.case import plan_case, to_storage
+from torsoseg.phantom.scanner import OUTSIDE_FOV_HU, SCANNER_FOV_MM, outside_reconstruction_circle
 
 
 def centroid(case, name):
@@ -181,10 +176,10 @@ def test_field_of_view_by_kind():
 
 
 def test_abdomen_pelvis_protocol_leaves_the_other_cases_and_the_slice_spacing_alone(monkeypatch):
-    from torsoseg.phantom import case as case_module
+    from torsoseg.phantom import scanner
 
     with_pelvis = {s: plan_case("abdomen", s, "tiny") for s in range(12)}
-    monkeypatch.setattr(case_module, "ABDOMEN_PELVIS_P", 0.0)
+    monkeypatch.setattr(scanner, "ABDOMEN_PELVIS_P", 0.0)
     without = {s: plan_case("abdomen", s, "tiny") for s in range(12)}
     changed = [s for s in range(12) if with_pelvis[s].grid != without[s].grid]
     assert 2 <= len(changed) <= 8
