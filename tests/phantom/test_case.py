@@ -9,7 +9,7 @@ from scipy import ndimage
 from torsoseg import organs
 from torsoseg.imageio import orientation_code, reorient_to_canonical
 from torsoseg.phantom import generate_case
-from torsoseg.phantom.case import plan_case, to_storage
+from torsoseg.phantom.case import plan_case, render_plan, to_storage
 from torsoseg.phantom.scanner import OUTSIDE_FOV_HU, SCANNER_FOV_MM, outside_reconstruction_circle
 
 
@@ -298,3 +298,46 @@ def test_the_image_is_the_scanners_reconstruction_circle():
     assert (canon.array[outside] == OUTSIDE_FOV_HU).all() and (labels.array[outside] == 0).all()
     inside_edge = ~outside & ndimage.binary_dilation(outside)
     assert (canon.array[inside_edge] > -300).any()  # tissue reaching the circle: an arm cut by it
+
+
+def test_a_field_of_view_cut_through_the_body_has_no_labels_outside_the_circle():
+    from dataclasses import replace as dc_replace
+
+    from torsoseg.phantom.render import Grid
+
+    plan = plan_case("torso", 3, "tiny")
+    g = plan.grid
+    centre = [o + s * (n - 1) / 2 for o, s, n in zip(g.origin, g.spacing, g.shape)]
+    spacing = (g.spacing[0] * 0.55, g.spacing[1] * 0.55, g.spacing[2])  # a field of view inside the body
+    origin = (centre[0] - spacing[0] * (g.shape[0] - 1) / 2, centre[1] - spacing[1] * (g.shape[1] - 1) / 2,
+              g.origin[2])
+    small = dc_replace(plan, grid=Grid(g.shape, spacing, origin))
+    case = render_plan(small)
+    image, _ = reorient_to_canonical(case.image)
+    labels, _ = reorient_to_canonical(case.label_map)
+    outside = outside_reconstruction_circle(small.grid)
+    assert (image.array[outside] == OUTSIDE_FOV_HU).all() and (labels.array[outside] == 0).all()
+    rim = ~outside & ndimage.binary_dilation(outside, iterations=2)
+    assert (labels.array[rim] > 0).any()  # organs run into the circle: without the mask they would go on
+
+
+def test_the_arms_lie_their_gap_away_from_the_trunk():
+    from dataclasses import replace as dc_replace
+
+    plan = next(p for p in (plan_case("visceral", s, "small") for s in range(40)) if p.patient.arm_radius > 0)
+
+    def air_between_trunk_and_arm(gap: float) -> float:
+        p = dc_replace(plan, patient=dc_replace(plan.patient, arm_gap=gap))
+        canon, _ = reorient_to_canonical(render_plan(p).image)
+        sp = canon.spacing
+        x = canon.origin[0] + np.arange(canon.shape[0]) * sp[0] - p.world_shift[0]
+        j = int(round((10.0 - (canon.origin[1] - p.world_shift[1])) / sp[1]))  # y = 10 mm: through the arms
+        k = int(round((p.patient.l1_z - (canon.origin[2] - p.world_shift[2])) / sp[2]))  # the L1 level
+        tissue = canon.array[:, j, k] > -300
+        right = np.flatnonzero(x > 0)
+        trunk_end = right[np.argmax(~tissue[right])]  # the first air beside the trunk
+        arm_start = trunk_end + np.argmax(tissue[trunk_end:])
+        return float(x[arm_start] - x[trunk_end])
+
+    sp = plan.grid.spacing[0]
+    assert abs(air_between_trunk_and_arm(50.0) - air_between_trunk_and_arm(20.0) - 30.0) <= 2 * sp

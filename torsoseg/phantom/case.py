@@ -21,12 +21,7 @@ from torsoseg.phantom.labels import KINDS, check_kind, internal_to_source, sourc
 from torsoseg.phantom.layout import Layout, sample_layout
 from torsoseg.phantom.patient import Patient, sample_patient
 from torsoseg.phantom.render import Grid, RenderContext, finish_image, paint
-from torsoseg.phantom.scanner import (
-    ABDOMEN_PELVIS_P,
-    OUTSIDE_FOV_HU,
-    outside_reconstruction_circle,
-    scan_grid,
-)
+from torsoseg.phantom.scanner import OUTSIDE_FOV_HU, outside_reconstruction_circle, scan_grid
 from torsoseg.phantom.vessels import vessels
 
 logger = logging.getLogger(__name__)
@@ -301,7 +296,6 @@ def generate_case(
 
 
 __all__ = [
-    "ABDOMEN_PELVIS_P",
     "PHASES",
     "SIZES",
     "ORIENTATIONS",
