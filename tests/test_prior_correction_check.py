@@ -21,3 +21,16 @@ def test_presence_rows_pool_the_runs_cases_per_tau():
                     "| gallbladder | 1 | 2 | 0.150 | 1 | 2 | 1 |"]
     assert m.case_mean(run0[1.0]["gallbladder"]) == 0.3  # both empty is left out, as the evaluation does
     assert math.isnan(m.case_mean([(nan, False, False)]))
+
+
+def test_per_organ_offsets_are_chosen_only_where_they_gain_on_held_out_cases():
+    m = load_script("scripts/prior_correction_check.py")
+    nan = math.nan
+    heldout = {
+        "spleen": {0.0: 0.80, 0.5: 0.84, 1.0: 0.86, 2.0: 0.86},  # best at 1.0 (the tie keeps the smaller)
+        "liver": {0.0: 0.90, 0.5: 0.903, 1.0: 0.88},  # gains less than min_gain: none
+        "thyroid_gland": {0.0: 0.30, 0.5: 0.20, 1.0: 0.0},  # loses: none
+        "gallbladder": {0.0: nan, 0.5: 0.4},  # absent from every held-out reference: none
+    }
+    assert m.choose_offsets(heldout, min_gain=0.005) == {"spleen": 1.0}
+    assert m.choose_offsets(heldout, min_gain=0.0) == {"spleen": 1.0, "liver": 0.5}
