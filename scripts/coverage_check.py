@@ -249,6 +249,23 @@ def _mean_std_ml(values: list[float]) -> str:
     return f"{v.mean():.0f} ± {v.std(ddof=1):.0f}" if v.size > 1 else f"{v.mean():.0f}"
 
 
+def input_problems(model: Path, test: Path, real: Path | None, lung_crop: bool = False) -> list[str]:
+    """What is missing from the inputs, one message per problem naming the path (empty when none is);
+    the real lung CT is needed only with ``lung_crop``."""
+    problems = []
+    if not (model / "plans.json").is_file():
+        problems.append(f"{model}: not a trained model folder (no plans.json)")
+    for need in (test / "dataset.json", test / "imagesTr", test / "labelsTr"):
+        if not need.exists():
+            problems.append(f"{test}: no {need.name} (--test must be a raw dataset folder)")
+    if real is not None:
+        names = ["ts_dicom_ct", "ts_dicom_ct_seg.nii.gz", "ts_labels_total_v2.json"] + [REAL_LUNG] * lung_crop
+        for name in names:
+            if not (real / name).exists():
+                problems.append(f"{real}: no {name} (--real must be the shared real CT samples folder)")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", type=Path, nargs="?", help="trained model folder")
@@ -277,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.model is None or args.test is None:
         p.error("MODEL_FOLDER and --test are required (or --summarize WORK...)")
+    problems = input_problems(args.model, args.test, args.real, args.lung_crop)
+    if problems:
+        p.error("; ".join(problems))
     work = args.work or Path(tempfile.mkdtemp(prefix="coverage_check_"))
     extra = ["--no-postprocessing"] if args.no_postprocessing else []
     labels = json.loads((args.test / "dataset.json").read_text())["labels"]

@@ -137,3 +137,27 @@ def test_the_real_samples_absent_organs_are_measured_in_ml_and_summarized(tmp_pa
         works.append(tmp_path / f"w{i}")
     row = next(line for line in m.summarize(works).splitlines() if line.startswith("| real: organs"))
     assert row.split("|")[2].strip() == "200 ± 141" and row.split("|")[4].strip() == "200 ± 141"
+
+
+def test_missing_inputs_are_named_before_any_prediction(tmp_path, capsys):
+    m = _module()
+    model, test, real = tmp_path / "model", tmp_path / "raw", tmp_path / "data"
+    model.mkdir()
+    (test / "imagesTr").mkdir(parents=True)
+    real.mkdir()
+    problems = m.input_problems(model, test, real, lung_crop=True)
+    assert f"{model}: not a trained model folder (no plans.json)" in problems
+    assert any(p.startswith(f"{test}: no dataset.json") for p in problems)
+    assert any(p.startswith(f"{test}: no labelsTr") for p in problems)
+    assert any(p.startswith(f"{real}: no ts_dicom_ct ") for p in problems)
+    assert any("elastix_lung_ct_small.mha" in p for p in problems)
+    assert not any("elastix" in p for p in m.input_problems(model, test, real, lung_crop=False))
+    # the command refuses with those messages and a non-zero exit, writing nothing
+    work = tmp_path / "work"
+    try:
+        m.main([str(model), "--test", str(test), "--real", str(real), "--work", str(work)])
+    except SystemExit as exc:
+        assert exc.code == 2
+    else:
+        raise AssertionError("coverage_check accepted a folder without plans.json")
+    assert "no plans.json" in capsys.readouterr().err and not work.exists()
