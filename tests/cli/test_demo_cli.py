@@ -64,6 +64,22 @@ def test_rerun_with_other_settings_is_refused(tmp_path):
         Demo(tmp_path, PRESETS["full"]).check_config()
 
 
+def test_a_run_made_by_another_phantom_generator_is_not_reused(tmp_path):
+    import json
+
+    Demo(tmp_path, PRESETS["quick"]).check_config()
+    record = json.loads((tmp_path / "demo.json").read_text())
+    assert len(record["phantom_generator"]) == 16
+    record["phantom_generator"] = "0123456789abcdef"  # made by an older torsoseg
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    with pytest.raises(DemoError, match="another version of the phantom generator.*'0123456789abcdef'"):
+        Demo(tmp_path, PRESETS["quick"]).check_config()
+    del record["phantom_generator"]  # a folder from before the generator was recorded
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    with pytest.raises(DemoError, match="another version of the phantom generator"):
+        Demo(tmp_path, PRESETS["quick"]).check_config()
+
+
 def test_report_puts_models_side_by_side(tmp_path):
     raw, pred = make_folders(tmp_path)  # tmp/raw/Dataset003_Torso: the demo's dataset 3
     demo = Demo(tmp_path, PRESETS["quick"], progress=False)

@@ -59,7 +59,8 @@ EPILOG = """examples:
   torsoseg_demo --device cuda --precision auto
   torsoseg_demo --cascade --out demo_cascade    # the cascade: coarse 3d_lowres + fine 3d_cascade
 
-A rerun with the same --out and settings skips finished steps and resumes an interrupted training.
+A rerun with the same --out and settings skips finished steps and resumes an interrupted training; a
+folder made with other settings or by another version of the phantom generator is refused.
 Output: OUT/report.md (tables and previews), OUT/evaluation/*.json, OUT/predictions/<model>/."""
 
 

@@ -17,6 +17,19 @@ from typing import Any
 MODELS = ("fine-tuned", "scratch", "merged", "pretrained")
 
 
+def phantom_generator_digest() -> str:
+    """A short digest of the phantom generator's source (``torsoseg/phantom/*.py``): a demo folder made by
+    another version of it holds other phantoms, so its finished steps must not be reused."""
+    import hashlib
+
+    import torsoseg.phantom
+
+    h = hashlib.sha256()
+    for f in sorted(Path(torsoseg.phantom.__file__).parent.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """What the demo runs. Presets: :data:`PRESETS` (``full``, ``quick``).
@@ -149,9 +162,16 @@ class Demo:
         from torsoseg.fileio import atomic_write_json, read_json
 
         path = self.out / "demo.json"
-        now = asdict(self.config)
+        now = {**asdict(self.config), "phantom_generator": phantom_generator_digest()}
         if path.is_file():
             before = read_json(path)
+            if before.get("phantom_generator") != now["phantom_generator"]:
+                raise DemoError(
+                    f"{self.out} holds a demo run made with another version of the phantom generator "
+                    f"({path} records {before.get('phantom_generator')!r}, this torsoseg has "
+                    f"{now['phantom_generator']!r}); its phantoms, models and tables would be reused as if "
+                    "new: use another --out, or delete the folder to start over"
+                )
             diff = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
             if diff:
                 txt = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
