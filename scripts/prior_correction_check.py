@@ -96,23 +96,31 @@ def dice(pred: np.ndarray, ref: np.ndarray) -> float:
     return float("nan") if a == b == 0 else 2.0 * int((pred & ref).sum()) / (a + b)
 
 
+def _load_probs(run: Path, dataset: str, probs: Path) -> tuple[list[str], dict[str, int], list]:
+    """Class names, the reference's labels and per case ``(log-probabilities (K, Z, Y, X), reference)``."""
+    cases, names = [], []
+    for npz in sorted(probs.glob("*.npz")):
+        names = json.loads(npz.with_name(npz.stem + "_probabilities.json").read_text())["classes"]
+        q = np.load(npz)["probabilities"].astype(np.float32)
+        logq = np.log(np.maximum(q, 1e-6)).transpose(0, 3, 2, 1)  # (K, Z, Y, X) as SimpleITK's arrays
+        ref_file = run / "raw" / dataset / "labelsTr" / f"{npz.stem}.nii.gz"
+        ref = sitk.GetArrayFromImage(sitk.ReadImage(str(ref_file)))
+        cases.append((logq, ref))
+    ref_labels = json.loads((run / "raw" / dataset / "dataset.json").read_text())["labels"]
+    return names, ref_labels, cases
+
+
 def score(run: Path, model_dir: Path, dataset: str, probs: Path, weights: dict[str, float],
           taus: list[float]) -> dict[float, dict[str, Cases]]:
     """tau -> organ -> per case (Dice, reference has it, prediction has it)."""
     from torsoseg.inference.postprocessing import Postprocessing
 
     pp = Postprocessing.load(model_dir)
-    ref_labels = json.loads((run / "raw" / dataset / "dataset.json").read_text())["labels"]
+    names, ref_labels, cases = _load_probs(run, dataset, probs)
+    labels = {n: i for i, n in enumerate(names)}
+    logw = np.log(np.array([weights[n] for n in names], np.float32))[:, None, None, None]
     per: dict[float, dict[str, Cases]] = {t: {} for t in taus}
-    for npz in sorted(probs.glob("*.npz")):
-        side = json.loads(npz.with_name(npz.stem + "_probabilities.json").read_text())
-        names = side["classes"]
-        labels = {n: i for i, n in enumerate(names)}
-        logq = np.log(np.maximum(np.load(npz)["probabilities"].astype(np.float32), 1e-6))
-        logq = logq.transpose(0, 3, 2, 1)  # (K, Z, Y, X) as SimpleITK's arrays
-        logw = np.log(np.array([weights[n] for n in names], np.float32))[:, None, None, None]
-        ref_file = run / "raw" / dataset / "labelsTr" / f"{npz.stem}.nii.gz"
-        ref = sitk.GetArrayFromImage(sitk.ReadImage(str(ref_file)))
+    for logq, ref in cases:
         for t in taus:
             lab = np.argmax(logq - t * logw, axis=0).astype(np.uint8)
             if pp is not None:
@@ -164,20 +172,6 @@ def choose_offsets(heldout: dict[str, dict[float, float]], min_gain: float = 0.0
         if best > 0:
             chosen[organ] = best
     return chosen
-
-
-def _load_probs(run: Path, dataset: str, probs: Path) -> tuple[list[str], dict[str, int], list]:
-    """Class names, the reference's labels and per case ``(log-probabilities (K, Z, Y, X), reference)``."""
-    cases, names = [], []
-    for npz in sorted(probs.glob("*.npz")):
-        names = json.loads(npz.with_name(npz.stem + "_probabilities.json").read_text())["classes"]
-        q = np.load(npz)["probabilities"].astype(np.float32)
-        logq = np.log(np.maximum(q, 1e-6)).transpose(0, 3, 2, 1)  # (K, Z, Y, X) as SimpleITK's arrays
-        ref_file = run / "raw" / dataset / "labelsTr" / f"{npz.stem}.nii.gz"
-        ref = sitk.GetArrayFromImage(sitk.ReadImage(str(ref_file)))
-        cases.append((logq, ref))
-    ref_labels = json.loads((run / "raw" / dataset / "dataset.json").read_text())["labels"]
-    return names, ref_labels, cases
 
 
 def _organ_dice(names: list[str], ref_labels: dict[str, int], cases: list, offsets: np.ndarray,
