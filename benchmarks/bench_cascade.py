@@ -23,6 +23,10 @@ whole image (``-m FINE``) and inside DIR's candidate region (``-m FINE --coarse-
 memory do not depend on the weights; the coarse model's must be trained, since they draw the region.
 The Dice of the two label maps against each other is reported; against the reference it means nothing.
 
+``--cascade-tiles exact nearest`` times the cascade once per choice of its fine tiles
+(``torsoseg_predict --cascade-tiles``) against one single-stage run; the JSON is then a list of results,
+one per choice.
+
 ``--roi-subset ORGANS`` (comma-separated) passes ``torsoseg_predict --roi-subset`` to both runs: both
 write only those organs, and the cascade's fine stage runs only around them (TotalSegmentator's
 ``--roi_subset``), while the single stage still runs its network over the whole image.
@@ -94,11 +98,12 @@ def random_fine_model(coarse_dir: Path, spacing, patch, features, work: Path) ->
 
 
 def run_predict(inp: Path, out: Path, args, configuration: str | None = None,
-                model: list[str] | None = None) -> dict:
+                model: list[str] | None = None, extra: list[str] | None = None) -> dict:
     """One ``torsoseg_predict`` run: ``-c configuration`` of ``--results``/``-d``, or the ``model``
-    arguments (``-m DIR`` and more) as given."""
+    arguments (``-m DIR`` and more) as given; ``extra`` arguments appended."""
     which = model if model is not None else ["-d", str(args.dataset), "--results", str(args.results),
                                              "-c", configuration]
+    which = [*which, *(extra or [])]
     subset = ["--roi-subset", args.roi_subset] if getattr(args, "roi_subset", None) else []
     cmd = [sys.executable, "-m", "torsoseg.cli.predict", "-i", str(inp), "-o", str(out), *which,
            "--threads", str(args.threads), "--precision", args.precision, "--no-progress", *subset]
@@ -112,7 +117,7 @@ def run_predict(inp: Path, out: Path, args, configuration: str | None = None,
     return {"seconds": time.perf_counter() - t0, "peak_pss_gib": mem.peak_pss / 2**30}
 
 
-def region_share(inp: Path, args, fine: Path | None = None) -> dict:
+def region_share(inp: Path, args, fine: Path | None = None, tiles: str = "exact") -> dict:
     """How much of the body-cropped coarse grid the candidate region covers, and its bounding box (what
     the fine stage tiles), and how many of the fine grid's tiles it reaches into: what decides the
     cascade's speed-up. ``fine``: the model run with ``--coarse-model`` (default: the ``3d_cascade``
@@ -126,9 +131,9 @@ def region_share(inp: Path, args, fine: Path | None = None) -> dict:
     torch.set_num_threads(args.threads)
     if fine is None:
         folder = next(iter(sorted(find_dataset(Path(args.results), args.dataset).glob("*__*__3d_cascade"))))
-        predictor = Predictor.from_model_dir(folder)
+        predictor = Predictor.from_model_dir(folder, tiles=tiles)
     else:
-        predictor = Predictor.from_model_dir(fine, coarse_model=args.coarse_model)
+        predictor = Predictor.from_model_dir(fine, coarse_model=args.coarse_model, tiles=tiles)
     if getattr(args, "roi_subset", None):
         predictor = predictor.with_roi_subset(args.roi_subset)
     stage = predictor.coarse_stage(read_image(inp / "ct_0000.nii.gz"))
@@ -185,6 +190,9 @@ def main(argv=None) -> int:
     p.add_argument("--roi-subset", default=None, metavar="ORGANS",
                    help="comma-separated organs: both runs write only these, the cascade runs only "
                    "around them")
+    p.add_argument("--cascade-tiles", nargs="+", choices=("exact", "nearest"), default=["exact"],
+                   help="the cascade's fine tiles (torsoseg_predict --cascade-tiles); several: one cascade "
+                   "run each against the same single-stage run")
     args = p.parse_args(argv)
     if not args.input_only and bool(args.coarse_model) == bool(args.results and args.dataset):
         p.error("give either --results with -d, or --coarse-model")
@@ -198,22 +206,31 @@ def main(argv=None) -> int:
         fine = random_fine_model(args.coarse_model, args.fine_spacing, args.fine_patch, args.fine_features,
                                  work)
         full = run_predict(inp, work / "fullres", args, model=["-m", str(fine)])
-        casc = run_predict(inp, work / "cascade", args,
-                           model=["-m", str(fine), "--coarse-model", str(args.coarse_model)])
     else:
         full = run_predict(inp, work / "fullres", args, "3d_fullres")
-        casc = run_predict(inp, work / "cascade", args, "3d_cascade")
-    rows = compare(work / "fullres", work / "cascade", reference, labels)
-    result = {"shape": list(args.shape), "spacing": list(args.spacing), "threads": args.threads,
-              "fullres": full, "cascade": casc, "speed_ratio": full["seconds"] / casc["seconds"],
-              "region": region_share(inp, args, fine), "roi_subset": args.roi_subset, "organs": rows}
-    if fine is not None:
-        result["roi"] = {"coarse_model": str(args.coarse_model), "fine_spacing": list(args.fine_spacing),
-                         "fine_patch": list(args.fine_patch), "fine_features": list(args.fine_features),
-                         "fine_weights": "random"}
-    print(json.dumps(result, indent=1))
+    results = []
+    for tiles in dict.fromkeys(args.cascade_tiles):
+        out = work / f"cascade_{tiles}"
+        if fine is not None:
+            roi = ["-m", str(fine), "--coarse-model", str(args.coarse_model), "--cascade-tiles", tiles]
+            casc = run_predict(inp, out, args, model=roi)
+        else:
+            casc = run_predict(inp, out, args, "3d_cascade", extra=["--cascade-tiles", tiles])
+        rows = compare(work / "fullres", out, reference, labels)
+        result = {"shape": list(args.shape), "spacing": list(args.spacing), "threads": args.threads,
+                  "tiles": tiles, "fullres": full, "cascade": casc,
+                  "speed_ratio": full["seconds"] / casc["seconds"],
+                  "region": region_share(inp, args, fine, tiles), "roi_subset": args.roi_subset,
+                  "organs": rows}
+        if fine is not None:
+            result["roi"] = {"coarse_model": str(args.coarse_model), "fine_spacing": list(args.fine_spacing),
+                             "fine_patch": list(args.fine_patch), "fine_features": list(args.fine_features),
+                             "fine_weights": "random"}
+        results.append(result)
+    report = results[0] if len(results) == 1 else results
+    print(json.dumps(report, indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
 
 

@@ -22,7 +22,9 @@ single-stage model FINE run as the fine stage inside the candidate region of the
 (``torsoseg_predict -m FINE --coarse-model COARSE``), against FINE on the whole image. The same network
 on both sides, so the table shows what restricting it to the region costs; an extra column gives the
 Dice of the two label maps against each other (1 where the region mode reproduces the whole-image
-prediction).
+prediction). ``--tiles nearest`` runs the fine stage on each region voxel's nearest tile only
+(``torsoseg_predict --cascade-tiles nearest``); its predictions go to their own folders, the whole-image
+ones are shared.
 
 Examples:
     python scripts/cascade_table.py --results RESULTS_SEED0 RESULTS_SEED1 -d 2 \
@@ -55,9 +57,10 @@ def model_folder(results: Path, dataset: str, configuration: str) -> Path:
 
 
 def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int,
-                         coarse_model: Path | None = None) -> dict[str, float]:
+                         coarse_model: Path | None = None, tiles: str | None = None) -> dict[str, float]:
     """Mean Dice per organ of ``model_dir``'s predictions of the test set (a raw dataset folder); with
-    ``coarse_model``, ``model_dir`` runs as the fine stage inside that model's candidate region."""
+    ``coarse_model``, ``model_dir`` runs as the fine stage inside that model's candidate region; ``tiles``:
+    the cascade's choice of fine tiles."""
     import torch
 
     from torsoseg.evaluation import evaluate_folders
@@ -66,7 +69,9 @@ def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int,
 
     torch.set_num_threads(threads)
     images = test / "imagesTs" if (test / "imagesTs").is_dir() else test / "imagesTr"
-    extra = {"coarse_model": coarse_model} if coarse_model is not None else {}
+    extra: dict = {"coarse_model": coarse_model} if coarse_model is not None else {}
+    if tiles is not None:
+        extra["tiles"] = tiles
     predictor = Predictor.from_model_dir(model_dir, folds="all", device="cpu", precision="fp32", **extra)
     report = predict_cases(predictor, find_cases(images), out, resume=True)
     if report.failed:
@@ -159,25 +164,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="folder for the prediction sets")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    p.add_argument("--tiles", choices=("exact", "nearest"), default="exact",
+                   help="the cascade's fine tiles (torsoseg_predict --cascade-tiles; default exact)")
     args = p.parse_args(argv)
     if bool(args.results) == bool(args.roi) or (args.results and not args.dataset):
         p.error("give either --results with -d, or --roi FINE COARSE")
     roots = args.results or [fine for fine, _ in args.roi]
     runs, agree = [], []
     for i, root in enumerate(roots):
-        scores = {}
+        scores, outs = {}, {}
         for configuration in ("3d_fullres", "3d_cascade"):
-            out = args.out / (configuration if len(roots) == 1 else f"run{i}_{configuration}")
+            name = configuration if configuration == "3d_fullres" or args.tiles == "exact" else \
+                f"{configuration}_{args.tiles}"
+            out = outs[configuration] = args.out / (name if len(roots) == 1 else f"run{i}_{name}")
+            tiles = args.tiles if configuration == "3d_cascade" else None
             if args.roi:
                 fine, coarse = args.roi[i]
-                scores[configuration] = predict_and_evaluate(
-                    fine, args.test, out, args.threads, coarse if configuration == "3d_cascade" else None)
+                coarse = coarse if configuration == "3d_cascade" else None
+                scores[configuration] = predict_and_evaluate(fine, args.test, out, args.threads, coarse,
+                                                             tiles)
             else:
                 folder = model_folder(root, args.dataset, configuration)
-                scores[configuration] = predict_and_evaluate(folder, args.test, out, args.threads)
+                scores[configuration] = predict_and_evaluate(folder, args.test, out, args.threads,
+                                                             tiles=tiles)
         runs.append(scores)
         if args.roi:
-            agree.append(agreement(out.with_name(out.name.replace("3d_cascade", "3d_fullres")), out))
+            agree.append(agreement(outs["3d_fullres"], outs["3d_cascade"]))
     organs = [o for o in runs[0]["3d_fullres"] if all(o in r[c] for r in runs for c in r)]
     per_seed = {c: {o: [r[c][o] for r in runs] for o in organs} for c in ("3d_fullres", "3d_cascade")}
     agree_seed = ({o: [a[o] for a in agree] for o in organs if all(o in a for a in agree)}
@@ -187,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         what = {"roi": [[str(f), str(c)] for f, c in args.roi]} if args.roi else {
             "results": [str(r) for r in args.results]}
-        args.json.write_text(json.dumps({**what, "runs": runs, "agreement": agree}, indent=1))
+        args.json.write_text(json.dumps({**what, "tiles": args.tiles, "runs": runs, "agreement": agree},
+                                        indent=1))
     return 0
 
 

@@ -175,6 +175,13 @@ def test_predict_a_fullres_model_only_around_the_organs_of_a_coarse_model(tmp_pa
     assert set(np.unique(liver)) <= {0, 1} and set(np.unique(every)) - {0, 1}
     record = json.loads((tmp_path / "liver" / "prediction.json").read_text())
     assert record["models"]["cascade"]["roi_subset"] == ["liver"]  # the fine stage ran only around it
+    assert record["models"]["cascade"]["tiles"] == "exact"
+    # --cascade-tiles nearest: recorded, and the same grid
+    assert predict(["-i", str(inp), "-o", str(tmp_path / "near"), "-m", str(full), "--coarse-model",
+                    str(low), "--cascade-tiles", "nearest", "--no-progress"]) == 0
+    near = json.loads((tmp_path / "near" / "prediction.json").read_text())["models"]["cascade"]
+    assert near["tiles"] == "nearest"
+    assert read_image(tmp_path / "near" / "case0.nii.gz").geometry.same_grid(_ct(0).geometry)
     assert predict(["-i", str(inp), "-o", str(tmp_path / "o3"), "-m", str(full), "--coarse-model", str(low),
                     "--roi-subset", "pancreas", "--no-progress"]) == 2
     assert "the model does not predict pancreas" in capsys.readouterr().err

@@ -148,6 +148,43 @@ def test_inside_the_region_the_prediction_is_the_fine_model_alones(tmp_path):
     np.testing.assert_array_equal(out[organ], alone[organ])
 
 
+def test_nearest_tiles_run_fewer_tiles_and_still_cover_the_region(tmp_path):
+    # tiles="nearest" predicts only each region voxel's nearest tile: a pointwise network, whose logits do
+    # not depend on where tiles lie, gives exactly the whole image's labels inside the region (so no region
+    # voxel is left without a tile), and a random U-Net nearly the same labels with fewer tiles
+    plans = tiny_plans(patch_size=(16, 16, 16)).replace(cascade=LOWRES)
+    coarse = Predictor([ThresholdNet(1.1)], plans.for_configuration("3d_lowres"), TINY_LABELS,
+                       device="cpu", precision="fp32")
+    pointwise = Predictor([ThresholdNet(0.8)], plans.for_configuration("3d_cascade"), TINY_LABELS,
+                          device="cpu", precision="fp32")
+    fine_dir = make_model_dir(tmp_path, plans=plans.for_configuration("3d_cascade"), seed=3)
+    unet = Predictor.from_model_dir(fine_dir, device="cpu", precision="fp32", cascade=False)
+    a = np.zeros((110, 90, 50), np.int16)
+    a[30:55, 25:50, 15:30] = 300
+    a[38:48, 30:42, 19:27] = -100  # inside the organ a dark core the pointwise model calls background
+    vol = Volume(a, (2.0, 2.5, 3.0), (10.0, -20.0, 5.0), np.eye(3))
+    for fine in (pointwise, unet):
+        exact = CascadePredictor(coarse, fine, margin_mm=20.0)
+        nearest = CascadePredictor(coarse, fine, margin_mm=20.0, tiles="nearest")
+        assert nearest.record()["cascade"]["tiles"] == "nearest" and "tiles=nearest" in repr(nearest)
+        stage = exact.coarse_stage(vol)
+        (n_exact, total), (n_nearest, total2) = exact.fine_tiles(stage), nearest.fine_tiles(stage)
+        assert total == total2 == 6 * 6 * 3 and 0 < n_nearest < n_exact
+        out_exact, out_near = exact.predict(vol).array, nearest.predict(vol).array
+        found = out_exact > 0
+        if fine is pointwise:
+            np.testing.assert_array_equal(out_near, out_exact)
+            alone = fine.predict(vol).array
+            assert found.sum() > 1000 and (alone[found] == 1).all()
+            assert not out_near[40:46, 32:40, 21:25].any()
+        else:
+            assert found.sum() > 1000 and len(np.unique(out_exact[found])) > 1
+            agree = 2 * ((out_near == out_exact) & found).sum() / (found.sum() + (out_near > 0).sum())
+            assert agree > 0.9
+    with pytest.raises(ValueError, match="tiles must be one of exact, nearest"):
+        CascadePredictor(coarse, pointwise, tiles="some")
+
+
 class BandNet(torch.nn.Module):
     """Liver where the normalised intensity exceeds 1.1, right kidney where it lies in (0.75, 1.0)."""
 

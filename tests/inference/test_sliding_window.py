@@ -20,7 +20,9 @@ from torsoseg.inference.tiling import (
     tile_grid,
     tile_starts,
     tile_window,
+    tiles_and_cells,
     weight_sum_1d,
+    whole_image_tiles,
 )
 
 # --------------------------------------------------------------------------------------------------
@@ -107,6 +109,30 @@ def test_normalized_weights_sum_to_one(size, patch, step):
         assert (w > 0).all()
         total[s:s + patch] += w
     np.testing.assert_allclose(total, 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape, patch, step", [((20, 8, 4), (8, 8, 8), 0.5),
+                                                ((50, 33, 16), (16, 12, 16), 0.5),
+                                                ((77, 40, 9), (20, 16, 12), 0.33)])
+def test_nearest_cells_partition_the_image_each_inside_its_tile_where_its_gaussian_weighs_most(
+        shape, patch, step):
+    owner = np.full(shape, -1)
+    pairs = list(tiles_and_cells(shape, patch, step))
+    assert [t for t, _ in pairs] == list(whole_image_tiles(shape, patch, step))
+    for i, (tile, cell) in enumerate(pairs):
+        assert all(t.start <= c.start < c.stop <= t.stop for t, c in zip(tile, cell))
+        assert (owner[cell] == -1).all()  # no voxel in two cells
+        owner[cell] = i
+    assert (owner >= 0).all()  # every voxel in one
+    # along an axis, the cell's tile weighs its voxels at least as much as any other tile does
+    size, p = shape[0], patch[0]
+    g = gaussian_1d(p)
+    starts = tile_starts(size, p, step)
+    cells = sorted({(c[0].start, c[0].stop) for _, c in pairs})
+    for (a, b), s in zip(cells, starts):
+        for x in range(a, b):
+            best = max(g[x - t] for t in starts if t <= x < t + p)
+            assert g[x - s] == best
 
 
 def test_gaussian_rejects_bad_arguments():

@@ -105,6 +105,11 @@ def _add_cascade_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--on-empty", choices=("fine", "background"), default=None,
                    help="cascade: when the coarse stage finds no organ, tile the whole image with the fine "
                    "stage (fine, default) or write background")
+    p.add_argument("--cascade-tiles", choices=("exact", "nearest"), default=None,
+                   help="cascade: which of the fine stage's tiles run: every tile that reaches into the "
+                   "region (exact, default: inside it the fine model's own result, voxel for voxel), or only "
+                   "the tile nearest to each region voxel (nearest: about a third of the tiles for a small "
+                   "region, labels nearly the same; see documentation/benchmarks.md)")
 
 
 def _add_run_and_output_args(p: argparse.ArgumentParser) -> None:
@@ -269,12 +274,14 @@ def _build_predictor(args: argparse.Namespace, model_dirs: list[Path], organ_wei
         "precision": args.precision, "batch_size": args.batch_size, "postprocessing": args.postprocessing,
     }.items() if v is not None}
     cascade = {k: v for k, v in {"coarse_model": args.coarse_model, "margin_mm": args.cascade_margin,
-                                 "on_empty": args.on_empty}.items() if v is not None}
+                                 "on_empty": args.on_empty, "tiles": args.cascade_tiles}.items()
+               if v is not None}
     if len(model_dirs) == 1:
         predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs,
                                              **cascade)
     elif cascade:
-        flags = {"coarse_model": "--coarse-model", "margin_mm": "--cascade-margin", "on_empty": "--on-empty"}
+        flags = {"coarse_model": "--coarse-model", "margin_mm": "--cascade-margin", "on_empty": "--on-empty",
+                 "tiles": "--cascade-tiles"}
         raise ValueError(f"{', '.join(flags[k] for k in cascade)}: apply to one 3d_cascade model, not to "
                          "several merged models")
     else:

@@ -209,8 +209,8 @@ class Predictor:
             cascade: ``None``: a cascade for a ``3d_cascade`` folder; ``False``: the fine model alone.
             postprocessing: apply the folder's ``postprocessing.json`` when it has one (``False``: the
                 network's label maps as they are, e.g. to choose the postprocessing on them).
-            **cascade_options: ``coarse_model``, ``margin_mm``, ``on_empty``, ``roi_subset`` of the
-                cascade.
+            **cascade_options: ``coarse_model``, ``margin_mm``, ``on_empty``, ``roi_subset``, ``tiles`` of
+                the cascade.
 
         Raises:
             FileNotFoundError: the folder, a fold or a checkpoint is missing (the message lists what exists).

@@ -132,11 +132,46 @@ def whole_image_tiles(shape: Sequence[int], patch: Sequence[int], step: float = 
         >>> [t[0] for t in whole_image_tiles((20, 8, 4), (8, 8, 8))]
         [slice(0, 8, None), slice(4, 12, None), slice(8, 16, None), slice(12, 20, None)]
     """
+    for tile, _ in tiles_and_cells(shape, patch, step):
+        yield tile
+
+
+def nearest_cells_1d(size: int, patch: int, step: float = DEFAULT_STEP) -> list[tuple[int, int]]:
+    """Per tile along one axis (of :func:`tile_starts` on the padded axis), the positions of the unpadded
+    axis nearer its centre (``start + patch // 2``, where its Gaussian peaks) than any other tile's, ties
+    to the earlier tile: ``(begin, end)`` intervals that partition ``[0, size)``.
+
+    Example:
+        >>> nearest_cells_1d(20, 8)
+        [(0, 7), (7, 11), (11, 15), (15, 20)]
+        >>> nearest_cells_1d(5, 8)
+        [(0, 5)]
+    """
+    full, before = _padded(size, patch)
+    centres = [s + int(patch) // 2 - before for s in tile_starts(full, patch, step)]
+    ends = [(a + b) // 2 + 1 for a, b in zip(centres, centres[1:])] + [int(size)]
+    return [(0 if i == 0 else ends[i - 1], e) for i, e in enumerate(ends)]
+
+
+def tiles_and_cells(shape: Sequence[int], patch: Sequence[int], step: float = DEFAULT_STEP):
+    """Yields each tile of an image's sliding-window grid (as :func:`whole_image_tiles`) with its cell:
+    the voxels for which it is the nearest tile along every axis (:func:`nearest_cells_1d`), the tile
+    whose Gaussian weighs them most. The cells partition the image, so the tiles whose cell reaches into
+    a region cover that region, and every voxel of it is weighed by its heaviest tile.
+
+    Example:
+        >>> [(t[0], c[0]) for t, c in tiles_and_cells((20, 8, 4), (8, 8, 8))][:2]
+        [(slice(0, 8, None), slice(0, 7, None)), (slice(4, 12, None), slice(7, 11, None))]
+    """
     axes = [_padded(n, p) for n, p in zip(shape, patch)]
-    starts = [tile_starts(full, p, step) for (full, _), p in zip(axes, patch)]
-    for t in itertools.product(*starts):
-        yield tuple(slice(max(st - before, 0), min(st + int(p) - before, int(n)))
-                    for st, p, n, (_, before) in zip(t, patch, shape, axes))
+    per_axis = []
+    for n, p, (full, before) in zip(shape, patch, axes):
+        tiles = [slice(max(st - before, 0), min(st + int(p) - before, int(n)))
+                 for st in tile_starts(full, p, step)]
+        cells = [slice(a, b) for a, b in nearest_cells_1d(n, p, step)]
+        per_axis.append(list(zip(tiles, cells)))
+    for combo in itertools.product(*per_axis):
+        yield tuple(t for t, _ in combo), tuple(c for _, c in combo)
 
 
 def tile_window(
