@@ -24,7 +24,8 @@ on both sides, so the table shows what restricting it to the region costs; an ex
 Dice of the two label maps against each other (1 where the region mode reproduces the whole-image
 prediction). ``--tiles nearest`` runs the fine stage on each region voxel's nearest tile only
 (``torsoseg_predict --cascade-tiles nearest``); its predictions go to their own folders, the whole-image
-ones are shared.
+ones are shared. ``--roi-subset ORGANS`` (with ``--roi``) runs the fine stage only around those organs
+of the coarse prediction (``torsoseg_predict --roi-subset``), and the table lists only them.
 
 Examples:
     python scripts/cascade_table.py --results RESULTS_SEED0 RESULTS_SEED1 -d 2 \
@@ -57,10 +58,11 @@ def model_folder(results: Path, dataset: str, configuration: str) -> Path:
 
 
 def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int,
-                         coarse_model: Path | None = None, tiles: str | None = None) -> dict[str, float]:
+                         coarse_model: Path | None = None, tiles: str | None = None,
+                         roi_subset: str | None = None) -> dict[str, float]:
     """Mean Dice per organ of ``model_dir``'s predictions of the test set (a raw dataset folder); with
-    ``coarse_model``, ``model_dir`` runs as the fine stage inside that model's candidate region; ``tiles``:
-    the cascade's choice of fine tiles."""
+    ``coarse_model``, ``model_dir`` runs as the fine stage inside that model's candidate region; ``tiles``
+    and ``roi_subset``: the cascade's choice of fine tiles and organs (only those are scored)."""
     import torch
 
     from torsoseg.evaluation import evaluate_folders
@@ -72,6 +74,8 @@ def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int,
     extra: dict = {"coarse_model": coarse_model} if coarse_model is not None else {}
     if tiles is not None:
         extra["tiles"] = tiles
+    if roi_subset is not None:
+        extra["roi_subset"] = roi_subset
     predictor = Predictor.from_model_dir(model_dir, folds="all", device="cpu", precision="fp32", **extra)
     report = predict_cases(predictor, find_cases(images), out, resume=True)
     if report.failed:
@@ -79,6 +83,8 @@ def predict_and_evaluate(model_dir: Path, test: Path, out: Path, threads: int,
     ref = test / "labelsTs" if images.name == "imagesTs" else test
     values = evaluate_folders(ref, out).values("dice")
     organs = sorted({o for case in values.values() for o in case})
+    if roi_subset is not None:  # the subset, in the model's own names
+        organs = [o for o in organs if o in predictor.roi_subset]
     return {o: float(np.nanmean([case.get(o, np.nan) for case in values.values()])) for o in organs}
 
 
@@ -166,23 +172,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     p.add_argument("--tiles", choices=("exact", "nearest"), default="exact",
                    help="the cascade's fine tiles (torsoseg_predict --cascade-tiles; default exact)")
+    p.add_argument("--roi-subset", default=None, metavar="ORGANS",
+                   help="with --roi: the fine stage only around these organs (comma-separated), and the "
+                   "table only them")
     args = p.parse_args(argv)
     if bool(args.results) == bool(args.roi) or (args.results and not args.dataset):
         p.error("give either --results with -d, or --roi FINE COARSE")
+    if args.roi_subset and not args.roi:
+        p.error("--roi-subset needs --roi")
     roots = args.results or [fine for fine, _ in args.roi]
     runs, agree = [], []
     for i, root in enumerate(roots):
         scores, outs = {}, {}
         for configuration in ("3d_fullres", "3d_cascade"):
-            name = configuration if configuration == "3d_fullres" or args.tiles == "exact" else \
-                f"{configuration}_{args.tiles}"
+            name = configuration
+            if configuration == "3d_cascade":
+                name += ("" if args.tiles == "exact" else f"_{args.tiles}") + \
+                    ("" if not args.roi_subset else "_" + args.roi_subset.replace(",", "-"))
             out = outs[configuration] = args.out / (name if len(roots) == 1 else f"run{i}_{name}")
             tiles = args.tiles if configuration == "3d_cascade" else None
             if args.roi:
                 fine, coarse = args.roi[i]
                 coarse = coarse if configuration == "3d_cascade" else None
+                subset = args.roi_subset if configuration == "3d_cascade" else None
                 scores[configuration] = predict_and_evaluate(fine, args.test, out, args.threads, coarse,
-                                                             tiles)
+                                                             tiles, subset)
             else:
                 folder = model_folder(root, args.dataset, configuration)
                 scores[configuration] = predict_and_evaluate(folder, args.test, out, args.threads,
@@ -191,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.roi:
             agree.append(agreement(outs["3d_fullres"], outs["3d_cascade"]))
     organs = [o for o in runs[0]["3d_fullres"] if all(o in r[c] for r in runs for c in r)]
+    if not organs:
+        raise SystemExit(f"{args.test}: no organ has a Dice in every run (none of "
+                         f"{args.roi_subset or 'the models organs'} is annotated in its reference labels?)")
     per_seed = {c: {o: [r[c][o] for r in runs] for o in organs} for c in ("3d_fullres", "3d_cascade")}
     agree_seed = ({o: [a[o] for a in agree] for o in organs if all(o in a for a in agree)}
                   if args.roi else None)
@@ -199,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         what = {"roi": [[str(f), str(c)] for f, c in args.roi]} if args.roi else {
             "results": [str(r) for r in args.results]}
-        args.json.write_text(json.dumps({**what, "tiles": args.tiles, "runs": runs, "agreement": agree},
-                                        indent=1))
+        args.json.write_text(json.dumps({**what, "tiles": args.tiles, "roi_subset": args.roi_subset,
+                                         "runs": runs, "agreement": agree}, indent=1))
     return 0
 
 

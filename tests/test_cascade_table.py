@@ -85,3 +85,11 @@ def test_roi_and_results_exclude_each_other(tmp_path, capsys):
         m.main(["--results", str(tmp_path), "-d", "2", "--roi", "a", "b", "--test", str(tmp_path),
                 "--out", str(tmp_path)])
     assert "either --results with -d, or --roi FINE COARSE" in capsys.readouterr().err
+
+
+def test_roi_subset_needs_the_region_mode(tmp_path, capsys):
+    m = _module()
+    with pytest.raises(SystemExit):
+        m.main(["--results", str(tmp_path), "-d", "2", "--roi-subset", "pancreas", "--test", str(tmp_path),
+                "--out", str(tmp_path)])
+    assert "--roi-subset needs --roi" in capsys.readouterr().err

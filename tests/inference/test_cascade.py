@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -380,3 +381,19 @@ def test_a_fullres_model_given_a_coarse_model_is_the_fine_stage(tmp_path):
     np.testing.assert_array_equal(roi.predict(vol).array, alone.predict(vol).array)
     with pytest.raises(ValueError, match="margin_mm apply to a cascade.*coarse_model"):
         Predictor.from_model_dir(full_dir, device="cpu", margin_mm=5.0)
+
+
+def test_a_cascade_made_for_some_organs_writes_only_them_from_the_python_api(tmp_path):
+    # as torsoseg_predict --roi-subset: labels.json lists only the organs the cascade segments, so
+    # torsoseg_evaluate does not score the others as missed
+    from torsoseg.imageio import write_image
+    from torsoseg.inference.batch import find_cases, predict_cases
+
+    (tmp_path / "in").mkdir()
+    write_image(body_with_organ(), tmp_path / "in" / "case_0000.nii.gz")
+    report = predict_cases(threshold_cascade().with_roi_subset("liver"), find_cases(tmp_path / "in"),
+                           tmp_path / "out")
+    assert report.done == ["case"]
+    assert json.loads((tmp_path / "out" / "labels.json").read_text()) == {"background": 0, "liver": 1}
+    assert json.loads((tmp_path / "out" / "prediction.json").read_text())["labels"] == {"background": 0,
+                                                                                        "liver": 1}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +257,9 @@ def predict_cases(
         A :class:`BatchReport`.
     """
     opts = options or PredictionOptions()
+    cascade_subset = getattr(predictor, "roi_subset", None)  # a cascade made for some organs writes only them
+    if opts.roi_subset is None and cascade_subset is not None:
+        opts = replace(opts, roi_subset=tuple(n for n in cascade_subset if n != "background"))
     want_probs = save_probabilities or opts.save_probabilities
     want_preview = preview or opts.preview
     labels = dict(predictor.labels)
