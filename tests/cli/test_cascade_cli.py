@@ -188,5 +188,6 @@ def test_predict_a_fullres_model_only_around_the_organs_of_a_coarse_model(tmp_pa
     assert not (tmp_path / "o3" / "case0.nii.gz").exists()
     # a margin without a coarse model: no cascade to apply it to
     assert predict(["-i", str(inp), "-o", str(tmp_path / "o2"), "-m", str(full), "--cascade-margin", "5",
-                    "--no-progress"]) == 2
-    assert "--coarse-model" in capsys.readouterr().err
+                    "--cascade-tiles", "nearest", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--cascade-margin, --cascade-tiles apply to a cascade" in err and "--coarse-model" in err

@@ -276,12 +276,19 @@ def _build_predictor(args: argparse.Namespace, model_dirs: list[Path], organ_wei
     cascade = {k: v for k, v in {"coarse_model": args.coarse_model, "margin_mm": args.cascade_margin,
                                  "on_empty": args.on_empty, "tiles": args.cascade_tiles}.items()
                if v is not None}
+    flags = {"coarse_model": "--coarse-model", "margin_mm": "--cascade-margin", "on_empty": "--on-empty",
+             "tiles": "--cascade-tiles"}
     if len(model_dirs) == 1:
-        predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs,
-                                             **cascade)
+        try:
+            predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs,
+                                                 **cascade)
+        except ValueError as e:  # name the command's flags, not the Python arguments
+            if "apply to a cascade" not in str(e):
+                raise
+            raise ValueError(f"{model_dirs[0]}: {', '.join(flags[k] for k in cascade)} apply to a cascade: "
+                             "a 3d_cascade model (-c 3d_cascade), or another model given --coarse-model"
+                             ) from None
     elif cascade:
-        flags = {"coarse_model": "--coarse-model", "margin_mm": "--cascade-margin", "on_empty": "--on-empty",
-                 "tiles": "--cascade-tiles"}
         raise ValueError(f"{', '.join(flags[k] for k in cascade)}: apply to one 3d_cascade model, not to "
                          "several merged models")
     else:
