@@ -108,7 +108,7 @@ def _add_cascade_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cascade-tiles", choices=("exact", "nearest"), default=None,
                    help="cascade: which of the fine stage's tiles run: every tile that reaches into the "
                    "region (exact, default: inside it the fine model's own result, voxel for voxel), or only "
-                   "the tile nearest to each region voxel (nearest: about a third of the tiles for a small "
+                   "the tile nearest to each region voxel (nearest: about half as many tiles for a small "
                    "region, labels nearly the same; see documentation/benchmarks.md)")
 
 

@@ -14,8 +14,8 @@ the organs are.
    * ``"nearest"``: only the tiles that are the nearest tile of some region voxel
      (:func:`~torsoseg.inference.tiling.tiles_and_cells`). They still cover the region and weigh each of
      its voxels with its heaviest tile, and the voxel's value is the Gaussian-weighted mean over the
-     tiles predicted. For a small region this is about a third of the tiles: faster, no longer equal
-     to the whole-image prediction voxel for voxel (benchmarks.md measures by how much).
+     tiles predicted. For a small region this is about half the tiles of ``"exact"``: faster, no longer
+     equal to the whole-image prediction voxel for voxel (benchmarks.md measures by how much).
 4. Inside the region the fine result stands; outside it the output is the coarse result, which there is
    background by construction (the region holds every organ voxel the coarse stage found), so the two
    meet where both say background, without seams.
