@@ -182,6 +182,12 @@ def test_nearest_tiles_run_fewer_tiles_and_still_cover_the_region(tmp_path):
             assert found.sum() > 1000 and len(np.unique(out_exact[found])) > 1
             agree = 2 * ((out_near == out_exact) & found).sum() / (found.sum() + (out_near > 0).sum())
             assert agree > 0.9
+            # --save-probabilities: the same label map, probabilities that sum to 1 and agree with it
+            with_probs = nearest.predict_case(vol, probabilities=True)
+            np.testing.assert_array_equal(with_probs.label_map.array, out_near)
+            probs = with_probs.probabilities.astype(np.float32)
+            np.testing.assert_allclose(probs.sum(0), 1.0, atol=5e-3)
+            assert (probs.argmax(0) == out_near).mean() > 0.999
     with pytest.raises(ValueError, match="tiles must be one of exact, nearest"):
         CascadePredictor(coarse, pointwise, tiles="some")
 
