@@ -20,6 +20,10 @@ reference). With ``--real`` it also reports the millilitres the model labels, on
 organs that sample does not hold (:data:`REAL_ABSENT`: TotalSegmentator finds no lung, kidney or
 gallbladder in it), such as air outside the body taken for lung. Prints one markdown row per input:
 mean Dice over the organs scored, then per organ.
+``--below-lungs MM`` also cuts each test case to an axial slab of MM mm that starts just below its lungs
+(the upper abdomen without any lung, as in the real sample) and reports, beside the Dice of the organs
+the slab holds, the millilitres labelled (mean over the cases) as organs that slab does not hold: the
+phantom's own measure of what the real sample shows (air and fat taken for lung).
 ``--summarize`` reads the ``--work`` folders of several runs (one per seed) and prints per input the
 mean ± sample std over the runs of each organ's Dice and of the mean over organs.
 ``--figure PNG`` (with ``--real``) draws the real sample's middle slice with TotalSegmentator's labels
@@ -101,6 +105,43 @@ def cut_lung_crops(raw: Path, out: Path, lung_label: int, margin: int = 3, below
         return [h - lw for h, lw in zip(hi, lo)], lo
 
     _cut_cases(raw, out, crop)
+
+
+def cut_below_lungs(raw: Path, out: Path, mm: float, lung_labels: tuple[int, ...]) -> None:
+    """``out/img``, ``out/ref``: each case cut to ``mm`` of axial extent starting one slice below the
+    caudal end of its lungs (labels ``lung_labels``), whichever way its z axis runs; a case whose lungs
+    leave less than ``mm`` below them is refused, naming it."""
+
+    def slab(lab_file, lab, arr):
+        zs = np.flatnonzero(np.isin(arr, lung_labels).any(axis=(1, 2)))
+        if zs.size == 0:
+            raise SystemExit(f"{lab_file}: no lung voxel to cut below")
+        n = max(1, int(round(mm / lab.GetSpacing()[2])))
+        up = lab.GetDirection()[8] > 0  # physical z grows with the index: below the lungs is lower
+        lo, hi = (int(zs.min()) - n, int(zs.min())) if up else (int(zs.max()) + 1, int(zs.max()) + 1 + n)
+        if lo < 0 or hi > arr.shape[0]:
+            raise SystemExit(f"{lab_file}: less than {mm:g} mm below the lungs")
+        return [*lab.GetSize()[:2], hi - lo], [0, 0, lo]
+
+    _cut_cases(raw, out, slab)
+
+
+def absent_in_slabs_ml(ref_dir: Path, pred_dir: Path, organs: list[str]) -> dict[str, float]:
+    """Organ -> mL the predictions give it, averaged over the cases, in the cases whose reference slab
+    holds none of it (0 where every slab holds it); ``"all"``: the sum over the organs."""
+    ref_labels = json.loads((ref_dir / "labels.json").read_text())
+    pred_labels = json.loads((pred_dir / "labels.json").read_text())
+    cases = sorted(ref_dir.glob("*.nii.gz"))
+    total = {o: 0.0 for o in organs}
+    for ref_file in cases:
+        ref = sitk.GetArrayFromImage(sitk.ReadImage(str(ref_file)))
+        pred = sitk.ReadImage(str(pred_dir / ref_file.name))
+        arr, voxel_ml = sitk.GetArrayFromImage(pred), float(np.prod(pred.GetSpacing())) / 1000.0
+        for organ in organs:
+            if organ in pred_labels and not (ref == ref_labels[organ]).any():
+                total[organ] += float((arr == pred_labels[organ]).sum() * voxel_ml)
+    out = {o: v / max(1, len(cases)) for o, v in total.items()}
+    return {"all": sum(out.values()), **out}
 
 
 def threshold_lung_reference(image_file: Path, out_file: Path, hu: float = -400.0) -> None:
@@ -232,6 +273,16 @@ def summarize(works: list[Path]) -> str:
             lines += ["", f"| input | mean | {' | '.join(organs)} |", "|---" * (len(organs) + 2) + "|"]
         cells = [_mean_std(v) for v in [means, *per.values()]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    below = sorted({f.parent.parent.name for w in works for f in w.glob(f"below_lungs_*/pred/{ABSENT_FILE}")})
+    for name in below:
+        files = [w / name / "pred" / ABSENT_FILE for w in works]
+        if not all(f.is_file() for f in files):
+            continue
+        runs = [json.loads(f.read_text()) for f in files]
+        keys = list(runs[0])
+        lines += ["", f"| input (mL, mean over the cases) | {' | '.join(keys)} |",
+                  "|---" * (len(keys) + 1) + "|", f"| {name}: organs it does not hold | "
+                  + " | ".join(_mean_std_ml([float(r[k]) for r in runs]) for k in keys) + " |"]
     absent_files = [w / "real" / "pred" / ABSENT_FILE for w in works]
     if all(f.is_file() for f in absent_files):
         runs = [json.loads(f.read_text()) for f in absent_files]
@@ -275,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="raw test dataset (imagesTr, labelsTr, dataset.json)")
     p.add_argument("--slabs", type=float, nargs="*", default=[40.0, 80.0, 160.0],
                    help="slab thicknesses (mm); --slabs with no value cuts none")
+    p.add_argument("--below-lungs", type=float, nargs="*", default=[], metavar="MM",
+                   help="also cut slabs of these thicknesses (mm) just below the lungs and report the mL "
+                   "labelled as organs they do not hold")
     p.add_argument("--lung-crop", action="store_true",
                    help="also score in-plane crops around the right lung (and, with --real, the real one)")
     p.add_argument("--real", type=Path, default=None, help="the shared real CT samples folder")
@@ -309,11 +363,25 @@ def main(argv: list[str] | None = None) -> int:
         cut_slabs(args.test, folder, mm, labels["spleen"])
         scores = predict_and_score(args.model, folder / "img", folder / "ref", folder / "pred", extra)
         lines.append(row(f"{mm:g} mm slab", scores, organs))
+    absent_lines: list[str] = []  # a table of its own, after the Dice rows
+    for mm in args.below_lungs:
+        folder = work / f"below_lungs_{mm:g}mm"
+        cut_below_lungs(args.test, folder, mm, (labels["lung_right"], labels["lung_left"]))
+        scores = predict_and_score(args.model, folder / "img", folder / "ref", folder / "pred", extra)
+        lines.append(row(f"{mm:g} mm below the lungs", scores, organs))
+        absent = absent_in_slabs_ml(folder / "ref", folder / "pred", organs)
+        (folder / "pred" / ABSENT_FILE).write_text(json.dumps(absent, indent=1))
+        if not absent_lines:
+            absent_lines += ["", f"| input (mL, mean over the cases) | {' | '.join(absent)} |",
+                             "|---" * (len(absent) + 1) + "|"]
+        absent_lines.append(f"| {mm:g} mm below the lungs: organs it does not hold | "
+                            + " | ".join(f"{v:.0f}" for v in absent.values()) + " |")
     if args.lung_crop:
         folder = work / "lung_crop"
         cut_lung_crops(args.test, folder, labels["lung_right"])
         scores = predict_and_score(args.model, folder / "img", folder / "ref", folder / "pred", extra)
         lines.append(row("right-lung crop", scores, organs))
+    lines += absent_lines
     if args.real is not None:
         ref = work / "real" / "ref"
         ref.mkdir(parents=True, exist_ok=True)

@@ -161,3 +161,60 @@ def test_missing_inputs_are_named_before_any_prediction(tmp_path, capsys):
     else:
         raise AssertionError("coverage_check accepted a folder without plans.json")
     assert "no plans.json" in capsys.readouterr().err and not work.exists()
+
+
+def test_slabs_below_the_lungs_hold_no_lung_and_their_false_organs_are_measured_in_ml(tmp_path):
+    m = _module()
+    lab = np.zeros((30, 8, 8), np.uint8)  # (z, y, x)
+    lab[14:26, 1:4, 1:4] = 1  # lung_right at the higher indices
+    lab[2:13, 4:7, 4:7] = 3  # liver below it when z runs up
+    labels = {"background": 0, "lung_right": 1, "lung_left": 2, "liver": 3}
+    for z_dir in (1.0, -1.0):
+        raw = tmp_path / f"raw{z_dir:+.0f}"
+        (raw / "labelsTr").mkdir(parents=True)
+        (raw / "imagesTr").mkdir()
+        (raw / "dataset.json").write_text(json.dumps({"labels": labels}))
+        for array, path in ((lab, raw / "labelsTr" / "c_001.nii.gz"),
+                            (lab.astype(np.int16), raw / "imagesTr" / "c_001_0000.nii.gz")):
+            image = sitk.GetImageFromArray(array)
+            image.SetSpacing((2.0, 2.0, 5.0))
+            image.SetDirection((1, 0, 0, 0, 1, 0, 0, 0, z_dir))
+            sitk.WriteImage(image, str(path))
+        out = tmp_path / f"below{z_dir:+.0f}"
+        if z_dir < 0:  # z runs down: below the lungs is the higher indices, and only 4 slices are left
+            try:
+                m.cut_below_lungs(raw, out, 40.0, (1, 2))
+            except SystemExit as e:
+                assert "less than 40 mm below the lungs" in str(e) and "c_001" in str(e)
+            else:
+                raise AssertionError("a case without room below its lungs must be refused")
+            continue
+        m.cut_below_lungs(raw, out, 40.0, (1, 2))  # 8 slices of 5 mm under slice 14
+        ref = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "ref" / "c_001.nii.gz")))
+        np.testing.assert_array_equal(ref, lab[6:14])
+        assert not (ref == 1).any() and (ref == 3).any()
+        # a prediction that calls 10 voxels lung: 10 x 2 x 2 x 5 mm^3 = 0.2 mL; the liver is in the slab
+        pred = ref.copy()
+        pred[0, :2, :5] = 1
+        (out / "pred").mkdir()
+        image = sitk.GetImageFromArray(pred)
+        image.SetSpacing((2.0, 2.0, 5.0))
+        sitk.WriteImage(image, str(out / "pred" / "c_001.nii.gz"))
+        (out / "pred" / "labels.json").write_text(json.dumps(labels))
+        ml = m.absent_in_slabs_ml(out / "ref", out / "pred", ["lung_right", "lung_left", "liver"])
+        assert ml == {"all": 0.2, "lung_right": 0.2, "lung_left": 0.0, "liver": 0.0}
+
+
+def test_the_summary_gives_the_false_organ_volumes_below_the_lungs_over_runs(tmp_path):
+    m = _module()
+    works = []
+    for i, lung in enumerate((100.0, 300.0)):
+        folder = tmp_path / f"w{i}" / "below_lungs_40mm" / "pred"
+        folder.mkdir(parents=True)
+        (folder / "evaluation.json").write_text(json.dumps({"summary": {"dice": {"liver": {"avg": 0.5}}}}))
+        ml = {"all": lung + 10, "lung_right": lung, "liver": 10.0}
+        (folder / "absent_ml.json").write_text(json.dumps(ml))
+        works.append(tmp_path / f"w{i}")
+    text = m.summarize(works)
+    assert "| input (mL, mean over the cases) | all | lung_right | liver |" in text
+    assert "| below_lungs_40mm: organs it does not hold | 210 ± 141 | 200 ± 141 | 10 ± 0 |" in text
