@@ -126,6 +126,15 @@ def cut_below_lungs(raw: Path, out: Path, mm: float, lung_labels: tuple[int, ...
     _cut_cases(raw, out, slab)
 
 
+def organs_held(ref_dir: Path, organs: list[str]) -> list[str]:
+    """The organs of ``organs`` that some reference label map of ``ref_dir`` holds."""
+    labels = json.loads((ref_dir / "labels.json").read_text())
+    values = set()
+    for ref_file in sorted(ref_dir.glob("*.nii.gz")):
+        values |= {int(v) for v in np.unique(sitk.GetArrayFromImage(sitk.ReadImage(str(ref_file))))}
+    return [o for o in organs if labels[o] in values]
+
+
 def absent_in_slabs_ml(ref_dir: Path, pred_dir: Path, organs: list[str]) -> dict[str, float]:
     """Organ -> mL the predictions give it, averaged over the cases, in the cases whose reference slab
     holds none of it (0 where every slab holds it); ``"all"``: the sum over the organs."""
@@ -367,7 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     for mm in args.below_lungs:
         folder = work / f"below_lungs_{mm:g}mm"
         cut_below_lungs(args.test, folder, mm, (labels["lung_right"], labels["lung_left"]))
-        scores = predict_and_score(args.model, folder / "img", folder / "ref", folder / "pred", extra)
+        held = organs_held(folder / "ref", organs)  # Dice only for these; the others count in mL
+        scores = predict_and_score(args.model, folder / "img", folder / "ref", folder / "pred", extra,
+                                   organs=tuple(held))
         lines.append(row(f"{mm:g} mm below the lungs", scores, organs))
         absent = absent_in_slabs_ml(folder / "ref", folder / "pred", organs)
         (folder / "pred" / ABSENT_FILE).write_text(json.dumps(absent, indent=1))

@@ -203,6 +203,7 @@ def test_slabs_below_the_lungs_hold_no_lung_and_their_false_organs_are_measured_
         (out / "pred" / "labels.json").write_text(json.dumps(labels))
         ml = m.absent_in_slabs_ml(out / "ref", out / "pred", ["lung_right", "lung_left", "liver"])
         assert ml == {"all": 0.2, "lung_right": 0.2, "lung_left": 0.0, "liver": 0.0}
+        assert m.organs_held(out / "ref", ["lung_right", "lung_left", "liver"]) == ["liver"]
 
 
 def test_the_summary_gives_the_false_organ_volumes_below_the_lungs_over_runs(tmp_path):
