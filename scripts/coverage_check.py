@@ -269,8 +269,8 @@ def summarize(works: list[Path]) -> str:
     """Markdown table: per input of the runs' work folders, mean ± std over the runs (per organ and mean)."""
     inputs = sorted({e.parent.parent.name for w in works for e in w.glob("*/pred/evaluation.json")},
                     key=lambda n: (n in FIXED_ORGANS, n == "real_lung", n != "whole", n == "lung_crop",
-                                   float(n[5:-2]) if n.startswith("slab_") else 0))
-    lines = []
+                                   n.startswith("below_lungs_"), _thickness(n)))
+    lines, header = [], None
     for name in inputs:
         files = [w / name / "pred" / "evaluation.json" for w in works]
         runs = [json.loads(f.read_text())["summary"]["dice"] for f in files]
@@ -278,20 +278,24 @@ def summarize(works: list[Path]) -> str:
             set.intersection(*(set(r) for r in runs)), key=list(runs[0]).index)
         per = {o: [_avg(r[o]) for r in runs] for o in organs}
         means = [float(np.nanmean([per[o][i] for o in organs])) for i in range(len(works))]
-        if not lines or name in FIXED_ORGANS:
+        if organs != header or name in FIXED_ORGANS:  # a new table wherever the organs scored change
             lines += ["", f"| input | mean | {' | '.join(organs)} |", "|---" * (len(organs) + 2) + "|"]
+            header = organs
         cells = [_mean_std(v) for v in [means, *per.values()]]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    below = sorted({f.parent.parent.name for w in works for f in w.glob(f"below_lungs_*/pred/{ABSENT_FILE}")})
-    for name in below:
+    below = sorted({f.parent.parent.name for w in works for f in w.glob(f"below_lungs_*/pred/{ABSENT_FILE}")},
+                   key=_thickness)
+    for i, name in enumerate(below):
         files = [w / name / "pred" / ABSENT_FILE for w in works]
         if not all(f.is_file() for f in files):
             continue
         runs = [json.loads(f.read_text()) for f in files]
         keys = list(runs[0])
-        lines += ["", f"| input (mL, mean over the cases) | {' | '.join(keys)} |",
-                  "|---" * (len(keys) + 1) + "|", f"| {name}: organs it does not hold | "
-                  + " | ".join(_mean_std_ml([float(r[k]) for r in runs]) for k in keys) + " |"]
+        if i == 0:
+            lines += ["", f"| input (mL, mean over the cases) | {' | '.join(keys)} |",
+                      "|---" * (len(keys) + 1) + "|"]
+        lines.append(f"| {name}: organs it does not hold | "
+                     + " | ".join(_mean_std_ml([float(r[k]) for r in runs]) for k in keys) + " |")
     absent_files = [w / "real" / "pred" / ABSENT_FILE for w in works]
     if all(f.is_file() for f in absent_files):
         runs = [json.loads(f.read_text()) for f in absent_files]
@@ -302,6 +306,14 @@ def summarize(works: list[Path]) -> str:
                   "|---" * (len(REAL_ABSENT) + 2) + "|", f"| real: organs it does not hold | {cells} |"]
     runs_text = ", ".join(str(w) for w in works)
     return "\n".join(lines[1:]) + f"\n\n(mean ± std over {len(works)} runs: {runs_text})"
+
+
+def _thickness(name: str) -> float:
+    """The mm of a ``slab_40mm`` or ``below_lungs_40mm`` input (0 for the others), to order them."""
+    for prefix in ("slab_", "below_lungs_"):
+        if name.startswith(prefix) and name.endswith("mm"):
+            return float(name[len(prefix):-2])
+    return 0.0
 
 
 def _mean_std_ml(values: list[float]) -> str:

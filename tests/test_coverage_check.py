@@ -215,7 +215,16 @@ def test_the_summary_gives_the_false_organ_volumes_below_the_lungs_over_runs(tmp
         (folder / "evaluation.json").write_text(json.dumps({"summary": {"dice": {"liver": {"avg": 0.5}}}}))
         ml = {"all": lung + 10, "lung_right": lung, "liver": 10.0}
         (folder / "absent_ml.json").write_text(json.dumps(ml))
+        whole = tmp_path / f"w{i}" / "whole" / "pred"
+        whole.mkdir(parents=True)
+        dice = {"lung_right": {"avg": 0.9}, "liver": {"avg": 0.8}}
+        (whole / "evaluation.json").write_text(json.dumps({"summary": {"dice": dice}}))
         works.append(tmp_path / f"w{i}")
     text = m.summarize(works)
+    # the slab below the lungs scores only the liver: a table of its own, not the whole scans' columns
+    lines = text.splitlines()
+    below = lines.index("| below_lungs_40mm | 0.500 ± 0.000 | 0.500 ± 0.000 |")
+    assert lines[below - 2] == "| input | mean | liver |"
+    assert "| input | mean | lung_right | liver |" in lines
     assert "| input (mL, mean over the cases) | all | lung_right | liver |" in text
     assert "| below_lungs_40mm: organs it does not hold | 210 ± 141 | 200 ± 141 | 10 ± 0 |" in text
