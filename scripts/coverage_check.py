@@ -2,7 +2,8 @@
 
 Usage:
     python scripts/coverage_check.py MODEL_FOLDER --test RAW_TEST_DATASET [--slabs 40 80 160]
-        [--lung-crop] [--real ../shared/data] [--work DIR] [--no-postprocessing] [--figure PNG]
+        [--below-lungs 40 80] [--lung-crop] [--real ../shared/data] [--work DIR] [--no-postprocessing]
+        [--figure PNG]
     python scripts/coverage_check.py --summarize WORK_SEED0 WORK_SEED1 WORK_SEED2
 
 For each test case of RAW_TEST_DATASET (a raw dataset with imagesTr/, labelsTr/, dataset.json, such as the

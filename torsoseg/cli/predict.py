@@ -266,7 +266,7 @@ def _build_predictor(args: argparse.Namespace, model_dirs: list[Path], organ_wei
     cascade given --roi-subset runs its fine stage only around those organs."""
     from torsoseg.inference.cascade import CascadePredictor
     from torsoseg.inference.ensemble import MultiModelPredictor
-    from torsoseg.inference.predictor import Predictor
+    from torsoseg.inference.predictor import NotACascadeError, Predictor
 
     kwargs = {k: v for k, v in {
         "folds": None if args.folds is None else ("all" if args.folds == ["all"] else args.folds),
@@ -282,10 +282,8 @@ def _build_predictor(args: argparse.Namespace, model_dirs: list[Path], organ_wei
         try:
             predictor = Predictor.from_model_dir(model_dirs[0], progress=not args.no_progress, **kwargs,
                                                  **cascade)
-        except ValueError as e:  # name the command's flags, not the Python arguments
-            if "apply to a cascade" not in str(e):
-                raise
-            raise ValueError(f"{model_dirs[0]}: {', '.join(flags[k] for k in cascade)} apply to a cascade: "
+        except NotACascadeError as e:  # name the command's flags, not the Python arguments
+            raise ValueError(f"{model_dirs[0]}: {', '.join(flags[k] for k in e.options)} apply to a cascade: "
                              "a 3d_cascade model (-c 3d_cascade), or another model given --coarse-model"
                              ) from None
     elif cascade:

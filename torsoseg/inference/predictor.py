@@ -44,6 +44,15 @@ from torsoseg.plans import Plans
 
 logger = logging.getLogger(__name__)
 
+
+class NotACascadeError(ValueError):
+    """Cascade options given for a model that does not run as a cascade; ``options`` names them."""
+
+    def __init__(self, message: str, options: Sequence[str]):
+        super().__init__(message)
+        self.options = tuple(options)
+
+
 @dataclass(frozen=True)
 class Prediction:
     """The result of one case.
@@ -214,7 +223,8 @@ class Predictor:
 
         Raises:
             FileNotFoundError: the folder, a fold or a checkpoint is missing (the message lists what exists).
-            ValueError: a checkpoint is invalid, or the folds disagree on plans/labels.
+            ValueError: a checkpoint is invalid, or the folds disagree on plans/labels
+                (:class:`NotACascadeError` for cascade options given to a model that is no cascade).
 
         Example:
             >>> p = Predictor.from_model_dir("results/Dataset001_Abdomen/Trainer__torsoseg_plans__3d_fullres",
@@ -235,8 +245,9 @@ class Predictor:
         as_fine_stage = plans.configuration == "3d_cascade" or "coarse_model" in cascade_options
         if not as_fine_stage or cascade is False:
             if cascade_options:
-                raise ValueError(f"{d.path}: {', '.join(cascade_options)} apply to a cascade: a 3d_cascade "
-                                 "model, or another model given coarse_model (--coarse-model)")
+                raise NotACascadeError(f"{d.path}: {', '.join(cascade_options)} apply to a cascade: a "
+                                       "3d_cascade model, or another model given coarse_model "
+                                       "(--coarse-model)", cascade_options)
             return predictor
         from torsoseg.inference.cascade import CascadePredictor
 
